@@ -1,0 +1,64 @@
+"""The service's settings: one object, read from the environment (prefix MODIF_SOLDE_)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DATA_DIR = Path(".data")
+DEV_JWT_SECRET = "dev-secret-modif-solde-ne-pas-utiliser-en-production"  # noqa: S105
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MODIF_SOLDE_", extra="ignore")
+
+    ENVIRONNEMENT: Literal["developpement", "production"] = "developpement"
+    DATABASE_URL: str = f"sqlite+aiosqlite:///{DATA_DIR}/modif-solde.db"
+    TEMPORAL_ADDRESS: str = "127.0.0.1:7233"
+    TEMPORAL_NAMESPACE: str = "default"
+    TASK_QUEUE: str = "modification-solde"
+    SMTP_URL: str = "smtp://127.0.0.1:1025"
+    MAIL_FROM: str = "Portail Ségur Numérique <ne-pas-repondre@modif-solde.invalid>"
+    GESTIONNAIRES_COURRIEL: str = "gestionnaires@modif-solde.invalid"
+    PORTAIL_URL: str = "http://127.0.0.1:8000"
+    RELANCE_APRES: timedelta = timedelta(days=10)
+    EXPIRATION_APRES: timedelta = timedelta(days=20)
+    JWT_SECRET: str = DEV_JWT_SECRET
+    JWT_DUREE: timedelta = timedelta(hours=12)
+    STORAGE_DIR: Path = DATA_DIR / "pieces"
+    # A PDF of 10 MiB covers scanned supporting documents; larger is refused (413).
+    PIECE_TAILLE_MAX: int = Field(default=10 * 1024 * 1024, gt=0)
+    # How long the API waits for the worker to answer an update before a 503.
+    DELAI_REPONSE_WORKFLOW: timedelta = timedelta(seconds=10)
+    LOG_FORMAT: Literal["texte", "json"] = "texte"
+
+    @field_validator("DATABASE_URL")
+    @classmethod
+    def _async_driver(cls, url: str) -> str:
+        """Accept the usual URL forms and pick the async driver the service runs on."""
+        if url.startswith(("postgres://", "postgresql://")):
+            return "postgresql+asyncpg://" + url.split("://", 1)[1]
+        if url.startswith("sqlite://"):
+            return "sqlite+aiosqlite://" + url.split("://", 1)[1]
+        return url
+
+    @model_validator(mode="after")
+    def _no_dev_secret_outside_dev(self) -> Settings:
+        if self.ENVIRONNEMENT != "developpement":
+            if self.JWT_SECRET == DEV_JWT_SECRET or len(self.JWT_SECRET) < 32:
+                raise ValueError(
+                    "MODIF_SOLDE_JWT_SECRET doit être défini (32 caractères au moins) hors développement"
+                )
+        if self.RELANCE_APRES >= self.EXPIRATION_APRES:
+            raise ValueError("MODIF_SOLDE_RELANCE_APRES doit précéder MODIF_SOLDE_EXPIRATION_APRES")
+        return self
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,85 @@
+"""Database engine and sessions: one async engine per URL, one transaction per unit of work."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+
+def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
+        _serialise_sqlite_writes(engine)
+        return engine
+    kwargs.setdefault("pool_size", 10)
+    kwargs.setdefault("max_overflow", 20)
+    kwargs.setdefault("pool_pre_ping", True)
+    return create_async_engine(url, **kwargs)
+
+
+def _serialise_sqlite_writes(engine: AsyncEngine) -> None:
+    """SQLite: WAL, foreign keys, and BEGIN IMMEDIATE so that a read-then-write transaction
+    takes the write lock first (two concurrent transitions queue instead of failing)."""
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+SessionFactory = async_sessionmaker[AsyncSession]
+
+
+def session_factory(engine: AsyncEngine) -> SessionFactory:
+    return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
+
+
+@asynccontextmanager
+async def unit_of_work(factory: SessionFactory) -> AsyncIterator[AsyncSession]:
+    """One transaction: committed when the block ends, rolled back if it raises.
+    Services never commit; this boundary does (the API request, the activity)."""
+    async with factory() as session:
+        try:
+            async with session.begin():
+                yield session
+        except BaseException:
+            session.info.pop(_AFTER_COMMIT, None)
+            for hook in session.info.pop(_ON_ROLLBACK, []):
+                hook()
+            raise
+        session.info.pop(_ON_ROLLBACK, None)
+        for hook in session.info.pop(_AFTER_COMMIT, []):
+            hook()
+
+
+_AFTER_COMMIT = "apres_commit"
+_ON_ROLLBACK = "si_annule"
+
+
+def after_commit(session: AsyncSession, hook: Callable[[], None]) -> None:
+    """Run `hook` once the transaction has committed (e.g. delete a discarded file): never
+    before, so a rolled-back transaction loses nothing."""
+    session.info.setdefault(_AFTER_COMMIT, []).append(hook)
+
+
+def on_rollback(session: AsyncSession, hook: Callable[[], None]) -> None:
+    """Run `hook` if the transaction is rolled back (e.g. delete a file written for it)."""
+    session.info.setdefault(_ON_ROLLBACK, []).append(hook)

@@ -1,0 +1,251 @@
+"""The rules shared by import and by the modification draft: one definition per kind of value.
+
+Each rule is a pydantic-annotated type; a model built from them reports every broken rule at
+once, and `erreurs_en_francais` turns pydantic's report into one French message per field,
+named by its contract path (`informations.contact_support_telephone`).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any
+
+import phonenumbers
+from email_validator import EmailNotValidError, validate_email
+from pydantic import AfterValidator, BeforeValidator, Field, HttpUrl, TypeAdapter, ValidationError
+from pydantic_core import PydanticCustomError
+from schwifty import BIC, IBAN
+from schwifty.exceptions import SchwiftyException
+from stdnum.exceptions import ValidationError as StdnumError
+from stdnum.fr import siret as stdnum_siret
+
+# French numbers: metropolitan France and the overseas departments and collectivities.
+REGIONS_TELEPHONE_FR = frozenset({"FR", "GP", "MQ", "GF", "RE", "YT", "PM", "BL", "MF", "NC", "PF", "WF"})
+MONTANT_MAX = Decimal("100000000.00")
+BAL_MAX = 10_000_000
+_HTTP_URL: TypeAdapter[HttpUrl] = TypeAdapter(HttpUrl)
+
+
+def _erreur(message: str) -> PydanticCustomError:
+    return PydanticCustomError("regle", message)
+
+
+def sans_caracteres_de_controle(valeur: str) -> str:
+    """No control or format characters: a CR/LF in a name would inject e-mail headers."""
+    for caractere in valeur:
+        if unicodedata.category(caractere) in ("Cc", "Cf", "Zl", "Zp"):
+            raise _erreur("ne doit pas contenir de caractère de contrôle (retour à la ligne, tabulation…)")
+    return valeur
+
+
+def _texte(valeur: Any) -> Any:
+    return valeur.strip() if isinstance(valeur, str) else valeur
+
+
+def texte(max_length: int, min_length: int = 1) -> Any:
+    """A bounded, trimmed, single-line text."""
+    return Annotated[
+        str,
+        BeforeValidator(_texte),
+        Field(min_length=min_length, max_length=max_length),
+        AfterValidator(sans_caracteres_de_controle),
+    ]
+
+
+def normaliser_telephone(valeur: str) -> str:
+    try:
+        numero = phonenumbers.parse(valeur, "FR")
+    except phonenumbers.NumberParseException:
+        raise _erreur("n'est pas un numéro de téléphone valide (exemple : 06 00 00 00 00)") from None
+    if not phonenumbers.is_valid_number(numero):
+        raise _erreur("n'est pas un numéro de téléphone valide (exemple : 06 00 00 00 00)")
+    if phonenumbers.region_code_for_number(numero) not in REGIONS_TELEPHONE_FR:
+        raise _erreur("doit être un numéro de téléphone français")
+    return phonenumbers.format_number(numero, phonenumbers.PhoneNumberFormat.NATIONAL)
+
+
+def normaliser_courriel(valeur: str) -> str:
+    try:
+        return validate_email(valeur, check_deliverability=False).normalized
+    except EmailNotValidError:
+        raise _erreur("n'est pas une adresse électronique valide (exemple : nom@domaine.fr)") from None
+
+
+def verifier_url(valeur: str) -> str:
+    """An http(s) URL with a host; the value is kept as typed (no trailing slash added)."""
+    if " " in valeur:
+        raise _erreur("n'est pas une adresse web valide (http:// ou https://)")
+    try:
+        url = _HTTP_URL.validate_python(valeur)
+    except ValidationError:
+        raise _erreur("n'est pas une adresse web valide (http:// ou https://)") from None
+    if url.scheme not in ("http", "https") or not url.host:
+        raise _erreur("n'est pas une adresse web valide (http:// ou https://)")
+    return valeur
+
+
+def verifier_siret(valeur: str) -> str:
+    try:
+        return str(stdnum_siret.validate(valeur))
+    except StdnumError:
+        raise _erreur("n'est pas un SIRET valide (14 chiffres, clé de contrôle)") from None
+
+
+def normaliser_iban(valeur: str) -> str:
+    try:
+        return str(IBAN(valeur).compact)
+    except SchwiftyException:
+        raise _erreur("n'est pas un IBAN valide") from None
+
+
+def normaliser_bic(valeur: str) -> str:
+    try:
+        return str(BIC(valeur).compact)
+    except SchwiftyException:
+        raise _erreur("n'est pas un BIC valide") from None
+
+
+_MONTANT = re.compile(r"^\d{1,9}(\.\d{1,2})?$")
+
+
+def verifier_montant(valeur: Any) -> Decimal:
+    """A non-negative decimal string with at most two decimals ("6666.67")."""
+    if not isinstance(valeur, str) or not _MONTANT.fullmatch(valeur):
+        raise _erreur(
+            'doit être un montant en chaîne décimale positive, deux décimales au plus (exemple : "6666.67")'
+        )
+    try:
+        montant = Decimal(valeur)
+    except InvalidOperation:
+        raise _erreur("n'est pas un montant valide") from None
+    if montant > MONTANT_MAX:
+        raise _erreur(f"dépasse le montant maximal ({MONTANT_MAX})")
+    return montant.quantize(Decimal("0.01"))
+
+
+Telephone = Annotated[
+    str,
+    BeforeValidator(_texte),
+    Field(max_length=40),
+    AfterValidator(sans_caracteres_de_controle),
+    AfterValidator(normaliser_telephone),
+]
+Courriel = Annotated[
+    str,
+    BeforeValidator(_texte),
+    Field(max_length=254),
+    AfterValidator(sans_caracteres_de_controle),
+    AfterValidator(normaliser_courriel),
+]
+UrlWeb = Annotated[
+    str,
+    BeforeValidator(_texte),
+    Field(max_length=2048),
+    AfterValidator(sans_caracteres_de_controle),
+    AfterValidator(verifier_url),
+]
+Siret = Annotated[
+    str,
+    BeforeValidator(_texte),
+    Field(max_length=20),
+    AfterValidator(sans_caracteres_de_controle),
+    AfterValidator(verifier_siret),
+]
+Iban = Annotated[
+    str,
+    BeforeValidator(_texte),
+    Field(max_length=50),
+    AfterValidator(sans_caracteres_de_controle),
+    AfterValidator(normaliser_iban),
+]
+Bic = Annotated[
+    str,
+    BeforeValidator(_texte),
+    Field(max_length=11),
+    AfterValidator(sans_caracteres_de_controle),
+    AfterValidator(normaliser_bic),
+]
+Montant = Annotated[Decimal, BeforeValidator(verifier_montant)]
+NombreBal = Annotated[int, Field(strict=True, ge=0, le=BAL_MAX)]
+NomContact = texte(max_length=200)
+NomContactOptionnel = Annotated[
+    Annotated[str, Field(max_length=200), AfterValidator(sans_caracteres_de_controle)] | None,
+    BeforeValidator(lambda v: (v.strip() or None) if isinstance(v, str) else v),
+]
+
+
+# French messages for pydantic's own error kinds (types, presence, bounds).
+_MESSAGES: dict[str, str] = {
+    "missing": "est obligatoire",
+    "extra_forbidden": "n'est pas un champ attendu",
+    "string_type": "doit être une chaîne de caractères",
+    "int_type": "doit être un nombre entier",
+    "int_parsing": "doit être un nombre entier",
+    "int_from_float": "doit être un nombre entier",
+    "bool_type": "doit être un booléen",
+    "list_type": "doit être une liste",
+    "dict_type": "doit être un objet",
+    "model_type": "doit être un objet",
+    "model_attributes_type": "doit être un objet",
+    "date_type": "doit être une date (AAAA-MM-JJ)",
+    "date_parsing": "doit être une date (AAAA-MM-JJ)",
+    "date_from_datetime_parsing": "doit être une date (AAAA-MM-JJ)",
+    "datetime_type": "doit être une date et heure ISO 8601",
+    "datetime_parsing": "doit être une date et heure ISO 8601",
+    "datetime_from_date_parsing": "doit être une date et heure ISO 8601",
+    "timezone_aware": "doit préciser le fuseau horaire (exemple : 2026-12-31T23:59:00+01:00)",
+    "enum": "doit valoir l'une des valeurs : {expected}",
+    "literal_error": "doit valoir l'une des valeurs : {expected}",
+    "string_pattern_mismatch": "n'a pas le format attendu",
+    "base64_decode": "n'est pas un contenu base64 valide",
+    "json_invalid": "n'est pas un JSON valide",
+    "string_unicode": "doit être du texte Unicode valide",
+}
+
+
+def _message(err: Any) -> str:
+    kind = err["type"]
+    ctx = err.get("ctx") or {}
+    if kind == "regle":
+        return str(err["msg"])
+    if kind == "string_too_short":
+        return (
+            "est obligatoire"
+            if ctx.get("min_length") == 1
+            else f"doit contenir au moins {ctx.get('min_length')} caractères"
+        )
+    if kind == "string_too_long":
+        return f"ne doit pas dépasser {ctx.get('max_length')} caractères"
+    if kind == "too_long":
+        return f"ne doit pas dépasser {ctx.get('max_length')} éléments"
+    if kind == "too_short":
+        return f"doit contenir au moins {ctx.get('min_length')} élément(s)"
+    if kind in ("greater_than_equal", "greater_than"):
+        return f"doit être supérieur ou égal à {ctx.get('ge', ctx.get('gt'))}"
+    if kind in ("less_than_equal", "less_than"):
+        return f"doit être inférieur ou égal à {ctx.get('le', ctx.get('lt'))}"
+    if kind == "value_error":
+        return str(ctx.get("error") or err["msg"])
+    template = _MESSAGES.get(kind)
+    if template:
+        return template.format(**{k: str(v) for k, v in ctx.items()})
+    return "n'est pas une valeur acceptée"
+
+
+def chemin(loc: tuple[Any, ...], prefixe: str = "") -> str:
+    parties = [str(p) for p in loc if not (isinstance(p, str) and p.startswith("function-"))]
+    texte_chemin = ".".join(parties)
+    if prefixe:
+        return f"{prefixe}.{texte_chemin}" if texte_chemin else prefixe
+    return texte_chemin or "corps"
+
+
+def erreurs_en_francais(exc: ValidationError, prefixe: str = "") -> list[dict[str, str]]:
+    """One entry per broken rule: {"champ": contract path, "message": French sentence}."""
+    erreurs: list[dict[str, str]] = []
+    for err in exc.errors(include_url=False):
+        champ = chemin(tuple(err["loc"]), prefixe)
+        erreurs.append({"champ": champ, "message": f"Le champ « {champ} » {_message(err)}."})
+    return erreurs

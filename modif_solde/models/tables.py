@@ -1,0 +1,142 @@
+"""The tables: operator, balance request, documents, modification, version history, e-mail log."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Column, Index, Text, UniqueConstraint, text
+from sqlmodel import Field, SQLModel
+
+from modif_solde.models.enums import StatutDemande, StatutModification
+from modif_solde.models.types import UTCDateTime, maintenant
+
+
+class Operateur(SQLModel, table=True):
+    __tablename__ = "operateur"
+
+    id: int | None = Field(default=None, primary_key=True)
+    siret: str = Field(max_length=14, unique=True, index=True)
+    numero_ans: str = Field(max_length=50)
+    denomination: str = Field(max_length=200)
+    adresse_ligne: str = Field(max_length=200)
+    code_postal: str = Field(max_length=10)
+    commune: str = Field(max_length=100)
+    courriel: str = Field(max_length=254)
+    cree_le: datetime = Field(default_factory=maintenant, sa_type=UTCDateTime, nullable=False)
+
+
+class Demande(SQLModel, table=True):
+    __tablename__ = "demande"
+
+    id: int | None = Field(default=None, primary_key=True)
+    numero: str = Field(max_length=20, unique=True, index=True)
+    type: str = Field(default="solde", max_length=20)
+    statut: str = Field(default=StatutDemande.EN_COURS, max_length=30, index=True)
+    statut_modifie_le: datetime = Field(default_factory=maintenant, sa_type=UTCDateTime, nullable=False)
+    date_depot: date
+    operateur_id: int = Field(foreign_key="operateur.id", index=True)
+    dsr: str = Field(max_length=100)
+    contact_support_nom: str | None = Field(default=None, max_length=200)
+    contact_support_telephone: str = Field(max_length=40)
+    contact_support_courriel: str = Field(max_length=254)
+    site_documentation_url: str = Field(max_length=2048)
+    bal_applicatives: int
+    bal_organisationnelles: int
+    bal_nominatives: int
+    # Amounts in cents: exact on every database.
+    avance_centimes: int = Field(sa_type=BigInteger)
+    engagement_solde_centimes: int = Field(sa_type=BigInteger)
+    solde_centimes: int = Field(sa_type=BigInteger)
+    titulaire: str = Field(max_length=200)
+    iban: str = Field(max_length=34)
+    bic: str = Field(max_length=11)
+    version: int = Field(default=1)
+    importee_le: datetime = Field(default_factory=maintenant, sa_type=UTCDateTime, nullable=False)
+
+
+class Modification(SQLModel, table=True):
+    __tablename__ = "modification"
+    __table_args__ = (
+        UniqueConstraint("demande_id", "rang", name="uq_modification_demande_rang"),
+        # At most one open modification per request, enforced by the database itself.
+        Index(
+            "uq_modification_ouverte_par_demande",
+            "demande_id",
+            unique=True,
+            sqlite_where=text("statut = 'ouverte'"),
+            postgresql_where=text("statut = 'ouverte'"),
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    numero: str = Field(max_length=30, unique=True, index=True)
+    demande_id: int = Field(foreign_key="demande.id", index=True)
+    rang: int
+    commentaire: str = Field(sa_column=Column(Text, nullable=False))
+    champs_attendus: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    statut: str = Field(default=StatutModification.OUVERTE, max_length=20, index=True)
+    brouillon: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    ouverte_par: str = Field(max_length=200)
+    ouverte_le: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    relance_le: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    expire_le: datetime = Field(sa_type=UTCDateTime, nullable=False, index=True)
+    relance_envoyee_le: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
+    cloturee_le: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
+    issue: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    version_appliquee: int | None = None
+
+
+class Piece(SQLModel, table=True):
+    __tablename__ = "piece"
+
+    id: str = Field(default_factory=lambda: uuid.uuid4().hex, primary_key=True, max_length=32)
+    demande_id: int = Field(foreign_key="demande.id", index=True)
+    # Null: came with the import; set: added during that modification.
+    modification_id: int | None = Field(default=None, foreign_key="modification.id", index=True)
+    type: str = Field(max_length=64)
+    nom_fichier: str = Field(max_length=255)
+    type_contenu: str = Field(default="application/pdf", max_length=100)
+    taille: int = Field(sa_type=BigInteger)
+    sha256: str = Field(max_length=64)
+    cle_stockage: str = Field(max_length=64, unique=True)
+    # False while it sits in an open modification's draft; true once imported or confirmed.
+    definitive: bool = True
+    ajoutee_le: datetime = Field(default_factory=maintenant, sa_type=UTCDateTime, nullable=False)
+
+
+class Historique(SQLModel, table=True):
+    """One applied change of a request: field, old value, new value, when, which modification."""
+
+    __tablename__ = "historique"
+
+    id: int | None = Field(default=None, primary_key=True)
+    demande_id: int = Field(foreign_key="demande.id", index=True)
+    version: int
+    modification_id: int | None = Field(default=None, foreign_key="modification.id")
+    champ: str = Field(max_length=100)
+    ancienne_valeur: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    nouvelle_valeur: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    applique_le: datetime = Field(default_factory=maintenant, sa_type=UTCDateTime, nullable=False)
+
+
+class Courriel(SQLModel, table=True):
+    """An automatic e-mail, logged on its request; the idempotency key keeps a retry from
+    sending twice what the SMTP server already accepted."""
+
+    __tablename__ = "courriel"
+
+    id: int | None = Field(default=None, primary_key=True)
+    demande_id: int = Field(foreign_key="demande.id", index=True)
+    modification_id: int | None = Field(default=None, foreign_key="modification.id")
+    type: str = Field(max_length=40)
+    destinataire: str = Field(max_length=254)
+    sujet: str = Field(max_length=300)
+    corps_texte: str = Field(sa_column=Column(Text, nullable=False))
+    corps_html: str = Field(sa_column=Column(Text, nullable=False))
+    cle_idempotence: str = Field(max_length=200, unique=True)
+    message_id: str = Field(max_length=300)
+    cree_le: datetime = Field(default_factory=maintenant, sa_type=UTCDateTime, nullable=False)
+    envoye_le: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
+    tentatives: int = 0
