@@ -1,0 +1,190 @@
+"""The modification workflow's activities: each one unit of work over the services.
+
+Dependencies are injected (session factory, storage, mail sender, addresses), so tests run
+them against the real databases and a real SMTP server. A domain refusal becomes a
+non-retryable ApplicationError of the same name; anything else is retried by Temporal.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import ParamSpec, TypeVar
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from modif_solde.db import SessionFactory, unit_of_work
+from modif_solde.models.enums import StatutModification, TypeCourriel
+from modif_solde.models.tables import Demande, Operateur
+from modif_solde.models.types import maintenant
+from modif_solde.services import envoi
+from modif_solde.services import modifications as svc
+from modif_solde.services.courriels import rendre_courriel
+from modif_solde.services.demandes import charger_demande
+from modif_solde.services.erreurs import ErreurDomaine
+from modif_solde.services.stockage import Stockage
+from modif_solde.workflows.contrat import (
+    CLOTURER,
+    CONFIRMER,
+    ENVOYER_COURRIEL,
+    NOTER_RELANCE,
+    OUVRIR,
+    PROLONGER,
+    ClotureActivite,
+    ClotureFaite,
+    CourrielActivite,
+    Echeances,
+    OuvertureActivite,
+    OuvertureFaite,
+    ProlongationActivite,
+    RelanceActivite,
+)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+# Sent to the gestionnaires' address rather than to the operator.
+_POUR_GESTIONNAIRES = {TypeCourriel.CONFIRMATION_GESTIONNAIRES}
+# A reminder is only worth sending while the modification is still open.
+_SEULEMENT_SI_OUVERTE = {TypeCourriel.RELANCE}
+
+
+def _refus_du_domaine(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+    @functools.wraps(fn)
+    async def enveloppe(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return await fn(*args, **kwargs)
+        except ErreurDomaine as err:
+            activity.logger.info("refus : %s", err.message)
+            raise ApplicationError(
+                err.message, err.erreurs, type=type(err).__name__, non_retryable=True
+            ) from err
+
+    return enveloppe
+
+
+@dataclass
+class ActivitesModification:
+    sessions: SessionFactory
+    stockage: Stockage
+    expediteur: envoi.Expediteur
+    adresse_expediteur: str
+    adresse_gestionnaires: str
+    portail_url: str
+
+    @activity.defn(name=OUVRIR)
+    @_refus_du_domaine
+    async def ouvrir(self, entree: OuvertureActivite) -> OuvertureFaite:
+        async with unit_of_work(self.sessions) as session:
+            modification = await svc.ouvrir(
+                session,
+                svc.Ouverture(
+                    demande_numero=entree.demande_numero,
+                    numero=entree.modification_numero,
+                    commentaire=entree.commentaire,
+                    champs=entree.champs,
+                    ouverte_par=entree.ouverte_par,
+                    ouverte_le=entree.ouverte_le,
+                    relance_le=entree.relance_le,
+                    expire_le=entree.expire_le,
+                ),
+            )
+            demande = await session.get_one(Demande, modification.demande_id)
+            operateur = await session.get_one(Operateur, demande.operateur_id)
+        activity.logger.info("modification ouverte", extra={"modification": modification.numero})
+        return OuvertureFaite(
+            demande_numero=demande.numero,
+            modification_numero=modification.numero,
+            operateur_siret=operateur.siret,
+            statut=StatutModification(modification.statut),
+            ouverte_le=modification.ouverte_le,
+            relance_le=modification.relance_le,
+            expire_le=modification.expire_le,
+        )
+
+    @activity.defn(name=CONFIRMER)
+    @_refus_du_domaine
+    async def confirmer(self, entree: ClotureActivite) -> ClotureFaite:
+        async with unit_of_work(self.sessions) as session:
+            cloture = await svc.confirmer(session, entree.modification_numero, entree.le)
+        return _faite(cloture)
+
+    @activity.defn(name=CLOTURER)
+    @_refus_du_domaine
+    async def cloturer(self, entree: ClotureActivite) -> ClotureFaite:
+        async with unit_of_work(self.sessions) as session:
+            cloture = await svc.cloturer_sans_modifier(
+                session, self.stockage, entree.modification_numero, entree.statut, entree.le, entree.issue
+            )
+        return _faite(cloture)
+
+    @activity.defn(name=PROLONGER)
+    @_refus_du_domaine
+    async def prolonger(self, entree: ProlongationActivite) -> Echeances:
+        async with unit_of_work(self.sessions) as session:
+            modification = await svc.prolonger(
+                session, entree.modification_numero, entree.expire_le, entree.le
+            )
+        return Echeances(
+            relance_le=modification.relance_le,
+            expire_le=modification.expire_le,
+            relance_envoyee=modification.relance_envoyee_le is not None,
+        )
+
+    @activity.defn(name=NOTER_RELANCE)
+    @_refus_du_domaine
+    async def noter_relance(self, entree: RelanceActivite) -> None:
+        async with unit_of_work(self.sessions) as session:
+            await svc.noter_relance(session, entree.modification_numero, entree.le)
+
+    @activity.defn(name=ENVOYER_COURRIEL)
+    @_refus_du_domaine
+    async def envoyer_courriel(self, entree: CourrielActivite) -> None:
+        """Log, then send once: a row already marked sent is not sent again."""
+        cle = envoi.cle_idempotence(entree.modification_numero, entree.type, entree.discriminant)
+        async with unit_of_work(self.sessions) as session:
+            modification = await svc.charger_modification(session, entree.modification_numero)
+            if entree.type in _SEULEMENT_SI_OUVERTE and modification.statut != StatutModification.OUVERTE:
+                activity.logger.info("relance sans objet : modification close")
+                return
+            contexte = await envoi.contexte(session, modification, self.portail_url)
+            demande = await charger_demande(session, contexte.demande_numero)
+            operateur = await session.get_one(Operateur, demande.operateur_id)
+            destinataire = (
+                self.adresse_gestionnaires if entree.type in _POUR_GESTIONNAIRES else operateur.courriel
+            )
+            courriel = await envoi.consigner(
+                session, modification, entree.type, destinataire, rendre_courriel(entree.type, contexte), cle
+            )
+            if courriel.envoye_le is not None:
+                activity.logger.info("courriel déjà envoyé", extra={"cle": cle})
+                return
+            assert courriel.id is not None
+            courriel = await envoi.noter_tentative(session, courriel.id)
+        await self.expediteur.envoyer(envoi.construire_message(courriel, self.adresse_expediteur))
+        assert courriel.id is not None
+        async with unit_of_work(self.sessions) as session:
+            await envoi.noter_envoi(session, courriel.id, maintenant())
+        activity.logger.info("courriel envoyé", extra={"cle": cle, "destinataire": destinataire})
+
+    def toutes(self) -> list[Callable[..., Awaitable[object]]]:
+        return [
+            self.ouvrir,
+            self.confirmer,
+            self.cloturer,
+            self.prolonger,
+            self.noter_relance,
+            self.envoyer_courriel,
+        ]
+
+
+def _faite(cloture: svc.Cloture) -> ClotureFaite:
+    assert cloture.modification.cloturee_le is not None
+    return ClotureFaite(
+        modification_numero=cloture.modification.numero,
+        statut=StatutModification(cloture.modification.statut),
+        cloturee_le=cloture.modification.cloturee_le,
+        version_appliquee=cloture.modification.version_appliquee,
+    )

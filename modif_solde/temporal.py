@@ -1,0 +1,86 @@
+"""The Temporal client and the project's search attributes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
+from temporalio.client import Client
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RPCError, RPCStatusCode
+
+from modif_solde.config import Settings
+from modif_solde.workflows.contrat import EtatModification, ModificationEntree
+from modif_solde.workflows.modification import SA_DEMANDE, SA_SIRET, ModificationWorkflow
+
+# API.md: what operations filter on in the Web UI and `temporal workflow list --query`.
+SEARCH_ATTRIBUTES = {
+    "DemandeNumero": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+    "OperateurSiret": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+    "ModificationStatut": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+    "ExpireLe": IndexedValueType.INDEXED_VALUE_TYPE_DATETIME,
+}
+
+
+async def connecter(settings: Settings) -> Client:
+    return await Client.connect(
+        settings.TEMPORAL_ADDRESS,
+        namespace=settings.TEMPORAL_NAMESPACE,
+        data_converter=pydantic_data_converter,
+    )
+
+
+async def enregistrer_search_attributes(client: Client) -> None:
+    """Register the missing search attributes (idempotent)."""
+    try:
+        existants = set(
+            (
+                await client.operator_service.list_search_attributes(
+                    ListSearchAttributesRequest(namespace=client.namespace)
+                )
+            ).custom_attributes
+        )
+    except RPCError as err:
+        # The time-skipping test server cannot list them; it accepts adding them all.
+        if err.status != RPCStatusCode.UNIMPLEMENTED:
+            raise
+        existants = set()
+    manquants = {nom: type_ for nom, type_ in SEARCH_ATTRIBUTES.items() if nom not in existants}
+    if manquants:
+        await client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(namespace=client.namespace, search_attributes=manquants)
+        )
+
+
+async def demarrer_modification(
+    client: Client, task_queue: str, entree: ModificationEntree, operateur_siret: str | None = None
+) -> EtatModification:
+    """Start the modification's workflow (its id is the modification number) and answer once
+    the opening is persisted. A second start of the same number while it runs is refused by
+    Temporal itself (WorkflowAlreadyStartedError); a refused opening raises the update's error."""
+    attributs: list[SearchAttributePair[Any]] = [SearchAttributePair(SA_DEMANDE, entree.demande_numero)]
+    if operateur_siret:
+        attributs.append(SearchAttributePair(SA_SIRET, operateur_siret))
+    handle = await client.start_workflow(
+        ModificationWorkflow.run,
+        entree,
+        id=entree.modification_numero,
+        task_queue=task_queue,
+        id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+        id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+        search_attributes=TypedSearchAttributes(attributs),
+        static_summary=f"Modification {entree.modification_numero} de la demande de solde {entree.demande_numero}",
+        static_details=(
+            f"**Commentaire du gestionnaire** :\n\n{entree.commentaire}\n\n"
+            f"**Champs attendus** : {', '.join(entree.champs)}\n\nOuverte par {entree.ouverte_par}."
+        ),
+    )
+    # The SDK's overloads do not match a parameterless async update under mypy.
+    return await handle.execute_update(ModificationWorkflow.attendre_ouverture)  # type: ignore[arg-type]

@@ -1,0 +1,289 @@
+"""docker-compose.yml, Dockerfile and .dockerignore: checked as files, since no Docker engine runs the tests."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from pydantic import ValidationError
+from sqlalchemy.engine import make_url
+
+from modif_solde.config import Settings
+
+RACINE = Path(__file__).resolve().parents[1]
+COMPOSE = RACINE / "docker-compose.yml"
+DOCKERFILE = RACINE / "Dockerfile"
+DOCKERIGNORE = RACINE / ".dockerignore"
+PREFIXE = "MODIF_SOLDE_"
+
+SERVICES = {
+    "postgresql",
+    "temporal-admin-tools",
+    "temporal",
+    "temporal-create-namespace",
+    "temporal-ui",
+    "mailpit",
+    "migrate",
+    "api",
+    "worker",
+}
+# What a compose user must set: nothing else is required, and these have no default.
+VARIABLES_REQUISES = {"MODIF_SOLDE_JWT_SECRET", "POSTGRES_PASSWORD"}
+VARIABLES_UTILISATEUR = {
+    "MODIF_SOLDE_JWT_SECRET": "un-secret-de-test-de-plus-de-32-caracteres",
+    "POSTGRES_PASSWORD": "mot-de-passe-de-test",
+}
+ATTRIBUTS_DE_RECHERCHE = {
+    "DemandeNumero": "Keyword",
+    "OperateurSiret": "Keyword",
+    "ModificationStatut": "Keyword",
+    "ExpireLe": "Datetime",
+}
+UI_VERSION_MIN = (2, 34, 4)
+
+# Compose's interpolation: $$, $NAME, ${NAME}, ${NAME:-default}, ${NAME-default}, ${NAME:?error}, ${NAME?error}.
+_INTERPOLATION = re.compile(
+    r"\$(?:(?P<dollar>\$)|(?P<nu>[A-Za-z_]\w*)|\{(?P<nom>[A-Za-z_]\w*)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\})"
+)
+
+
+class VariableManquante(Exception):
+    pass
+
+
+def interpoler(valeur: Any, variables: Mapping[str, str]) -> Any:
+    """Resolve the file as `docker compose config` would, with `variables` as the environment."""
+    if isinstance(valeur, dict):
+        return {cle: interpoler(v, variables) for cle, v in valeur.items()}
+    if isinstance(valeur, list):
+        return [interpoler(v, variables) for v in valeur]
+    if not isinstance(valeur, str):
+        return valeur
+
+    def remplacer(m: re.Match[str]) -> str:
+        if m["dollar"]:
+            return "$"
+        nom = m["nu"] or m["nom"]
+        op, arg = m["op"], m["arg"]
+        present = nom in variables
+        vide = not variables.get(nom)
+        manque = vide if op and op.startswith(":") else not present
+        if op in (":-", "-") and manque:
+            return str(arg)
+        if op in (":?", "?") and manque:
+            raise VariableManquante(f"{nom}: {arg}")
+        return variables.get(nom, "")
+
+    return _INTERPOLATION.sub(remplacer, valeur)
+
+
+def _environnement(service: Mapping[str, Any]) -> dict[str, str]:
+    env = service.get("environment") or {}
+    if isinstance(env, list):
+        return dict(ligne.split("=", 1) for ligne in env)
+    return {cle: str(v) for cle, v in env.items()}
+
+
+def _environnements(noeud: Any) -> Iterator[dict[str, str]]:
+    """Every `environment` block of the file, x- extensions included."""
+    if isinstance(noeud, dict):
+        for cle, v in noeud.items():
+            if cle == "environment" and isinstance(v, dict | list):
+                yield _environnement(noeud)
+            else:
+                yield from _environnements(v)
+    elif isinstance(noeud, list):
+        for v in noeud:
+            yield from _environnements(v)
+
+
+def _commande(service: Mapping[str, Any]) -> str:
+    """Entrypoint and command as one text, whichever form (string or list) each is written in."""
+    parties = [service.get("entrypoint") or [], service.get("command") or []]
+    return "\n".join(p if isinstance(p, str) else "\n".join(p) for p in parties)
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    return yaml.safe_load(COMPOSE.read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="module")
+def services(compose: dict[str, Any]) -> dict[str, Any]:
+    return compose["services"]
+
+
+@pytest.fixture(scope="module")
+def resolu(compose: dict[str, Any]) -> dict[str, Any]:
+    return interpoler(compose, VARIABLES_UTILISATEUR)
+
+
+@pytest.fixture
+def sans_env_modif_solde(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Settings also reads the process environment: only what the test passes must count."""
+    for nom in list(os.environ):
+        if nom.startswith(PREFIXE):
+            monkeypatch.delenv(nom)
+
+
+def test_every_service_of_the_stack_is_there(services: dict[str, Any]) -> None:
+    assert set(services) >= SERVICES
+
+
+def test_no_service_uses_the_deprecated_auto_setup_image(services: dict[str, Any]) -> None:
+    images = {nom: s.get("image", "") for nom, s in services.items()}
+    assert not [nom for nom, image in images.items() if "temporalio/auto-setup" in image]
+    assert images["temporal"].startswith("temporalio/server:")
+    assert images["temporal-admin-tools"].startswith("temporalio/admin-tools:")
+    assert images["temporal-create-namespace"].startswith("temporalio/admin-tools:")
+
+
+def test_every_image_is_pinned(services: dict[str, Any]) -> None:
+    for nom, service in services.items():
+        image = service["image"]
+        assert ":" in image and not image.endswith(":latest"), nom
+
+
+def test_temporal_server_and_admin_tools_share_one_version(services: dict[str, Any]) -> None:
+    versions = {services[nom]["image"].split(":", 1)[1] for nom in ("temporal", "temporal-admin-tools")}
+    versions.add(services["temporal-create-namespace"]["image"].split(":", 1)[1])
+    assert len(versions) == 1
+
+
+def test_ui_image_is_at_least_2_34_4(services: dict[str, Any]) -> None:
+    image = services["temporal-ui"]["image"]
+    assert image.startswith("temporalio/ui:")
+    version = tuple(int(n) for n in image.split(":", 1)[1].removeprefix("v").split("."))
+    assert version >= UI_VERSION_MIN
+    assert any(str(p).endswith("8233:8080") for p in services["temporal-ui"]["ports"])
+
+
+def test_every_modif_solde_variable_is_a_setting(compose: dict[str, Any]) -> None:
+    noms = {nom for env in _environnements(compose) for nom in env if nom.startswith(PREFIXE)}
+    noms |= set(re.findall(r"\b(MODIF_SOLDE_\w+)=", DOCKERFILE.read_text(encoding="utf-8")))
+    assert noms
+    inconnus = {nom for nom in noms if nom.removeprefix(PREFIXE) not in Settings.model_fields}
+    assert not inconnus
+
+
+def test_the_jwt_secret_and_the_password_have_no_default(compose: dict[str, Any]) -> None:
+    requises = set(re.findall(r"\$\{(\w+):\?", COMPOSE.read_text(encoding="utf-8")))
+    assert requises == VARIABLES_REQUISES
+    for env in _environnements(compose):
+        if "MODIF_SOLDE_JWT_SECRET" in env:
+            assert env["MODIF_SOLDE_JWT_SECRET"].startswith("${MODIF_SOLDE_JWT_SECRET:?")
+    for nom in VARIABLES_REQUISES:
+        with pytest.raises(VariableManquante, match=nom):
+            interpoler(compose, {k: v for k, v in VARIABLES_UTILISATEUR.items() if k != nom})
+
+
+def test_the_app_services_share_one_environment(services: dict[str, Any]) -> None:
+    envs = [_environnement(services[nom]) for nom in ("migrate", "api", "worker")]
+    assert envs[0] == envs[1] == envs[2]
+    assert envs[0]["MODIF_SOLDE_ENVIRONNEMENT"] == "production"
+
+
+@pytest.mark.usefixtures("sans_env_modif_solde")
+def test_production_settings_validate_with_what_a_user_sets(resolu: dict[str, Any]) -> None:
+    env = _environnement(resolu["services"]["api"])
+    reglages = Settings(**{nom.removeprefix(PREFIXE): v for nom, v in env.items()})
+
+    assert reglages.ENVIRONNEMENT == "production"
+    assert reglages.DATABASE_URL.startswith("postgresql+asyncpg://")
+    assert reglages.TEMPORAL_ADDRESS == "temporal:7233"
+    assert reglages.SMTP_URL == "smtp://mailpit:1025"
+    assert reglages.JWT_SECRET == VARIABLES_UTILISATEUR["MODIF_SOLDE_JWT_SECRET"]
+    assert str(reglages.STORAGE_DIR) == "/data/pieces"
+
+
+@pytest.mark.usefixtures("sans_env_modif_solde")
+def test_production_settings_refuse_a_missing_jwt_secret(resolu: dict[str, Any]) -> None:
+    env = _environnement(resolu["services"]["api"])
+    sans_secret = {nom.removeprefix(PREFIXE): v for nom, v in env.items() if nom != "MODIF_SOLDE_JWT_SECRET"}
+    with pytest.raises(ValidationError, match="JWT_SECRET"):
+        Settings(**sans_secret)
+
+
+def test_the_database_credentials_agree_everywhere(resolu: dict[str, Any]) -> None:
+    services = resolu["services"]
+    postgres = _environnement(services["postgresql"])
+    url = make_url(_environnement(services["api"])["MODIF_SOLDE_DATABASE_URL"])
+    temporal = _environnement(services["temporal"])
+    outils = _environnement(services["temporal-admin-tools"])
+
+    assert (url.host, url.port, url.database) == ("postgresql", 5432, postgres["POSTGRES_DB"])
+    assert url.username == postgres["POSTGRES_USER"] == temporal["POSTGRES_USER"] == outils["POSTGRES_USER"]
+    assert url.password == VARIABLES_UTILISATEUR["POSTGRES_PASSWORD"]
+    assert postgres["POSTGRES_PASSWORD"] == temporal["POSTGRES_PWD"] == outils["SQL_PASSWORD"] == url.password
+
+
+def test_admin_tools_set_up_both_temporal_databases(services: dict[str, Any]) -> None:
+    service = services["temporal-admin-tools"]
+    script = _commande(service)
+    assert "postgres12" in script
+    assert set(re.findall(r"--db (\w+) create", script)) == {"temporal", "temporal_visibility"}
+    assert "/temporal/versioned" in script and "/visibility/versioned" in script
+    assert "/etc/temporal/schema/postgresql/v12" in script
+    assert service["depends_on"]["postgresql"]["condition"] == "service_healthy"
+    assert _environnement(services["temporal"])["DB"] == "postgres12"
+    assert services["temporal"]["depends_on"]["temporal-admin-tools"]["condition"] == (
+        "service_completed_successfully"
+    )
+
+
+def test_search_attributes_are_exactly_those_of_the_contract(services: dict[str, Any]) -> None:
+    script = _commande(services["temporal-create-namespace"])
+    creation = script[script.index("search-attribute create") :]
+    creation = creation[: creation.index("\n", creation.rindex("--type"))]
+    paires = re.findall(r"--name\s+(\S+)\s+--type\s+(\S+)", creation)
+    assert dict(paires) == ATTRIBUTS_DE_RECHERCHE
+    assert len(paires) == len(ATTRIBUTS_DE_RECHERCHE)
+    assert "--address temporal:7233" in creation
+    assert "--namespace default" in creation
+
+
+def test_api_and_worker_start_after_migrations_and_search_attributes(services: dict[str, Any]) -> None:
+    for nom in ("api", "worker"):
+        dependances = services[nom]["depends_on"]
+        for prealable in ("migrate", "temporal-create-namespace"):
+            assert dependances[prealable]["condition"] == "service_completed_successfully", (nom, prealable)
+    assert services["migrate"]["command"] == ["migrate"]
+    assert services["api"]["command"] == ["api"]
+    assert services["worker"]["command"] == ["worker"]
+
+
+def test_api_and_worker_share_the_documents_volume(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    stockage = _environnement(services["api"])["MODIF_SOLDE_STORAGE_DIR"]
+    montages = {nom: set(services[nom]["volumes"]) for nom in ("api", "worker")}
+    assert montages["api"] & montages["worker"]
+    volume = next(iter(montages["api"] & montages["worker"])).split(":")
+    assert volume[1] == stockage
+    assert volume[0] in compose["volumes"]
+
+
+def test_only_the_api_keeps_the_image_healthcheck(services: dict[str, Any]) -> None:
+    assert "healthcheck" not in services["api"]
+    assert services["worker"]["healthcheck"] == {"disable": True}
+    assert services["migrate"]["healthcheck"] == {"disable": True}
+
+
+def test_dockerfile_runs_the_console_command_as_a_non_root_user() -> None:
+    texte = DOCKERFILE.read_text(encoding="utf-8")
+    assert re.search(r"^FROM python:3\.11-slim\b", texte, re.MULTILINE)
+    utilisateurs = re.findall(r"^USER\s+(\S+)", texte, re.MULTILINE)
+    assert utilisateurs and utilisateurs[-1] not in {"root", "0"}
+    assert re.search(r'^ENTRYPOINT \["modif-solde"\]$', texte, re.MULTILINE)
+    assert re.search(r'^CMD \["api"\]$', texte, re.MULTILINE)
+    assert re.search(r"^EXPOSE 8000$", texte, re.MULTILINE)
+    assert "/healthz" in texte
+
+
+def test_dockerignore_keeps_local_state_out_of_the_build_context() -> None:
+    lignes = {ligne.strip() for ligne in DOCKERIGNORE.read_text(encoding="utf-8").splitlines()}
+    assert {".venv", ".data", ".git", "tests", "bench/results", ".env"} <= lignes
