@@ -1,13 +1,15 @@
-"""The `modif-solde` console command: dev, api, worker, token, import, migrate."""
+"""The `modif-solde` console command: dev, api, worker, token, import, migrate, smtp-sink."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 from modif_solde.config import get_settings
+from modif_solde.journal import configurer
 
 
 def _importer(fichier: Path) -> int:
@@ -44,23 +46,87 @@ def _importer(fichier: Path) -> int:
     return asyncio.run(run())
 
 
+def _jeton(role: str, siret: str | None, sub: str | None, heures: float) -> int:
+    from modif_solde.api.auth import Role, emettre_jeton
+
+    settings = get_settings()
+    try:
+        jeton = emettre_jeton(
+            settings.JWT_SECRET, sub or f"{role}.cli", Role(role), siret, duree=timedelta(hours=heures)
+        )
+    except ValueError as exc:
+        print(f"Jeton refusé : {exc}", file=sys.stderr)
+        return 2
+    print(jeton)
+    return 0
+
+
+def _api(hote: str, port: int) -> int:
+    import uvicorn
+
+    from modif_solde.api.app import create_app
+    from modif_solde.migrations import migrer
+
+    settings = get_settings()
+    configurer(settings.LOG_FORMAT)
+    migrer(settings.DATABASE_URL)
+    uvicorn.run(create_app(settings), host=hote, port=port, log_config=None, access_log=False)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="modif-solde", description="Cycle de modification des demandes de solde MSS."
     )
     commandes = parser.add_subparsers(dest="commande", required=True)
+    commandes.add_parser("dev", help="tout démarrer en local (ce que lance `make run`)")
+    p_api = commandes.add_parser("api", help="l'API HTTP seule")
+    p_api.add_argument("--host", default="0.0.0.0", help="adresse d'écoute (défaut : 0.0.0.0)")  # noqa: S104
+    p_api.add_argument("--port", type=int, default=8000)
+    commandes.add_parser("worker", help="le worker Temporal seul")
+    p_jeton = commandes.add_parser("token", help="émettre un jeton d'accès")
+    p_jeton.add_argument("--role", choices=["operateur", "gestionnaire"], required=True)
+    p_jeton.add_argument("--siret", help="SIRET de l'opérateur (rôle operateur)")
+    p_jeton.add_argument("--sub", help="identifiant de la personne (défaut : <role>.cli)")
+    p_jeton.add_argument("--heures", type=float, default=12.0, help="durée de validité (défaut : 12)")
     p_import = commandes.add_parser("import", help="importer une demande de solde (JSON)")
     p_import.add_argument("fichier", type=Path)
     commandes.add_parser("migrate", help="mettre la base de données au dernier schéma")
+    commandes.add_parser(
+        "smtp-sink", help="puits SMTP local : chaque message gardé en .eml sous .data/courriels"
+    )
     args = parser.parse_args(argv)
+    settings = get_settings()
 
+    if args.commande == "dev":
+        from modif_solde import dev
+
+        configurer(settings.LOG_FORMAT)
+        return asyncio.run(dev.executer(settings))
+    if args.commande == "api":
+        return _api(args.host, args.port)
+    if args.commande == "worker":
+        from modif_solde import worker
+
+        configurer(settings.LOG_FORMAT)
+        asyncio.run(worker.executer(settings))
+        return 0
+    if args.commande == "token":
+        return _jeton(args.role, args.siret, args.sub, args.heures)
     if args.commande == "import":
         return _importer(args.fichier)
     if args.commande == "migrate":
         from modif_solde.migrations import migrer
 
-        migrer(get_settings().DATABASE_URL)
+        migrer(settings.DATABASE_URL)
         print("Base de données à jour.")
+        return 0
+    if args.commande == "smtp-sink":
+        from modif_solde import puits_smtp
+        from modif_solde.config import DATA_DIR
+
+        configurer(settings.LOG_FORMAT)
+        asyncio.run(puits_smtp.executer(DATA_DIR / "courriels"))
         return 0
     parser.error(f"commande inconnue : {args.commande}")
     return 2

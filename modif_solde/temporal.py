@@ -29,11 +29,12 @@ SEARCH_ATTRIBUTES = {
 }
 
 
-async def connecter(settings: Settings) -> Client:
+async def connecter(settings: Settings, lazy: bool = False) -> Client:
     return await Client.connect(
         settings.TEMPORAL_ADDRESS,
         namespace=settings.TEMPORAL_NAMESPACE,
         data_converter=pydantic_data_converter,
+        lazy=lazy,
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from datetime import timedelta
 
 from temporalio.client import Client
 from temporalio.worker import Worker
@@ -41,6 +42,8 @@ def construire_worker(
         task_queue=task_queue or settings.TASK_QUEUE,
         workflows=[ModificationWorkflow],
         activities=acts.toutes(),
+        # In-flight activities finish their transaction and their e-mail before the worker stops.
+        graceful_shutdown_timeout=timedelta(seconds=30),
     )
 
 

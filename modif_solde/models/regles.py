@@ -244,8 +244,13 @@ def chemin(loc: tuple[Any, ...], prefixe: str = "") -> str:
 
 def erreurs_en_francais(exc: ValidationError, prefixe: str = "") -> list[dict[str, str]]:
     """One entry per broken rule: {"champ": contract path, "message": French sentence}."""
+    return traduire_erreurs(exc.errors(include_url=False), prefixe)
+
+
+def traduire_erreurs(liste: Any, prefixe: str = "") -> list[dict[str, str]]:
+    """The same, from pydantic's (or FastAPI's) list of error dicts."""
     erreurs: list[dict[str, str]] = []
-    for err in exc.errors(include_url=False):
+    for err in liste:
         champ = chemin(tuple(err["loc"]), prefixe)
         erreurs.append({"champ": champ, "message": f"Le champ « {champ} » {_message(err)}."})
     return erreurs

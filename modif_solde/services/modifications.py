@@ -218,17 +218,27 @@ async def mettre_a_jour_brouillon(
             ],
         )
     modification = await charger_modification(session, numero, siret, verrou=True)
-    non_editables = [c for c in changements if c not in CHAMPS_EDITABLES]
-    if non_editables:
-        raise DonneesInvalides(
-            "Seules les informations de contact support et le lien de documentation sont modifiables.",
-            [{"champ": str(c), "message": f"Le champ « {c} » n'est pas modifiable."} for c in non_editables],
-        )
+    erreurs = [
+        {"champ": str(c), "message": f"Le champ « {c} » n'est pas modifiable."}
+        for c in changements
+        if c not in CHAMPS_EDITABLES
+    ]
+    editables = {c: v for c, v in changements.items() if c in CHAMPS_EDITABLES}
     _verifier_ouverte(modification)
     demande = await session.get_one(Demande, modification.demande_id)
     actuelles = valeurs_actuelles(demande)
-    fusion = {**actuelles, **modification.brouillon, **changements}
-    normalisees = _valider_informations(fusion).model_dump()
+    try:
+        normalisees = _valider_informations({**actuelles, **modification.brouillon, **editables}).model_dump()
+    except DonneesInvalides as exc:
+        erreurs.extend(exc.erreurs)
+    if erreurs:
+        raise DonneesInvalides(
+            "Seules les informations de contact support et le lien de documentation sont modifiables, "
+            "selon les mêmes règles qu'à la création."
+            if len(erreurs) > 1 or erreurs[0]["champ"] in changements
+            else f"Le brouillon ne respecte pas {len(erreurs)} règle(s).",
+            erreurs,
+        )
     brouillon = {c: normalisees[c] for c in CHAMPS_EDITABLES if normalisees[c] != actuelles[c]}
     modification.brouillon = brouillon
     session.add(modification)

@@ -8,6 +8,7 @@ import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from email import message_from_bytes
 from email.message import Message
 from pathlib import Path
@@ -120,7 +121,12 @@ async def banc(env: WorkflowEnvironment, activites: ActivitesModification) -> As
     """A worker with the real activities on a fresh task queue."""
     task_queue = f"tq-{uuid.uuid4()}"
     banc = Banc(env.client, env, task_queue)
+    # A graceful shutdown lets an activity finish its transaction instead of being cancelled in it.
     async with Worker(
-        env.client, task_queue=task_queue, workflows=[ModificationWorkflow], activities=activites.toutes()
+        env.client,
+        task_queue=task_queue,
+        workflows=[ModificationWorkflow],
+        activities=activites.toutes(),
+        graceful_shutdown_timeout=timedelta(seconds=10),
     ):
         yield banc

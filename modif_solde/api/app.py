@@ -1,0 +1,127 @@
+"""The FastAPI application: lifespan (database, storage, Temporal client), routers, errors."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+from temporalio.client import Client
+
+from modif_solde.api import demandes, modifications
+from modif_solde.api.limites import CorpsTropGrand, LimiteCorps
+from modif_solde.api.problemes import installer, reponse
+from modif_solde.config import Settings, get_settings
+from modif_solde.db import create_engine, session_factory
+from modif_solde.models.schemas import DemandeImport
+from modif_solde.services.stockage import Stockage
+from modif_solde.temporal import connecter
+
+DESCRIPTION = """
+Cycle de modification des demandes de solde MSS.
+
+Chaque appel `/api/v1` porte un jeton `Authorization: Bearer <JWT>` (rôles `operateur`, avec
+`siret`, et `gestionnaire`). Les erreurs sont au format `application/problem+json`, en français.
+"""
+
+
+def create_app(settings: Settings | None = None, client: Client | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(settings.DATABASE_URL)
+        app.state.settings = settings
+        app.state.engine = engine
+        app.state.sessions = session_factory(engine)
+        app.state.stockage = Stockage(settings.STORAGE_DIR)
+        # Lazy: the API starts (and /readyz says why it is not ready) while Temporal is down.
+        app.state.temporal = client or await connecter(settings, lazy=True)
+        yield
+        await engine.dispose()
+
+    app = FastAPI(
+        title="modif-solde",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        openapi_tags=[
+            {
+                "name": "demandes",
+                "description": "Demandes de solde : import, consultation, ouverture d'une modification",
+            },
+            {
+                "name": "modifications",
+                "description": "Le brouillon, ses pièces, la confirmation ou la renonciation",
+            },
+            {"name": "sante", "description": "Vivacité et disponibilité"},
+        ],
+    )
+    installer(app)
+
+    @app.exception_handler(CorpsTropGrand)
+    async def _trop_grand(_: Request, __: CorpsTropGrand) -> JSONResponse:
+        return reponse(413, "Contenu trop volumineux", "Le corps de la requête dépasse la taille maximale.")
+
+    v1 = APIRouter(prefix="/api/v1")
+    v1.include_router(demandes.router)
+    v1.include_router(modifications.router)
+    app.include_router(v1)
+
+    @app.get("/healthz", tags=["sante"], summary="Le processus répond")
+    async def healthz() -> dict[str, str]:
+        return {"statut": "ok"}
+
+    @app.get("/readyz", tags=["sante"], summary="Base de données et Temporal joignables")
+    async def readyz(request: Request) -> JSONResponse:
+        verifications: dict[str, str] = {}
+        try:
+            async with request.app.state.engine.connect() as conn:
+                await asyncio.wait_for(conn.execute(text("SELECT 1")), timeout=2)
+            verifications["base_de_donnees"] = "ok"
+        except Exception as err:
+            verifications["base_de_donnees"] = f"injoignable ({type(err).__name__})"
+        try:
+            await asyncio.wait_for(request.app.state.temporal.service_client.check_health(), timeout=2)
+            verifications["temporal"] = "ok"
+        except Exception as err:
+            verifications["temporal"] = f"injoignable ({type(err).__name__})"
+        pret = all(v == "ok" for v in verifications.values())
+        return JSONResponse(
+            {"statut": "pret" if pret else "indisponible", **verifications}, status_code=200 if pret else 503
+        )
+
+    _openapi_avec_import(app)
+    # Outermost: an oversized body is refused before anything reads it.
+    app.add_middleware(
+        LimiteCorps, limite_json=64 * 1024 * 1024, limite_pieces=settings.PIECE_TAILLE_MAX + 64 * 1024
+    )
+    return app
+
+
+def _openapi_avec_import(app: FastAPI) -> None:
+    """The OpenAPI document, with the bearer scheme on /api/v1 and the import's JSON Schema."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = get_openapi(
+            title=app.title,
+            version=app.version,
+            description=app.description,
+            routes=app.routes,
+            tags=app.openapi_tags,
+        )
+        schema.setdefault("components", {})["x-import-json-schema"] = json.loads(
+            json.dumps(DemandeImport.model_json_schema())
+        )
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -1,0 +1,191 @@
+"""Routes of /demandes: import, list, request page, e-mails, documents, opening a modification."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Body, Query, Response, status
+from fastapi.responses import FileResponse
+from pydantic import BaseModel, Field
+from sqlmodel import select
+
+from modif_solde.api.auth import Role
+from modif_solde.api.deps import (
+    GestionnaireDep,
+    SessionDep,
+    SessionsDep,
+    SettingsDep,
+    StockageDep,
+    TemporalDep,
+    UtilisateurDep,
+)
+from modif_solde.api.problemes import Probleme
+from modif_solde.api.workflow import appeler
+from modif_solde.db import unit_of_work
+from modif_solde.models import vues
+from modif_solde.models.enums import CHAMPS_EDITABLES, StatutDemande
+from modif_solde.models.schemas import DemandeImport
+from modif_solde.models.tables import Operateur, Piece
+from modif_solde.services import lecture
+from modif_solde.services import modifications as svc
+from modif_solde.services.demandes import charger_demande, importer_demande
+from modif_solde.services.erreurs import Conflit, Introuvable
+from modif_solde.temporal import demarrer_modification
+from modif_solde.workflows.contrat import ModificationEntree
+
+router = APIRouter(prefix="/demandes", tags=["demandes"])
+
+NumeroDemande = Annotated[str, Field(pattern=r"^FINMSS\d{6}$", examples=["FINMSS009266"])]
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=vues.DemandePage,
+    summary="Importer une demande de solde",
+)
+async def importer(
+    donnees: Annotated[DemandeImport, Body(description="La demande au format d'import (pièces en base64)")],
+    utilisateur: UtilisateurDep,
+    session: SessionDep,
+    stockage: StockageDep,
+    response: Response,
+) -> vues.DemandePage:
+    if utilisateur.role == Role.OPERATEUR and donnees.operateur.siret != utilisateur.siret:
+        raise Probleme(403, "Un opérateur ne peut importer que les demandes de son propre SIRET.")
+    demande = await importer_demande(session, stockage, donnees)
+    response.headers["Location"] = f"/api/v1/demandes/{demande.numero}"
+    return await lecture.page_demande(session, demande)
+
+
+@router.get("", response_model=vues.ListeDemandes, summary="Lister les demandes (file de travail)")
+async def lister(
+    utilisateur: UtilisateurDep,
+    session: SessionDep,
+    statut: Annotated[StatutDemande | None, Query(description="Filtrer par statut")] = None,
+    limite: Annotated[int, Query(ge=1, le=500)] = 100,
+    decalage: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> vues.ListeDemandes:
+    return await lecture.liste(session, statut, utilisateur.perimetre_siret, limite, decalage)
+
+
+@router.get("/{numero}", response_model=vues.DemandePage, summary="La page de la demande")
+async def consulter(numero: str, utilisateur: UtilisateurDep, session: SessionDep) -> vues.DemandePage:
+    demande = await charger_demande(session, numero, utilisateur.perimetre_siret)
+    return await lecture.page_demande(session, demande)
+
+
+@router.get(
+    "/{numero}/courriels", response_model=list[vues.CourrielVue], summary="Courriels automatiques envoyés"
+)
+async def lister_courriels(
+    numero: str, utilisateur: UtilisateurDep, session: SessionDep
+) -> list[vues.CourrielVue]:
+    demande = await charger_demande(session, numero, utilisateur.perimetre_siret)
+    return await lecture.courriels(session, demande)
+
+
+@router.get(
+    "/{numero}/pieces/{piece_id}",
+    response_class=FileResponse,
+    responses={200: {"content": {"application/pdf": {}}, "description": "Le contenu de la pièce"}},
+    summary="Télécharger une pièce",
+)
+async def telecharger(
+    numero: str, piece_id: str, utilisateur: UtilisateurDep, session: SessionDep, stockage: StockageDep
+) -> FileResponse:
+    demande = await charger_demande(session, numero, utilisateur.perimetre_siret)
+    piece = (
+        await session.exec(select(Piece).where(Piece.id == piece_id, Piece.demande_id == demande.id))
+    ).first()
+    if piece is None:
+        raise Introuvable(f"La pièce {piece_id} est introuvable.")
+    chemin = stockage.chemin(piece.cle_stockage)
+    if not chemin.exists():
+        raise Introuvable(f"Le fichier de la pièce {piece_id} est introuvable.")
+    return FileResponse(
+        chemin,
+        media_type=piece.type_contenu,
+        headers={
+            # The user's name is only ever a display name: ASCII fallback plus RFC 5987 UTF-8 form.
+            "Content-Disposition": _disposition(piece.nom_fichier),
+            "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": "default-src 'none'; sandbox",
+            "Cache-Control": "private, no-store",
+        },
+    )
+
+
+def _disposition(nom: str) -> str:
+    ascii_seul = (
+        "".join(c if c.isascii() and (c.isalnum() or c in "._- ") else "_" for c in nom) or "piece.pdf"
+    )
+    return f"attachment; filename=\"{ascii_seul}\"; filename*=UTF-8''{quote(nom, safe='')}"
+
+
+class OuvertureModification(BaseModel):
+    commentaire: Any = Field(
+        description="Le commentaire du gestionnaire : ce qui doit être corrigé (texte, 4 000 caractères au plus)",
+        examples=["Le numéro de téléphone du contact support ne correspond pas à la pièce justificative."],
+    )
+    champs: Any = Field(
+        description=f"Les éléments attendus, parmi : {', '.join((*CHAMPS_EDITABLES, 'pieces'))}",
+        examples=[["contact_support_telephone"]],
+    )
+
+
+class ModificationOuverte(BaseModel):
+    numero: str = Field(examples=["FINMSS009266M1"])
+    statut: str = Field(examples=["ouverte"])
+    relance_le: Any
+    expire_le: Any
+
+
+@router.post(
+    "/{numero}/modifications",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ModificationOuverte,
+    summary="Ouvrir une modification (la demande passe « à modifier »)",
+)
+async def ouvrir_modification(
+    numero: str,
+    corps: OuvertureModification,
+    gestionnaire: GestionnaireDep,
+    sessions: SessionsDep,
+    settings: SettingsDep,
+    client: TemporalDep,
+    response: Response,
+) -> ModificationOuverte:
+    commentaire, champs = svc.verifier_ouverture(corps.commentaire, corps.champs)
+    async with unit_of_work(sessions) as session:
+        demande = await charger_demande(session, numero)
+        assert demande.id is not None
+        if await svc.modification_ouverte(session, demande.id) is not None:
+            raise Conflit(f"La demande {numero} a déjà une modification ouverte.")
+        if demande.statut != StatutDemande.EN_COURS:
+            raise Conflit(f"La demande {numero} n'est pas en cours (statut : {demande.statut}).")
+        modification_numero = await svc.prochain_numero(session, demande)
+        siret = (await session.get_one(Operateur, demande.operateur_id)).siret
+    # The opening itself is the workflow's activity, outside this (closed) transaction.
+    entree = ModificationEntree(
+        demande_numero=numero,
+        modification_numero=modification_numero,
+        commentaire=commentaire,
+        champs=champs,
+        ouverte_par=gestionnaire.sub,
+        relance_apres=settings.RELANCE_APRES,
+        expiration_apres=settings.EXPIRATION_APRES,
+    )
+    etat = await appeler(
+        demarrer_modification(client, settings.TASK_QUEUE, entree, siret),
+        settings.DELAI_REPONSE_WORKFLOW,
+        modification_numero,
+    )
+    response.headers["Location"] = f"/api/v1/modifications/{modification_numero}"
+    return ModificationOuverte(
+        numero=modification_numero,
+        statut=etat.statut or "ouverte",
+        relance_le=etat.relance_le,
+        expire_le=etat.expire_le,
+    )

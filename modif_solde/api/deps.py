@@ -1,0 +1,89 @@
+"""Dependencies: settings, session (one transaction per request), current user, Temporal client."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlmodel.ext.asyncio.session import AsyncSession
+from temporalio.client import Client
+
+from modif_solde.api.auth import JetonInvalide, Role, Utilisateur, lire_jeton
+from modif_solde.api.problemes import Probleme
+from modif_solde.config import Settings
+from modif_solde.db import SessionFactory, unit_of_work
+from modif_solde.services.stockage import Stockage
+
+_bearer = HTTPBearer(auto_error=False, description="Jeton JWT : `modif-solde token --role …`")
+_DEFI = {"WWW-Authenticate": 'Bearer realm="modif-solde"'}
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    async with unit_of_work(request.app.state.sessions) as session:
+        yield session
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+
+
+def get_sessions(request: Request) -> SessionFactory:
+    """For routes that wait on the workflow: they open short transactions themselves, so that
+    no transaction (a lock, on SQLite) is held while an activity needs to write."""
+    sessions: SessionFactory = request.app.state.sessions
+    return sessions
+
+
+SessionsDep = Annotated[SessionFactory, Depends(get_sessions)]
+
+
+def get_stockage(request: Request) -> Stockage:
+    stockage: Stockage = request.app.state.stockage
+    return stockage
+
+
+StockageDep = Annotated[Stockage, Depends(get_stockage)]
+
+
+def get_client(request: Request) -> Client:
+    client: Client = request.app.state.temporal
+    return client
+
+
+TemporalDep = Annotated[Client, Depends(get_client)]
+
+
+def get_utilisateur(
+    settings: SettingsDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> Utilisateur:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise Probleme(401, "Un jeton d'accès (Authorization: Bearer …) est requis.", entetes=_DEFI)
+    try:
+        return lire_jeton(settings.JWT_SECRET, credentials.credentials)
+    except JetonInvalide:
+        raise Probleme(401, "Le jeton d'accès est invalide ou expiré.", entetes=_DEFI) from None
+
+
+UtilisateurDep = Annotated[Utilisateur, Depends(get_utilisateur)]
+
+
+def exiger(role: Role) -> object:
+    def _verifier(utilisateur: UtilisateurDep) -> Utilisateur:
+        if utilisateur.role != role:
+            raise Probleme(403, f"Cette action est réservée au rôle « {role.value} ».")
+        return utilisateur
+
+    return Depends(_verifier)
+
+
+OperateurDep = Annotated[Utilisateur, exiger(Role.OPERATEUR)]
+GestionnaireDep = Annotated[Utilisateur, exiger(Role.GESTIONNAIRE)]

@@ -1,0 +1,215 @@
+"""Routes of /modifications: the draft, its documents, and the workflow's updates."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, File, Form, Response, UploadFile, status
+from pydantic import AwareDatetime, BaseModel, Field
+
+from modif_solde.api.deps import (
+    GestionnaireDep,
+    OperateurDep,
+    SessionDep,
+    SessionsDep,
+    SettingsDep,
+    StockageDep,
+    TemporalDep,
+    UtilisateurDep,
+)
+from modif_solde.api.workflow import appeler, mise_a_jour
+from modif_solde.db import SessionFactory, unit_of_work
+from modif_solde.models import vues
+from modif_solde.models.enums import TypePieceAjoutable
+from modif_solde.models.tables import Demande
+from modif_solde.services import lecture
+from modif_solde.services import modifications as svc
+from modif_solde.workflows.contrat import ActionOperateur, Prolongation, Retrait
+from modif_solde.workflows.modification import ModificationWorkflow
+
+router = APIRouter(prefix="/modifications", tags=["modifications"])
+
+_MORCEAU = 64 * 1024
+
+EXEMPLES_BROUILLON = {
+    "telephone": {
+        "summary": "Corriger le téléphone du contact support",
+        "value": {"contact_support_telephone": "06 12 34 56 78"},
+    },
+    "contact_et_lien": {
+        "summary": "Contact et lien de documentation",
+        "value": {
+            "contact_support_nom": "DUPONT Marie",
+            "contact_support_courriel": "support@sci-voiture.fr",
+            "site_documentation_url": "https://docs.sci-voiture.fr",
+        },
+    },
+}
+
+
+@router.get("/{numero}", response_model=vues.ModificationVue, summary="La modification et son brouillon")
+async def consulter(numero: str, utilisateur: UtilisateurDep, session: SessionDep) -> vues.ModificationVue:
+    modification = await svc.charger_modification(session, numero, utilisateur.perimetre_siret)
+    return await lecture.modification_vue(session, modification)
+
+
+@router.patch("/{numero}/brouillon", response_model=vues.ModificationVue, summary="Modifier le brouillon")
+async def modifier_brouillon(
+    numero: str,
+    changements: Annotated[
+        dict[str, Any],
+        Body(
+            description="Un ou plusieurs des champs modifiables ; tout autre champ est refusé (422).",
+            openapi_examples=EXEMPLES_BROUILLON,
+        ),
+    ],
+    operateur: OperateurDep,
+    session: SessionDep,
+) -> vues.ModificationVue:
+    modification = await svc.mettre_a_jour_brouillon(session, numero, changements, operateur.siret)
+    return await lecture.modification_vue(session, modification)
+
+
+@router.post(
+    "/{numero}/pieces",
+    status_code=status.HTTP_201_CREATED,
+    response_model=vues.PieceVue,
+    summary="Ajouter une pièce (PDF)",
+)
+async def ajouter_piece(
+    numero: str,
+    type: Annotated[str, Form(description=f"Type de pièce : {', '.join(TypePieceAjoutable)}")],
+    fichier: Annotated[UploadFile, File(description="Le document PDF")],
+    operateur: OperateurDep,
+    session: SessionDep,
+    stockage: StockageDep,
+    settings: SettingsDep,
+    response: Response,
+) -> vues.PieceVue:
+    async def morceaux() -> AsyncIterator[bytes]:
+        while morceau := await fichier.read(_MORCEAU):
+            yield morceau
+
+    piece = await svc.ajouter_piece(
+        session,
+        stockage,
+        numero,
+        type,
+        fichier.filename or "piece.pdf",
+        morceaux(),
+        settings.PIECE_TAILLE_MAX,
+        operateur.siret,
+    )
+    demande = await session.get_one(Demande, piece.demande_id)
+    response.headers["Location"] = f"/api/v1/demandes/{demande.numero}/pieces/{piece.id}"
+    modification = await svc.charger_modification(session, numero)
+    assert modification.id is not None
+    return lecture.piece_vue(piece, demande.numero, {modification.id: numero}, modification.id)
+
+
+@router.delete(
+    "/{numero}/pieces/{piece_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Supprimer une pièce ajoutée pendant la modification",
+)
+async def supprimer_piece(
+    numero: str, piece_id: str, operateur: OperateurDep, session: SessionDep, stockage: StockageDep
+) -> Response:
+    await svc.supprimer_piece(session, stockage, numero, piece_id, operateur.siret)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+async def _verifier_acces(sessions: SessionFactory, numero: str, siret: str | None) -> None:
+    """404 for a modification the caller may not see, before asking the workflow anything."""
+    async with unit_of_work(sessions) as session:
+        await svc.charger_modification(session, numero, siret)
+
+
+async def _vue(sessions: SessionFactory, numero: str) -> vues.ModificationVue:
+    async with unit_of_work(sessions) as session:
+        return await lecture.modification_vue(session, await svc.charger_modification(session, numero))
+
+
+@router.post(
+    "/{numero}/confirmer", response_model=vues.ModificationVue, summary="Confirmer : appliquer le brouillon"
+)
+async def confirmer(
+    numero: str, operateur: OperateurDep, sessions: SessionsDep, client: TemporalDep, settings: SettingsDep
+) -> vues.ModificationVue:
+    await _verifier_acces(sessions, numero, operateur.siret)
+    await appeler(
+        mise_a_jour(client, numero, ModificationWorkflow.confirmer, ActionOperateur(par=operateur.sub)),
+        settings.DELAI_REPONSE_WORKFLOW,
+        numero,
+    )
+    return await _vue(sessions, numero)
+
+
+@router.post("/{numero}/renoncer", response_model=vues.ModificationVue, summary="Renoncer à modifier")
+async def renoncer(
+    numero: str, operateur: OperateurDep, sessions: SessionsDep, client: TemporalDep, settings: SettingsDep
+) -> vues.ModificationVue:
+    await _verifier_acces(sessions, numero, operateur.siret)
+    await appeler(
+        mise_a_jour(client, numero, ModificationWorkflow.renoncer, ActionOperateur(par=operateur.sub)),
+        settings.DELAI_REPONSE_WORKFLOW,
+        numero,
+    )
+    return await _vue(sessions, numero)
+
+
+class CorpsRetrait(BaseModel):
+    motif: str = Field(
+        default="", max_length=2000, description="Pourquoi la demande de modification est retirée"
+    )
+
+
+@router.post(
+    "/{numero}/retirer", response_model=vues.ModificationVue, summary="Retirer la demande de modification"
+)
+async def retirer(
+    numero: str,
+    gestionnaire: GestionnaireDep,
+    sessions: SessionsDep,
+    client: TemporalDep,
+    settings: SettingsDep,
+    corps: Annotated[CorpsRetrait | None, Body()] = None,
+) -> vues.ModificationVue:
+    await _verifier_acces(sessions, numero, None)
+    retrait = Retrait(par=gestionnaire.sub, motif=(corps.motif if corps else "").strip())
+    await appeler(
+        mise_a_jour(client, numero, ModificationWorkflow.retirer, retrait),
+        settings.DELAI_REPONSE_WORKFLOW,
+        numero,
+    )
+    return await _vue(sessions, numero)
+
+
+class CorpsProlongation(BaseModel):
+    expire_le: AwareDatetime = Field(
+        description="La nouvelle échéance, ISO 8601 avec fuseau", examples=["2027-01-15T23:59:00+01:00"]
+    )
+
+
+@router.post("/{numero}/prolonger", response_model=vues.ModificationVue, summary="Repousser l'échéance")
+async def prolonger(
+    numero: str,
+    corps: CorpsProlongation,
+    gestionnaire: GestionnaireDep,
+    sessions: SessionsDep,
+    client: TemporalDep,
+    settings: SettingsDep,
+) -> vues.ModificationVue:
+    await _verifier_acces(sessions, numero, None)
+    await appeler(
+        mise_a_jour(
+            client,
+            numero,
+            ModificationWorkflow.prolonger,
+            Prolongation(expire_le=corps.expire_le, par=gestionnaire.sub),
+        ),
+        settings.DELAI_REPONSE_WORKFLOW,
+        numero,
+    )
+    return await _vue(sessions, numero)

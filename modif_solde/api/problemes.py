@@ -1,0 +1,114 @@
+"""Errors as application/problem+json (RFC 9457), in French, from one place."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from modif_solde.models.regles import traduire_erreurs
+from modif_solde.services.erreurs import (
+    Conflit,
+    DonneesInvalides,
+    ErreurDomaine,
+    Introuvable,
+    PieceTropGrande,
+    TypeDeContenuRefuse,
+)
+
+journal = logging.getLogger(__name__)
+MEDIA_TYPE = "application/problem+json"
+
+STATUTS: dict[type[ErreurDomaine], int] = {
+    Introuvable: 404,
+    Conflit: 409,
+    DonneesInvalides: 422,
+    PieceTropGrande: 413,
+    TypeDeContenuRefuse: 415,
+}
+
+TITRES_HTTP = {
+    400: "Requête invalide",
+    401: "Authentification requise",
+    403: "Accès refusé",
+    404: "Ressource introuvable",
+    405: "Méthode non autorisée",
+    409: "Conflit",
+    413: "Contenu trop volumineux",
+    415: "Type de contenu non accepté",
+    422: "Données invalides",
+    500: "Erreur interne",
+    503: "Service momentanément indisponible",
+}
+
+
+class Probleme(Exception):
+    """An HTTP refusal raised by the API layer itself (authentication, role, availability)."""
+
+    def __init__(
+        self, statut: int, detail: str, titre: str | None = None, entetes: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(detail)
+        self.statut = statut
+        self.detail = detail
+        self.titre = titre or TITRES_HTTP.get(statut, "Erreur")
+        self.entetes = entetes or {}
+
+
+def reponse(
+    statut: int,
+    titre: str,
+    detail: str,
+    erreurs: list[dict[str, str]] | None = None,
+    entetes: dict[str, str] | None = None,
+) -> JSONResponse:
+    corps: dict[str, Any] = {"type": "about:blank", "title": titre, "status": statut, "detail": detail}
+    if erreurs is not None:
+        corps["errors"] = erreurs
+    return JSONResponse(corps, status_code=statut, media_type=MEDIA_TYPE, headers=entetes)
+
+
+def erreurs_de_requete(exc: RequestValidationError) -> list[dict[str, str]]:
+    """FastAPI's validation errors in French; the contract names body fields from its root."""
+    lignes = []
+    for err in exc.errors():
+        loc = tuple(err.get("loc", ()))
+        if loc and loc[0] in ("body", "query", "path", "header"):
+            loc = loc[1:]
+        lignes.append({**err, "loc": loc})
+    return traduire_erreurs(lignes)
+
+
+def installer(app: FastAPI) -> None:
+    @app.exception_handler(ErreurDomaine)
+    async def _domaine(_: Request, exc: ErreurDomaine) -> JSONResponse:
+        statut = next((s for cls, s in STATUTS.items() if isinstance(exc, cls)), 409)
+        return reponse(statut, exc.titre, exc.message, exc.erreurs if statut == 422 else None)
+
+    @app.exception_handler(Probleme)
+    async def _probleme(_: Request, exc: Probleme) -> JSONResponse:
+        return reponse(exc.statut, exc.titre, exc.detail, entetes=exc.entetes)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        erreurs = erreurs_de_requete(exc)
+        return reponse(
+            422, "Données invalides", f"La requête ne respecte pas {len(erreurs)} règle(s).", erreurs
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        titre = TITRES_HTTP.get(exc.status_code, "Erreur")
+        detail = (
+            exc.detail if isinstance(exc.detail, str) and exc.status_code not in (404, 405) else titre + "."
+        )
+        return reponse(exc.status_code, titre, detail, entetes=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _inattendue(request: Request, exc: Exception) -> JSONResponse:
+        journal.exception("erreur inattendue sur %s %s", request.method, request.url.path)
+        return reponse(500, TITRES_HTTP[500], "Une erreur inattendue est survenue ; elle a été journalisée.")

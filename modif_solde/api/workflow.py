@@ -1,0 +1,61 @@
+"""Calls to the modification workflow from the API: bounded in time, refusals mapped to HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable
+from datetime import timedelta
+from typing import Any, TypeVar, cast
+
+from pydantic import BaseModel
+from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from modif_solde.api.problemes import Probleme
+from modif_solde.services.erreurs import Conflit, DonneesInvalides
+from modif_solde.workflows.contrat import ERREUR_DONNEES_INVALIDES, EtatModification
+from modif_solde.workflows.modification import ModificationWorkflow
+
+T = TypeVar("T")
+
+_INDISPONIBLE = (
+    "Le traitement des modifications ne répond pas pour le moment ; réessayez dans quelques instants."
+)
+
+
+def mise_a_jour(
+    client: Client, numero: str, methode: Any, argument: BaseModel
+) -> Awaitable[EtatModification]:
+    """One of the workflow's updates, by reference. (The SDK's overloads type an async handler's
+    result as a coroutine under mypy: the cast states what it really returns.)"""
+    handle = client.get_workflow_handle_for(ModificationWorkflow.run, numero)
+    return cast(Awaitable[EtatModification], handle.execute_update(methode, argument))
+
+
+async def appeler(appel: Awaitable[T], delai: timedelta, numero: str) -> T:
+    """Await a workflow call; no answer within `delai` is a 503, never a hang."""
+    try:
+        return await asyncio.wait_for(appel, timeout=delai.total_seconds())
+    except TimeoutError:
+        raise Probleme(503, _INDISPONIBLE, entetes={"Retry-After": "5"}) from None
+    except WorkflowAlreadyStartedError:
+        raise Conflit(f"La modification {numero} est déjà en cours d'ouverture.") from None
+    except WorkflowUpdateFailedError as err:
+        cause = err.cause
+        if isinstance(cause, ApplicationError):
+            if cause.type == ERREUR_DONNEES_INVALIDES:
+                erreurs = cause.details[0] if cause.details and isinstance(cause.details[0], list) else []
+                raise DonneesInvalides(cause.message, erreurs) from None
+            raise Conflit(cause.message) from None
+        raise Conflit(f"La modification {numero} n'a pas pu être traitée.") from None
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            raise Conflit(f"La modification {numero} n'est plus ouverte.") from None
+        if err.status in (
+            RPCStatusCode.UNAVAILABLE,
+            RPCStatusCode.DEADLINE_EXCEEDED,
+            RPCStatusCode.CANCELLED,
+        ):
+            raise Probleme(503, _INDISPONIBLE, entetes={"Retry-After": "5"}) from None
+        raise

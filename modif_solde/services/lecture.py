@@ -1,0 +1,225 @@
+"""Read models: the request page, the modification, the work queue. Queries only."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from modif_solde.models import vues
+from modif_solde.models.enums import StatutDemande, StatutModification
+from modif_solde.models.tables import Courriel, Demande, Historique, Modification, Operateur, Piece
+from modif_solde.services import modifications as svc
+from modif_solde.services.courriels import format_montant_fr
+from modif_solde.services.demandes import lister_demandes
+
+
+def masquer_iban(iban: str) -> str:
+    """Country and check digits, then only the last four characters."""
+    masque = iban[:4] + "•" * (len(iban) - 8) + iban[-4:]
+    return " ".join(masque[i : i + 4] for i in range(0, len(masque), 4))
+
+
+def _montant(centimes: int) -> vues.Montant:
+    return vues.Montant(valeur=f"{Decimal(centimes) / 100:.2f}", affichage=format_montant_fr(centimes))
+
+
+def _operateur(operateur: Operateur) -> vues.OperateurVue:
+    return vues.OperateurVue(
+        siret=operateur.siret,
+        numero_ans=operateur.numero_ans,
+        denomination=operateur.denomination,
+        adresse=vues.Adresse(
+            ligne=operateur.adresse_ligne, code_postal=operateur.code_postal, commune=operateur.commune
+        ),
+    )
+
+
+def piece_vue(
+    piece: Piece, demande_numero: str, numeros: dict[int, str], ouverte_id: int | None
+) -> vues.PieceVue:
+    return vues.PieceVue(
+        id=piece.id,
+        type=piece.type,
+        type_affiche=f"{piece.type}_{demande_numero}",
+        nom_fichier=piece.nom_fichier,
+        taille=piece.taille,
+        sha256=piece.sha256,
+        ajoutee_le=piece.ajoutee_le,
+        origine=numeros.get(piece.modification_id, "?") if piece.modification_id else "import",
+        definitive=piece.definitive,
+        supprimable=(
+            not piece.definitive and piece.modification_id is not None and piece.modification_id == ouverte_id
+        ),
+        url=f"/api/v1/demandes/{demande_numero}/pieces/{piece.id}",
+    )
+
+
+async def _numeros_modifications(session: AsyncSession, demande_id: int) -> dict[int, str]:
+    lignes = (
+        await session.exec(
+            select(Modification.id, Modification.numero).where(Modification.demande_id == demande_id)
+        )
+    ).all()
+    return {i: n for i, n in lignes if i is not None}
+
+
+async def modification_vue(session: AsyncSession, modification: Modification) -> vues.ModificationVue:
+    demande = await session.get_one(Demande, modification.demande_id)
+    ajoutees = await svc.pieces_ajoutees(session, modification)
+    numeros = {modification.id: modification.numero} if modification.id is not None else {}
+    ouverte_id = modification.id if modification.statut == StatutModification.OUVERTE else None
+    return vues.ModificationVue(
+        numero=modification.numero,
+        demande_numero=demande.numero,
+        statut=modification.statut,
+        commentaire=modification.commentaire,
+        champs_attendus=list(modification.champs_attendus),
+        ouverte_par=modification.ouverte_par,
+        ouverte_le=modification.ouverte_le,
+        relance_le=modification.relance_le,
+        expire_le=modification.expire_le,
+        relance_envoyee_le=modification.relance_envoyee_le,
+        cloturee_le=modification.cloturee_le,
+        issue=modification.issue,
+        version_appliquee=modification.version_appliquee,
+        changements=[vues.Changement(**c) for c in svc.changements(modification, demande)],
+        pieces_ajoutees=[piece_vue(p, demande.numero, numeros, ouverte_id) for p in ajoutees],
+    )
+
+
+def courriel_vue(courriel: Courriel, numeros: dict[int, str]) -> vues.CourrielVue:
+    return vues.CourrielVue(
+        id=courriel.id or 0,
+        type=courriel.type,
+        destinataire=courriel.destinataire,
+        sujet=courriel.sujet,
+        cree_le=courriel.cree_le,
+        envoye_le=courriel.envoye_le,
+        modification=numeros.get(courriel.modification_id) if courriel.modification_id else None,
+        corps_texte=courriel.corps_texte,
+        corps_html=courriel.corps_html,
+    )
+
+
+async def courriels(session: AsyncSession, demande: Demande) -> list[vues.CourrielVue]:
+    assert demande.id is not None
+    numeros = await _numeros_modifications(session, demande.id)
+    lignes = (
+        await session.exec(
+            select(Courriel).where(Courriel.demande_id == demande.id).order_by(col(Courriel.id))
+        )
+    ).all()
+    return [courriel_vue(c, numeros) for c in lignes]
+
+
+async def page_demande(session: AsyncSession, demande: Demande) -> vues.DemandePage:
+    assert demande.id is not None
+    operateur = await session.get_one(Operateur, demande.operateur_id)
+    numeros = await _numeros_modifications(session, demande.id)
+    ouverte = await svc.modification_ouverte(session, demande.id)
+    pieces = (
+        await session.exec(
+            select(Piece)
+            .where(Piece.demande_id == demande.id)
+            .order_by(col(Piece.ajoutee_le), col(Piece.nom_fichier))
+        )
+    ).all()
+    historique = (
+        await session.exec(
+            select(Historique)
+            .where(Historique.demande_id == demande.id)
+            .order_by(col(Historique.version), col(Historique.id))
+        )
+    ).all()
+    return vues.DemandePage(
+        numero=demande.numero,
+        type=demande.type,
+        statut=demande.statut,
+        statut_modifie_le=demande.statut_modifie_le,
+        date_depot=demande.date_depot,
+        operateur=_operateur(operateur),
+        dsr=demande.dsr,
+        informations=vues.Informations(**svc.valeurs_actuelles(demande)),
+        bal=vues.Bal(
+            applicatives=demande.bal_applicatives,
+            organisationnelles=demande.bal_organisationnelles,
+            nominatives=demande.bal_nominatives,
+        ),
+        montants=vues.Montants(
+            avance=_montant(demande.avance_centimes),
+            engagement_solde=_montant(demande.engagement_solde_centimes),
+            solde=_montant(demande.solde_centimes),
+        ),
+        coordonnees_bancaires=vues.CoordonneesBancaires(
+            titulaire=demande.titulaire, iban_masque=masquer_iban(demande.iban), bic=demande.bic
+        ),
+        pieces=[piece_vue(p, demande.numero, numeros, ouverte.id if ouverte else None) for p in pieces],
+        version=demande.version,
+        historique=[
+            vues.LigneHistorique(
+                version=h.version,
+                champ=h.champ,
+                ancienne_valeur=h.ancienne_valeur,
+                nouvelle_valeur=h.nouvelle_valeur,
+                applique_le=h.applique_le,
+                modification=numeros.get(h.modification_id) if h.modification_id else None,
+            )
+            for h in historique
+        ],
+        courriels=await courriels(session, demande),
+        modification_ouverte=await modification_vue(session, ouverte) if ouverte else None,
+    )
+
+
+async def liste(
+    session: AsyncSession, statut: StatutDemande | None, siret: str | None, limite: int, decalage: int
+) -> vues.ListeDemandes:
+    """The list, and for each open modification its deadline and whether the reminder went out
+    (the gestionnaires' work queue)."""
+    demandes, total = await lister_demandes(session, statut, siret, limite, decalage)
+    ids = [d.id for d in demandes]
+    operateurs = {
+        o.id: o
+        for o in (
+            await session.exec(
+                select(Operateur).where(col(Operateur.id).in_({d.operateur_id for d in demandes}))
+            )
+        ).all()
+    }
+    ouvertes = {
+        m.demande_id: m
+        for m in (
+            await session.exec(
+                select(Modification).where(
+                    col(Modification.demande_id).in_(ids), Modification.statut == StatutModification.OUVERTE
+                )
+            )
+        ).all()
+    }
+    return vues.ListeDemandes(
+        total=total,
+        demandes=[
+            vues.DemandeResume(
+                numero=d.numero,
+                type=d.type,
+                statut=d.statut,
+                statut_modifie_le=d.statut_modifie_le,
+                date_depot=d.date_depot,
+                operateur=_operateur(operateurs[d.operateur_id]),
+                modification_ouverte=(
+                    vues.ModificationResume(
+                        numero=m.numero,
+                        statut=m.statut,
+                        relance_le=m.relance_le,
+                        expire_le=m.expire_le,
+                        relance_envoyee=m.relance_envoyee_le is not None,
+                    )
+                    if d.id is not None and (m := ouvertes.get(d.id))
+                    else None
+                ),
+            )
+            for d in demandes
+        ],
+    )
