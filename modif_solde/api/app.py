@@ -105,6 +105,51 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
     return app
 
 
+PROBLEME: dict[str, Any] = {
+    "title": "Probleme",
+    "description": "RFC 9457, en français ; `errors` liste chaque règle non respectée.",
+    "type": "object",
+    "required": ["title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["champ", "message"],
+                "properties": {"champ": {"type": "string"}, "message": {"type": "string"}},
+            },
+        },
+    },
+}
+_ERREURS = {
+    "401": "Jeton absent ou invalide",
+    "403": "Hors du rôle de l'appelant",
+    "404": "Introuvable (ou d'un autre SIRET)",
+    "409": "Transition impossible dans l'état actuel",
+    "413": "Corps trop volumineux",
+    "415": "Type de pièce non accepté",
+    "422": "Données invalides",
+    "503": "Traitement momentanément indisponible",
+}
+
+
+def _erreurs_documentees(operation: dict[str, Any], protege: bool) -> None:
+    """Every error answer is application/problem+json, and documented as such."""
+    reponses = operation.setdefault("responses", {})
+    codes = [c for c in _ERREURS if protege or c in ("422",)]
+    for code in codes:
+        reponses[code] = {
+            "description": _ERREURS[code],
+            "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Probleme"}}},
+        }
+    if protege:
+        operation["security"] = [{"HTTPBearer": []}]
+
+
 def _openapi_avec_import(app: FastAPI) -> None:
     """The OpenAPI document, with the bearer scheme on /api/v1 and the import's JSON Schema."""
 
@@ -118,9 +163,14 @@ def _openapi_avec_import(app: FastAPI) -> None:
             routes=app.routes,
             tags=app.openapi_tags,
         )
-        schema.setdefault("components", {})["x-import-json-schema"] = json.loads(
-            json.dumps(DemandeImport.model_json_schema())
-        )
+        composants = schema.setdefault("components", {})
+        composants["x-import-json-schema"] = json.loads(json.dumps(DemandeImport.model_json_schema()))
+        composants.setdefault("schemas", {})["Probleme"] = PROBLEME
+        for chemin, operations in schema["paths"].items():
+            for operation in operations.values():
+                _erreurs_documentees(operation, protege=chemin.startswith("/api/v1"))
+        composants["schemas"].pop("HTTPValidationError", None)
+        composants["schemas"].pop("ValidationError", None)
         app.openapi_schema = schema
         return schema
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Body, Query, Response, status
+from fastapi import APIRouter, Body, Path, Query, Response, status
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 from sqlmodel import select
@@ -36,7 +36,7 @@ from modif_solde.workflows.contrat import ModificationEntree
 
 router = APIRouter(prefix="/demandes", tags=["demandes"])
 
-NumeroDemande = Annotated[str, Field(pattern=r"^FINMSS\d{6}$", examples=["FINMSS009266"])]
+NumeroDemande = Annotated[str, Path(description="Numéro de la demande de solde", examples=["FINMSS009266"])]
 
 
 @router.post(
@@ -71,7 +71,9 @@ async def lister(
 
 
 @router.get("/{numero}", response_model=vues.DemandePage, summary="La page de la demande")
-async def consulter(numero: str, utilisateur: UtilisateurDep, session: SessionDep) -> vues.DemandePage:
+async def consulter(
+    numero: NumeroDemande, utilisateur: UtilisateurDep, session: SessionDep
+) -> vues.DemandePage:
     demande = await charger_demande(session, numero, utilisateur.perimetre_siret)
     return await lecture.page_demande(session, demande)
 
@@ -80,7 +82,7 @@ async def consulter(numero: str, utilisateur: UtilisateurDep, session: SessionDe
     "/{numero}/courriels", response_model=list[vues.CourrielVue], summary="Courriels automatiques envoyés"
 )
 async def lister_courriels(
-    numero: str, utilisateur: UtilisateurDep, session: SessionDep
+    numero: NumeroDemande, utilisateur: UtilisateurDep, session: SessionDep
 ) -> list[vues.CourrielVue]:
     demande = await charger_demande(session, numero, utilisateur.perimetre_siret)
     return await lecture.courriels(session, demande)
@@ -93,7 +95,11 @@ async def lister_courriels(
     summary="Télécharger une pièce",
 )
 async def telecharger(
-    numero: str, piece_id: str, utilisateur: UtilisateurDep, session: SessionDep, stockage: StockageDep
+    numero: NumeroDemande,
+    piece_id: str,
+    utilisateur: UtilisateurDep,
+    session: SessionDep,
+    stockage: StockageDep,
 ) -> FileResponse:
     demande = await charger_demande(session, numero, utilisateur.perimetre_siret)
     piece = (
@@ -149,7 +155,7 @@ class ModificationOuverte(BaseModel):
     summary="Ouvrir une modification (la demande passe « à modifier »)",
 )
 async def ouvrir_modification(
-    numero: str,
+    numero: NumeroDemande,
     corps: OuvertureModification,
     gestionnaire: GestionnaireDep,
     sessions: SessionsDep,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, File, Form, Response, UploadFile, status
+from fastapi import APIRouter, Body, File, Form, Path, Response, UploadFile, status
 from pydantic import AwareDatetime, BaseModel, Field
 
 from modif_solde.api.deps import (
@@ -30,6 +30,10 @@ from modif_solde.workflows.modification import ModificationWorkflow
 
 router = APIRouter(prefix="/modifications", tags=["modifications"])
 
+NumeroModification = Annotated[
+    str, Path(description="Numéro de la modification", examples=["FINMSS009266M1"])
+]
+
 _MORCEAU = 64 * 1024
 
 EXEMPLES_BROUILLON = {
@@ -49,14 +53,16 @@ EXEMPLES_BROUILLON = {
 
 
 @router.get("/{numero}", response_model=vues.ModificationVue, summary="La modification et son brouillon")
-async def consulter(numero: str, utilisateur: UtilisateurDep, session: SessionDep) -> vues.ModificationVue:
+async def consulter(
+    numero: NumeroModification, utilisateur: UtilisateurDep, session: SessionDep
+) -> vues.ModificationVue:
     modification = await svc.charger_modification(session, numero, utilisateur.perimetre_siret)
     return await lecture.modification_vue(session, modification)
 
 
 @router.patch("/{numero}/brouillon", response_model=vues.ModificationVue, summary="Modifier le brouillon")
 async def modifier_brouillon(
-    numero: str,
+    numero: NumeroModification,
     changements: Annotated[
         dict[str, Any],
         Body(
@@ -78,7 +84,7 @@ async def modifier_brouillon(
     summary="Ajouter une pièce (PDF)",
 )
 async def ajouter_piece(
-    numero: str,
+    numero: NumeroModification,
     type: Annotated[str, Form(description=f"Type de pièce : {', '.join(TypePieceAjoutable)}")],
     fichier: Annotated[UploadFile, File(description="Le document PDF")],
     operateur: OperateurDep,
@@ -114,7 +120,11 @@ async def ajouter_piece(
     summary="Supprimer une pièce ajoutée pendant la modification",
 )
 async def supprimer_piece(
-    numero: str, piece_id: str, operateur: OperateurDep, session: SessionDep, stockage: StockageDep
+    numero: NumeroModification,
+    piece_id: str,
+    operateur: OperateurDep,
+    session: SessionDep,
+    stockage: StockageDep,
 ) -> Response:
     await svc.supprimer_piece(session, stockage, numero, piece_id, operateur.siret)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -135,7 +145,11 @@ async def _vue(sessions: SessionFactory, numero: str) -> vues.ModificationVue:
     "/{numero}/confirmer", response_model=vues.ModificationVue, summary="Confirmer : appliquer le brouillon"
 )
 async def confirmer(
-    numero: str, operateur: OperateurDep, sessions: SessionsDep, client: TemporalDep, settings: SettingsDep
+    numero: NumeroModification,
+    operateur: OperateurDep,
+    sessions: SessionsDep,
+    client: TemporalDep,
+    settings: SettingsDep,
 ) -> vues.ModificationVue:
     await _verifier_acces(sessions, numero, operateur.siret)
     await appeler(
@@ -148,7 +162,11 @@ async def confirmer(
 
 @router.post("/{numero}/renoncer", response_model=vues.ModificationVue, summary="Renoncer à modifier")
 async def renoncer(
-    numero: str, operateur: OperateurDep, sessions: SessionsDep, client: TemporalDep, settings: SettingsDep
+    numero: NumeroModification,
+    operateur: OperateurDep,
+    sessions: SessionsDep,
+    client: TemporalDep,
+    settings: SettingsDep,
 ) -> vues.ModificationVue:
     await _verifier_acces(sessions, numero, operateur.siret)
     await appeler(
@@ -169,7 +187,7 @@ class CorpsRetrait(BaseModel):
     "/{numero}/retirer", response_model=vues.ModificationVue, summary="Retirer la demande de modification"
 )
 async def retirer(
-    numero: str,
+    numero: NumeroModification,
     gestionnaire: GestionnaireDep,
     sessions: SessionsDep,
     client: TemporalDep,
@@ -194,7 +212,7 @@ class CorpsProlongation(BaseModel):
 
 @router.post("/{numero}/prolonger", response_model=vues.ModificationVue, summary="Repousser l'échéance")
 async def prolonger(
-    numero: str,
+    numero: NumeroModification,
     corps: CorpsProlongation,
     gestionnaire: GestionnaireDep,
     sessions: SessionsDep,
