@@ -15,6 +15,7 @@ from sqlalchemy import text
 from temporalio.client import Client
 
 from modif_solde.api import demandes, modifications
+from modif_solde.api.journal_http import JournalHttp
 from modif_solde.api.limites import CorpsTropGrand, LimiteCorps
 from modif_solde.api.problemes import installer, reponse
 from modif_solde.config import Settings, get_settings
@@ -98,10 +99,11 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
         )
 
     _openapi_avec_import(app)
-    # Outermost: an oversized body is refused before anything reads it.
+    # An oversized body is refused before anything reads it; every request is logged once.
     app.add_middleware(
         LimiteCorps, limite_json=64 * 1024 * 1024, limite_pieces=settings.PIECE_TAILLE_MAX + 64 * 1024
     )
+    app.add_middleware(JournalHttp)
     return app
 
 
