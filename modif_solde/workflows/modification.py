@@ -224,7 +224,7 @@ class ModificationWorkflow:
                     modification_numero=self._entree.modification_numero,
                     statut=StatutModification.CONFIRMEE,
                     le=workflow.now(),
-                    issue=f"Confirmée par {action.par or 'l opérateur'}",
+                    issue=f"Confirmée par {action.par or 'l’opérateur'}",
                 ),
                 result_type=ClotureFaite,
                 start_to_close_timeout=_DELAI_BASE,
@@ -250,7 +250,7 @@ class ModificationWorkflow:
         self._commencer("renonciation")
         try:
             faite = await self._cloturer(
-                StatutModification.RENONCEE, f"Renoncée par {action.par or 'l opérateur'}"
+                StatutModification.RENONCEE, f"Renoncée par {action.par or 'l’opérateur'}"
             )
         finally:
             self._action = None

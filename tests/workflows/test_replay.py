@@ -1,0 +1,143 @@
+"""Replay of recorded histories: a change to ModificationWorkflow that would break the
+workflows already running (another command order, an activity added or removed, a timer
+moved) fails here. The histories are recorded by `python -m tests.workflows.enregistrer_historiques`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer
+
+from modif_solde.workflows.contrat import (
+    CLOTURER,
+    CONFIRMER,
+    ENVOYER_COURRIEL,
+    NOTER_RELANCE,
+    OUVRIR,
+    PROLONGER,
+    CourrielActivite,
+    ModificationResultat,
+)
+from modif_solde.workflows.modification import ModificationWorkflow
+from tests.workflows import enregistrer_historiques
+
+HISTORIQUES = Path(__file__).resolve().parent / "historiques"
+NUMERO = "FINMSS009266M1"
+
+
+def courriel(type_courriel: str) -> str:
+    return f"{ENVOYER_COURRIEL}:{type_courriel}"
+
+
+# Each path, the activities its history must show (e-mails with their kind) and the outcome.
+CHEMINS: dict[str, tuple[list[str], str]] = {
+    "confirmation_avant_relance": (
+        [
+            OUVRIR,
+            courriel("invitation"),
+            CONFIRMER,
+            courriel("confirmation"),
+            courriel("confirmation_gestionnaires"),
+        ],
+        "confirmee",
+    ),
+    "relance_puis_confirmation": (
+        [
+            OUVRIR,
+            courriel("invitation"),
+            NOTER_RELANCE,
+            courriel("relance"),
+            CONFIRMER,
+            courriel("confirmation"),
+            courriel("confirmation_gestionnaires"),
+        ],
+        "confirmee",
+    ),
+    "renonciation": ([OUVRIR, courriel("invitation"), CLOTURER, courriel("renonciation")], "renoncee"),
+    "expiration_avec_relance": (
+        [
+            OUVRIR,
+            courriel("invitation"),
+            NOTER_RELANCE,
+            courriel("relance"),
+            CLOTURER,
+            courriel("expiration"),
+        ],
+        "expiree",
+    ),
+    "retrait": ([OUVRIR, courriel("invitation"), CLOTURER, courriel("retrait")], "retiree"),
+    "prolongation_avant_relance": (
+        [
+            OUVRIR,
+            courriel("invitation"),
+            PROLONGER,
+            courriel("prolongation"),
+            NOTER_RELANCE,
+            courriel("relance"),
+            CLOTURER,
+            courriel("expiration"),
+        ],
+        "expiree",
+    ),
+}
+
+
+def charger(chemin: str) -> WorkflowHistory:
+    fichier = HISTORIQUES / f"{chemin}.json"
+    assert fichier.is_file(), (
+        f"historique manquant : {fichier} (python -m tests.workflows.enregistrer_historiques)"
+    )
+    texte = fichier.read_text()
+    assert texte.strip(), f"historique vide : {fichier}"
+    historique = WorkflowHistory.from_json(NUMERO, texte)
+    assert historique.events, f"historique sans événement : {fichier}"
+    return historique
+
+
+def activites(historique: WorkflowHistory) -> list[str]:
+    noms = []
+    convertisseur = pydantic_data_converter.payload_converter
+    for event in historique.events:
+        if event.event_type != EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+            continue
+        attributs = event.activity_task_scheduled_event_attributes
+        nom = attributs.activity_type.name
+        if nom == ENVOYER_COURRIEL:
+            (entree,) = convertisseur.from_payloads(list(attributs.input.payloads), [CourrielActivite])
+            nom = courriel(entree.type.value)
+        noms.append(nom)
+    return noms
+
+
+def test_un_historique_par_chemin() -> None:
+    """Every path listed is recorded (a deleted file fails), and the recorder knows them all."""
+    assert set(enregistrer_historiques.CHEMINS) == set(CHEMINS)
+    for chemin in CHEMINS:
+        charger(chemin)
+    assert {f.stem for f in HISTORIQUES.glob("*.json")} == set(CHEMINS)
+
+
+@pytest.mark.parametrize("chemin", list(CHEMINS))
+def test_historique_conforme_au_chemin(chemin: str) -> None:
+    """The recorded history is the path it is named after, run to its end."""
+    historique = charger(chemin)
+    attendues, statut = CHEMINS[chemin]
+    assert activites(historique) == attendues
+    dernier = historique.events[-1]
+    assert dernier.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED
+    (resultat,) = pydantic_data_converter.payload_converter.from_payloads(
+        list(dernier.workflow_execution_completed_event_attributes.result.payloads), [ModificationResultat]
+    )
+    assert (resultat.modification_numero, resultat.statut) == (NUMERO, statut)
+
+
+@pytest.mark.parametrize("chemin", list(CHEMINS))
+async def test_rejeu(chemin: str) -> None:
+    """The current workflow code replays the recorded history without nondeterminism."""
+    replayer = Replayer(workflows=[ModificationWorkflow], data_converter=pydantic_data_converter)
+    resultat = await replayer.replay_workflow(charger(chemin))
+    assert resultat.replay_failure is None
