@@ -18,7 +18,7 @@ run: $(STAMP)
 	$(BIN)/modif-solde dev
 
 lint: $(STAMP)
-	$(BIN)/ruff check modif_solde tests bench
+	$(BIN)/ruff check modif_solde tests $(wildcard bench)
 	$(BIN)/mypy
 
 test: $(STAMP) lint

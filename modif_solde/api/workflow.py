@@ -8,7 +8,7 @@ from datetime import timedelta
 from typing import Any, TypeVar, cast
 
 from pydantic import BaseModel
-from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.client import Client, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -37,7 +37,8 @@ async def appeler(appel: Awaitable[T], delai: timedelta, numero: str) -> T:
     """Await a workflow call; no answer within `delai` is a 503, never a hang."""
     try:
         return await asyncio.wait_for(appel, timeout=delai.total_seconds())
-    except TimeoutError:
+    except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
+        # The SDK turns the cancellation of a waiting update into its own error.
         raise Probleme(503, _INDISPONIBLE, entetes={"Retry-After": "5"}) from None
     except WorkflowAlreadyStartedError:
         raise Conflit(f"La modification {numero} est déjà en cours d'ouverture.") from None
