@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path as Path_
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -36,6 +38,17 @@ from modif_solde.workflows.contrat import ModificationEntree
 
 router = APIRouter(prefix="/demandes", tags=["demandes"])
 
+
+def _exemple_import() -> dict[str, Any]:
+    exemple: dict[str, Any] = json.loads(
+        (Path_(__file__).parents[1] / "demo" / "demande-FINMSS009266.json").read_text()
+    )
+    exemple["pieces"] = exemple["pieces"][:1]
+    return exemple
+
+
+EXEMPLES_IMPORT = {"exemple": {"summary": "La demande de l'exemple du portail", "value": _exemple_import()}}
+
 NumeroDemande = Annotated[str, Path(description="Numéro de la demande de solde", examples=["FINMSS009266"])]
 
 
@@ -46,7 +59,12 @@ NumeroDemande = Annotated[str, Path(description="Numéro de la demande de solde"
     summary="Importer une demande de solde",
 )
 async def importer(
-    donnees: Annotated[DemandeImport, Body(description="La demande au format d'import (pièces en base64)")],
+    donnees: Annotated[
+        DemandeImport,
+        Body(
+            description="La demande au format d'import (pièces en base64)", openapi_examples=EXEMPLES_IMPORT
+        ),
+    ],
     utilisateur: UtilisateurDep,
     session: SessionDep,
     stockage: StockageDep,
