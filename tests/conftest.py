@@ -26,7 +26,8 @@ SHARED = Path(__file__).resolve().parents[2] / "shared"
 EXEMPLE = SHARED / "examples" / "demande-FINMSS009266.json"
 PDF_EXEMPLE = SHARED / "examples" / "piece-exemple.pdf"
 PG_ADMIN = os.environ.get("MODIF_SOLDE_TEST_PG_ADMIN", "postgresql://127.0.0.1:5432/postgres")
-PG_BASE = "modif_solde_test"
+# One database per test run: two runs side by side never drop each other's tables.
+PG_BASE = f"modif_solde_test_{os.getpid()}"
 BACKENDS = ["sqlite", "postgresql"]
 
 
@@ -54,6 +55,14 @@ async def _recreer_base_pg() -> str:
     return PG_ADMIN.rsplit("/", 1)[0] + f"/{PG_BASE}"
 
 
+async def _supprimer_base_pg() -> None:
+    conn = await asyncpg.connect(PG_ADMIN)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{PG_BASE}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
 @pytest.fixture(scope="session")
 def tmp_session_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("modif-solde")
@@ -70,6 +79,8 @@ async def engine(request: pytest.FixtureRequest, tmp_session_dir: Path) -> Async
     moteur = create_engine(url)
     yield moteur
     await moteur.dispose()
+    if request.param == "postgresql":
+        await _supprimer_base_pg()
 
 
 async def _migrer(url: str) -> None:

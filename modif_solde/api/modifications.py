@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, File, Form, Path, Response, UploadFile, status
+from fastapi import APIRouter, Body, Depends, File, Form, Path, Response, UploadFile, status
 from pydantic import AwareDatetime, BaseModel, Field
 
 from modif_solde.api.deps import (
@@ -19,7 +19,7 @@ from modif_solde.api.deps import (
     UtilisateurDep,
 )
 from modif_solde.api.workflow import appeler, mise_a_jour
-from modif_solde.db import SessionFactory, unit_of_work
+from modif_solde.db import unit_of_work
 from modif_solde.models import vues
 from modif_solde.models.enums import TypePieceAjoutable
 from modif_solde.models.tables import Demande
@@ -130,51 +130,46 @@ async def supprimer_piece(
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-async def _verifier_acces(sessions: SessionFactory, numero: str, siret: str | None) -> None:
-    """404 for a modification the caller may not see, before asking the workflow anything."""
-    async with unit_of_work(sessions) as session:
-        await svc.charger_modification(session, numero, siret)
+class _Appel:
+    """What every update route does: 404 for a modification the caller may not see (before
+    asking the workflow anything), the update within the bounded wait, then the persisted view."""
+
+    def __init__(self, sessions: SessionsDep, client: TemporalDep, settings: SettingsDep) -> None:
+        self.sessions, self.client, self.settings = sessions, client, settings
+
+    async def __call__(
+        self, numero: str, siret: str | None, methode: Any, argument: BaseModel
+    ) -> vues.ModificationVue:
+        async with unit_of_work(self.sessions) as session:
+            await svc.charger_modification(session, numero, siret)
+        await appeler(
+            mise_a_jour(self.client, numero, methode, argument), self.settings.DELAI_REPONSE_WORKFLOW, numero
+        )
+        async with unit_of_work(self.sessions) as session:
+            return await lecture.modification_vue(session, await svc.charger_modification(session, numero))
 
 
-async def _vue(sessions: SessionFactory, numero: str) -> vues.ModificationVue:
-    async with unit_of_work(sessions) as session:
-        return await lecture.modification_vue(session, await svc.charger_modification(session, numero))
+AppelDep = Annotated[_Appel, Depends(_Appel)]
 
 
 @router.post(
     "/{numero}/confirmer", response_model=vues.ModificationVue, summary="Confirmer : appliquer le brouillon"
 )
 async def confirmer(
-    numero: NumeroModification,
-    operateur: OperateurDep,
-    sessions: SessionsDep,
-    client: TemporalDep,
-    settings: SettingsDep,
+    numero: NumeroModification, operateur: OperateurDep, appel: AppelDep
 ) -> vues.ModificationVue:
-    await _verifier_acces(sessions, numero, operateur.siret)
-    await appeler(
-        mise_a_jour(client, numero, ModificationWorkflow.confirmer, ActionOperateur(par=operateur.sub)),
-        settings.DELAI_REPONSE_WORKFLOW,
-        numero,
+    return await appel(
+        numero, operateur.siret, ModificationWorkflow.confirmer, ActionOperateur(par=operateur.sub)
     )
-    return await _vue(sessions, numero)
 
 
 @router.post("/{numero}/renoncer", response_model=vues.ModificationVue, summary="Renoncer à modifier")
 async def renoncer(
-    numero: NumeroModification,
-    operateur: OperateurDep,
-    sessions: SessionsDep,
-    client: TemporalDep,
-    settings: SettingsDep,
+    numero: NumeroModification, operateur: OperateurDep, appel: AppelDep
 ) -> vues.ModificationVue:
-    await _verifier_acces(sessions, numero, operateur.siret)
-    await appeler(
-        mise_a_jour(client, numero, ModificationWorkflow.renoncer, ActionOperateur(par=operateur.sub)),
-        settings.DELAI_REPONSE_WORKFLOW,
-        numero,
+    return await appel(
+        numero, operateur.siret, ModificationWorkflow.renoncer, ActionOperateur(par=operateur.sub)
     )
-    return await _vue(sessions, numero)
 
 
 class CorpsRetrait(BaseModel):
@@ -189,19 +184,11 @@ class CorpsRetrait(BaseModel):
 async def retirer(
     numero: NumeroModification,
     gestionnaire: GestionnaireDep,
-    sessions: SessionsDep,
-    client: TemporalDep,
-    settings: SettingsDep,
+    appel: AppelDep,
     corps: Annotated[CorpsRetrait | None, Body()] = None,
 ) -> vues.ModificationVue:
-    await _verifier_acces(sessions, numero, None)
     retrait = Retrait(par=gestionnaire.sub, motif=(corps.motif if corps else "").strip())
-    await appeler(
-        mise_a_jour(client, numero, ModificationWorkflow.retirer, retrait),
-        settings.DELAI_REPONSE_WORKFLOW,
-        numero,
-    )
-    return await _vue(sessions, numero)
+    return await appel(numero, None, ModificationWorkflow.retirer, retrait)
 
 
 class CorpsProlongation(BaseModel):
@@ -212,22 +199,7 @@ class CorpsProlongation(BaseModel):
 
 @router.post("/{numero}/prolonger", response_model=vues.ModificationVue, summary="Repousser l'échéance")
 async def prolonger(
-    numero: NumeroModification,
-    corps: CorpsProlongation,
-    gestionnaire: GestionnaireDep,
-    sessions: SessionsDep,
-    client: TemporalDep,
-    settings: SettingsDep,
+    numero: NumeroModification, corps: CorpsProlongation, gestionnaire: GestionnaireDep, appel: AppelDep
 ) -> vues.ModificationVue:
-    await _verifier_acces(sessions, numero, None)
-    await appeler(
-        mise_a_jour(
-            client,
-            numero,
-            ModificationWorkflow.prolonger,
-            Prolongation(expire_le=corps.expire_le, par=gestionnaire.sub),
-        ),
-        settings.DELAI_REPONSE_WORKFLOW,
-        numero,
-    )
-    return await _vue(sessions, numero)
+    prolongation = Prolongation(expire_le=corps.expire_le, par=gestionnaire.sub)
+    return await appel(numero, None, ModificationWorkflow.prolonger, prolongation)
