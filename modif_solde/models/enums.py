@@ -1,5 +1,6 @@
 """Status values and document kinds, as fixed by the contract (API.md)."""
 
+from datetime import timedelta
 from enum import StrEnum
 
 
@@ -41,3 +42,6 @@ CHAMPS_EDITABLES: tuple[str, ...] = (
     "contact_support_courriel",
     "site_documentation_url",
 )
+
+# An extension is a matter of weeks; a year bounds typing errors (2207 for 2027).
+PROLONGATION_MAX = timedelta(days=365)

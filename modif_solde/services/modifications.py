@@ -18,6 +18,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from modif_solde.db import after_commit, on_rollback
 from modif_solde.models.enums import (
     CHAMPS_EDITABLES,
+    PROLONGATION_MAX,
     StatutDemande,
     StatutModification,
     TypePieceAjoutable,
@@ -31,6 +32,7 @@ from modif_solde.services.stockage import Stockage
 CHAMP_PIECES = "pieces"
 CHAMPS_ATTENDUS_POSSIBLES = (*CHAMPS_EDITABLES, CHAMP_PIECES)
 COMMENTAIRE_MAX = 4000
+
 # Multi-line text: line feeds and tabs allowed, other control characters not.
 _CONTROLE_MULTILIGNE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u2028\u2029]")
 _NUMERO_MODIFICATION = re.compile(r"^(FINMSS\d{6})M(\d{1,4})$")
@@ -446,6 +448,16 @@ async def prolonger(
                 {
                     "champ": "expire_le",
                     "message": "Le champ « expire_le » doit être postérieur à l'échéance actuelle.",
+                }
+            ],
+        )
+    if nouvelle_expiration > le + PROLONGATION_MAX:
+        raise DonneesInvalides(
+            "La nouvelle date d'expiration est trop lointaine.",
+            [
+                {
+                    "champ": "expire_le",
+                    "message": "Le champ « expire_le » ne peut pas dépasser un an à compter d'aujourd'hui.",
                 }
             ],
         )

@@ -15,7 +15,7 @@ from temporalio.common import RetryPolicy, SearchAttributeKey
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from modif_solde.models.enums import StatutModification, TypeCourriel
+    from modif_solde.models.enums import PROLONGATION_MAX, StatutModification, TypeCourriel
     from modif_solde.workflows.contrat import (
         CLOTURER,
         CONFIRMER,
@@ -316,6 +316,12 @@ class ModificationWorkflow:
         if prolongation.expire_le <= self._expire_le or prolongation.expire_le <= workflow.now():
             raise ApplicationError(
                 "La nouvelle échéance doit être postérieure à l'échéance actuelle.",
+                type=ERREUR_DONNEES_INVALIDES,
+                non_retryable=True,
+            )
+        if prolongation.expire_le > workflow.now() + PROLONGATION_MAX:
+            raise ApplicationError(
+                "La nouvelle échéance ne peut pas dépasser un an à compter d'aujourd'hui.",
                 type=ERREUR_DONNEES_INVALIDES,
                 non_retryable=True,
             )

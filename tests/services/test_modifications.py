@@ -394,3 +394,13 @@ async def test_operateur_d_un_autre_siret_ne_trouve_pas_la_modification(
             await svc.mettre_a_jour_brouillon(
                 session, "FINMSS009266M1", {"contact_support_nom": "X"}, siret="73282932000074"
             )
+
+
+async def test_prolonger_refuse_une_date_trop_lointaine(
+    factory: SessionFactory, ouverte: Modification, echeances: Echeances
+) -> None:
+    with pytest.raises(DonneesInvalides, match="trop lointaine"):
+        async with unit_of_work(factory) as session:
+            await svc.prolonger(session, "FINMSS009266M1", echeances[0] + timedelta(days=400), echeances[0])
+    _, modification = await etat(factory)
+    assert modification.expire_le == echeances[2]
