@@ -7,6 +7,7 @@ non-retryable ApplicationError of the same name; anything else is retried by Tem
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -51,11 +52,18 @@ _POUR_GESTIONNAIRES = {TypeCourriel.CONFIRMATION_GESTIONNAIRES}
 _SEULEMENT_SI_OUVERTE = {TypeCourriel.RELANCE}
 
 
-def _refus_du_domaine(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+def _activite(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+    """A domain refusal becomes a non-retryable ApplicationError of the same name. The work
+    runs shielded from cancellation (worker stop, timeout): a transaction cut in half would
+    leave SQLite locked; every activity is safe to repeat, so finishing it is always right."""
+
     @functools.wraps(fn)
     async def enveloppe(*args: P.args, **kwargs: P.kwargs) -> R:
+        tache = asyncio.ensure_future(fn(*args, **kwargs))
+        # Once the caller is gone, the outcome is read here so it is never reported as lost.
+        tache.add_done_callback(lambda t: t.cancelled() or t.exception())
         try:
-            return await fn(*args, **kwargs)
+            return await asyncio.shield(tache)
         except ErreurDomaine as err:
             activity.logger.info("refus : %s", err.message)
             raise ApplicationError(
@@ -75,7 +83,7 @@ class ActivitesModification:
     portail_url: str
 
     @activity.defn(name=OUVRIR)
-    @_refus_du_domaine
+    @_activite
     async def ouvrir(self, entree: OuvertureActivite) -> OuvertureFaite:
         async with unit_of_work(self.sessions) as session:
             modification = await svc.ouvrir(
@@ -105,14 +113,14 @@ class ActivitesModification:
         )
 
     @activity.defn(name=CONFIRMER)
-    @_refus_du_domaine
+    @_activite
     async def confirmer(self, entree: ClotureActivite) -> ClotureFaite:
         async with unit_of_work(self.sessions) as session:
             cloture = await svc.confirmer(session, entree.modification_numero, entree.le)
         return _faite(cloture)
 
     @activity.defn(name=CLOTURER)
-    @_refus_du_domaine
+    @_activite
     async def cloturer(self, entree: ClotureActivite) -> ClotureFaite:
         async with unit_of_work(self.sessions) as session:
             cloture = await svc.cloturer_sans_modifier(
@@ -121,7 +129,7 @@ class ActivitesModification:
         return _faite(cloture)
 
     @activity.defn(name=PROLONGER)
-    @_refus_du_domaine
+    @_activite
     async def prolonger(self, entree: ProlongationActivite) -> Echeances:
         async with unit_of_work(self.sessions) as session:
             modification = await svc.prolonger(
@@ -134,13 +142,13 @@ class ActivitesModification:
         )
 
     @activity.defn(name=NOTER_RELANCE)
-    @_refus_du_domaine
+    @_activite
     async def noter_relance(self, entree: RelanceActivite) -> None:
         async with unit_of_work(self.sessions) as session:
             await svc.noter_relance(session, entree.modification_numero, entree.le)
 
     @activity.defn(name=ENVOYER_COURRIEL)
-    @_refus_du_domaine
+    @_activite
     async def envoyer_courriel(self, entree: CourrielActivite) -> None:
         """Log, then send once: a row already marked sent is not sent again."""
         cle = envoi.cle_idempotence(entree.modification_numero, entree.type, entree.discriminant)

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from aiosmtpd.controller import Controller
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowHandle, WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -194,14 +194,16 @@ async def enregistrer(chemin: str, dossier: Path = HISTORIQUES) -> Path:
             await env.shutdown()
             smtp.stop()
             await engine.dispose()
+    fichier = _ecrire(dossier, chemin, historique)
+    print(f"{fichier.name} : {len(historique.events)} événements ; courriels : {' / '.join(boite.types())}")
+    return fichier
+
+
+def _ecrire(dossier: Path, chemin: str, historique: WorkflowHistory) -> Path:
     dossier.mkdir(parents=True, exist_ok=True)
     fichier = dossier / f"{chemin}.json"
     # Indented, so that a re-recording reads as a diff in review.
     fichier.write_text(json.dumps(json.loads(historique.to_json()), indent=1, ensure_ascii=False) + "\n")
-    print(
-        f"{fichier.relative_to(Path.cwd()) if fichier.is_relative_to(Path.cwd()) else fichier}: "
-        f"{len(historique.events)} événements, {' / '.join(boite.types())}"
-    )
     return fichier
 
 

@@ -7,7 +7,6 @@ durations, the real activities, the real databases and a real SMTP server on loo
 from __future__ import annotations
 
 import asyncio
-import subprocess
 import sys
 import time
 import uuid
@@ -21,6 +20,7 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 from sqlmodel import col, select
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Worker
@@ -61,6 +61,11 @@ class BoiteHorodatee(BoiteAuxLettres):
     def moment(self, modification: str, type_courriel: str) -> float | None:
         return next((t for t, m, ty in self.recus if (m, ty) == (modification, type_courriel)), None)
 
+    def recu(self, modification: str, type_courriel: str) -> float:
+        moment = self.moment(modification, type_courriel)
+        assert moment is not None, f"{type_courriel} de {modification} jamais reçu"
+        return moment
+
     def vider(self) -> None:
         self.messages.clear()
         self.recus.clear()
@@ -82,42 +87,43 @@ async def serveur_dev(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator
     port, port_ui = port_libre(), port_libre()
     journal = tmp_path_factory.mktemp("temporal-dev") / "serveur.log"
     with journal.open("wb") as sortie:
-        processus = subprocess.Popen(  # noqa: S603 (the venv's own binary, fixed arguments)
-            [
-                str(TEMPORAL),
-                "server",
-                "start-dev",
-                "--headless",
-                "--ip",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--ui-port",
-                str(port_ui),
-                "--log-level",
-                "error",
-            ],
+        processus = await asyncio.create_subprocess_exec(
+            str(TEMPORAL),
+            "server",
+            "start-dev",
+            "--headless",
+            "--ip",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--ui-port",
+            str(port_ui),
+            "--log-level",
+            "error",
             stdout=sortie,
-            stderr=subprocess.STDOUT,
+            stderr=asyncio.subprocess.STDOUT,
         )
     try:
         client = await _connecter(f"127.0.0.1:{port}", processus, journal)
         await enregistrer_search_attributes(client)
         yield client
     finally:
-        processus.terminate()
-        try:
-            processus.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            processus.kill()
-            processus.wait(timeout=10)
+        if processus.returncode is None:
+            processus.terminate()
+            try:
+                await asyncio.wait_for(processus.wait(), timeout=10)
+            except TimeoutError:
+                processus.kill()
+                await processus.wait()
 
 
-async def _connecter(adresse: str, processus: subprocess.Popen[bytes], journal: Path) -> Client:
+async def _connecter(adresse: str, processus: asyncio.subprocess.Process, journal: Path) -> Client:
+    """Connect as soon as the server answers (up to 30 s)."""
     limite = time.monotonic() + 30
     while True:
-        if processus.poll() is not None:
-            raise RuntimeError(f"le serveur de dev s'est arrêté : {journal.read_text(errors='replace')}")
+        if processus.returncode is not None:
+            sortie = await asyncio.to_thread(journal.read_text, errors="replace")
+            raise RuntimeError(f"le serveur de dev s'est arrêté ({processus.returncode}) : {sortie}")
         try:
             return await Client.connect(adresse, data_converter=pydantic_data_converter)
         except RuntimeError:
@@ -139,8 +145,8 @@ def entree(demande_numero: str) -> ModificationEntree:
 
 
 def worker(client: Client, task_queue: str, activites: ActivitesModification) -> Worker:
-    # Drain, not cancel, what is in flight when a worker stops (a cancelled SQLite transaction
-    # can keep the database locked: see the report).
+    # Drain, not cancel, what is in flight when a worker stops: an activity cancelled inside its
+    # SQLite transaction can leave the database locked for the rest of the process.
     return Worker(
         client,
         task_queue=task_queue,
@@ -156,6 +162,18 @@ async def attendre(condition: Callable[[], bool], delai: float) -> None:
         if time.monotonic() > limite:
             raise AssertionError("condition jamais remplie")
         await asyncio.sleep(0.01)
+
+
+async def attendre_le_minuteur(client: Client, workflow_id: str, delai: float = 5) -> None:
+    """Until the workflow's last event is the reminder's TIMER_STARTED (its task completed)."""
+    limite = time.monotonic() + delai
+    handle = client.get_workflow_handle(workflow_id)
+    while True:
+        historique = await handle.fetch_history()
+        if historique.events[-1].event_type == EventType.EVENT_TYPE_TIMER_STARTED:
+            return
+        assert time.monotonic() < limite, f"{workflow_id} n'attend pas son minuteur"
+        await asyncio.sleep(0.02)
 
 
 async def courriels_envoyes(factory: SessionFactory) -> list[Courriel]:
@@ -198,14 +216,14 @@ async def test_un_autre_worker_reprend_les_modifications_en_attente(
             assert etat.statut == StatutModification.OUVERTE and etat.relance_le is not None
             relances[f"{numero}M1"] = etat.relance_le
         await attendre(lambda: all(boite.moment(m, "invitation") for m in modifications), delai=5)
-        latences = {m: boite.moment(m, "invitation") - debuts[m] for m in modifications}  # type: ignore[operator]
+        latences = {m: round(boite.recu(m, "invitation") - debuts[m], 3) for m in modifications}
         print(f"\nlatence ouverture -> invitation reçue (serveur de dev) : {latences}")
         assert max(latences.values()) < DELAI_INVITATION, latences
-        # Stop only once every invitation is marked sent: nothing in flight.
-        limite = time.monotonic() + 5
-        while len(await courriels_envoyes(factory)) < len(modifications):
-            assert time.monotonic() < limite, "invitations jamais marquées envoyées"
-            await asyncio.sleep(0.02)
+        # Stop only once each workflow waits on its reminder timer, nothing in flight: else a
+        # workflow task left on worker A's sticky queue would only reach B 10 s later.
+        for m in modifications:
+            await attendre_le_minuteur(client, m)
+        assert len(await courriels_envoyes(factory)) == len(modifications)
 
     # No worker: the reminders fall due and nothing happens.
     echeance = max(relances.values()) + timedelta(milliseconds=500)
@@ -226,11 +244,7 @@ async def test_un_autre_worker_reprend_les_modifications_en_attente(
         )
     print(
         "reprise -> relances reçues :",
-        {
-            m: round(boite.moment(m, "relance") - reprise, 3)
-            for m in modifications
-            if boite.moment(m, "relance")
-        },
+        {m: round(t - reprise, 3) for m in modifications if (t := boite.moment(m, "relance")) is not None},
     )
     assert [r.statut for r in resultats] == [StatutModification.EXPIREE] * 3
 
@@ -253,10 +267,6 @@ async def test_un_autre_worker_reprend_les_modifications_en_attente(
         {(m, ty): 1 for m in modifications for ty in ("invitation", "relance", "expiration")}
     )
     for m in modifications:
-        invitation, relance, expiration = (
-            boite.moment(m, ty) for ty in ("invitation", "relance", "expiration")
-        )
-        assert invitation is not None and relance is not None and expiration is not None
-        assert invitation < reprise < relance < expiration
+        assert boite.recu(m, "invitation") < reprise < boite.recu(m, "relance") < boite.recu(m, "expiration")
     messages: list[Message] = boite.messages
     assert {str(message["To"]) for message in messages} == {"operateur@sci-voiture.example"}
