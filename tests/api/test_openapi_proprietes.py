@@ -77,6 +77,8 @@ async def test_aucune_reponse_5xx_ni_hors_schema(
         options = {
             k: v for k, v in kwargs.items() if k in ("headers", "params", "json", "content", "data", "files")
         }
+        if isinstance(options.get("data"), str | bytes):
+            options["content"] = options.pop("data")  # a raw body, not form fields
         if options.get("files"):
             # httpx encodes only text or bytes in a multipart part.
             options["files"] = [
