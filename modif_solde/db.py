@@ -13,13 +13,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 
-def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
+def create_engine(url: str, lecture_seule: bool = False, **kwargs: Any) -> AsyncEngine:
+    """`lecture_seule`: for SQLite, transactions that only read and so need not take the write
+    lock (WAL lets them run beside a writer); the same engine as usual elsewhere."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
-        _serialise_sqlite_writes(engine)
+        _serialise_sqlite_writes(engine, "BEGIN" if lecture_seule else "BEGIN IMMEDIATE")
         return engine
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
@@ -27,7 +29,11 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     return create_async_engine(url, **kwargs)
 
 
-def _serialise_sqlite_writes(engine: AsyncEngine) -> None:
+def est_sqlite(url: str) -> bool:
+    return make_url(url).get_backend_name() == "sqlite"
+
+
+def _serialise_sqlite_writes(engine: AsyncEngine, debut: str) -> None:
     """SQLite: WAL, foreign keys, and BEGIN IMMEDIATE so that a read-then-write transaction
     takes the write lock first (two concurrent transitions queue instead of failing)."""
 
@@ -42,7 +48,7 @@ def _serialise_sqlite_writes(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        conn.exec_driver_sql(debut)
 
 
 SessionFactory = async_sessionmaker[AsyncSession]

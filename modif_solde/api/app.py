@@ -19,7 +19,7 @@ from modif_solde.api.journal_http import JournalHttp
 from modif_solde.api.limites import CorpsTropGrand, LimiteCorps
 from modif_solde.api.problemes import installer, reponse
 from modif_solde.config import Settings, get_settings
-from modif_solde.db import create_engine, session_factory
+from modif_solde.db import create_engine, est_sqlite, session_factory
 from modif_solde.models.schemas import DemandeImport
 from modif_solde.services.stockage import Stockage
 from modif_solde.temporal import connecter
@@ -41,11 +41,19 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
         app.state.settings = settings
         app.state.engine = engine
         app.state.sessions = session_factory(engine)
+        # SQLite: reads need not queue behind the write lock (PostgreSQL: the same engine).
+        lecture = (
+            create_engine(settings.DATABASE_URL, lecture_seule=True)
+            if est_sqlite(settings.DATABASE_URL)
+            else engine
+        )
+        app.state.sessions_lecture = session_factory(lecture)
         app.state.stockage = Stockage(settings.STORAGE_DIR)
         # Lazy: the API starts (and /readyz says why it is not ready) while Temporal is down.
         app.state.temporal = client or await connecter(settings, lazy=True)
         yield
         await engine.dispose()
+        await lecture.dispose()
 
     app = FastAPI(
         title="modif-solde",

@@ -29,7 +29,9 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    async with unit_of_work(request.app.state.sessions) as session:
+    """One transaction per request; a GET only reads."""
+    state = request.app.state
+    async with unit_of_work(state.sessions_lecture if request.method == "GET" else state.sessions) as session:
         yield session
 
 

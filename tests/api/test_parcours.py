@@ -299,3 +299,21 @@ async def test_corps_malformes_jamais_500(http: httpx.AsyncClient, demande: Dema
         )
         assert r.status_code in (404, 422), (chemin, r.status_code, r.text)
         assert r.headers["content-type"].startswith("application/problem+json")
+
+
+@pytest.mark.parametrize("engine", ["sqlite"], indirect=True)
+async def test_une_lecture_n_attend_pas_un_ecrivain_sqlite(
+    http: httpx.AsyncClient, factory: Any, demande: Demande
+) -> None:
+    """SQLite: while a transition holds the write lock, the request page still answers (WAL
+    readers), instead of queueing behind it up to the 30 s busy timeout."""
+    from modif_solde.db import unit_of_work
+
+    async with unit_of_work(factory) as session:
+        ligne = await session.get_one(Demande, demande.id)
+        ligne.contact_support_nom = "écriture en cours"
+        session.add(ligne)
+        await session.flush()  # the write lock is held until this block ends
+        async with asyncio.timeout(5):
+            r = await http.get("/api/v1/demandes/FINMSS009266", headers=GESTIONNAIRE)
+        assert r.status_code == 200 and r.json()["informations"]["contact_support_nom"] == "NOM Prénom"
