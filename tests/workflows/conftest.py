@@ -26,6 +26,7 @@ from modif_solde.db import SessionFactory
 from modif_solde.services.envoi import ExpediteurSmtp
 from modif_solde.services.stockage import Stockage
 from modif_solde.temporal import demarrer_modification, enregistrer_search_attributes
+from modif_solde.worker import executeur_de_workflows
 from modif_solde.workflows.contrat import EtatModification, ModificationEntree
 from modif_solde.workflows.modification import ModificationWorkflow
 
@@ -127,6 +128,7 @@ async def banc(env: WorkflowEnvironment, activites: ActivitesModification) -> As
         task_queue=task_queue,
         workflows=[ModificationWorkflow],
         activities=activites.toutes(),
+        workflow_runner=executeur_de_workflows(),
         graceful_shutdown_timeout=timedelta(seconds=10),
     ):
         yield banc

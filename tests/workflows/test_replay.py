@@ -12,6 +12,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
+from modif_solde.worker import executeur_de_workflows
 from modif_solde.workflows.contrat import (
     CLOTURER,
     CONFIRMER,
@@ -138,6 +139,11 @@ def test_historique_conforme_au_chemin(chemin: str) -> None:
 @pytest.mark.parametrize("chemin", list(CHEMINS))
 async def test_rejeu(chemin: str) -> None:
     """The current workflow code replays the recorded history without nondeterminism."""
-    replayer = Replayer(workflows=[ModificationWorkflow], data_converter=pydantic_data_converter)
+    # The worker's own runner: the histories replay as production would run them.
+    replayer = Replayer(
+        workflows=[ModificationWorkflow],
+        data_converter=pydantic_data_converter,
+        workflow_runner=executeur_de_workflows(),
+    )
     resultat = await replayer.replay_workflow(charger(chemin))
     assert resultat.replay_failure is None
