@@ -33,6 +33,7 @@ from modif_solde.services.demandes import importer_demande, lire_import
 from modif_solde.services.envoi import ExpediteurSmtp
 from modif_solde.services.stockage import Stockage
 from modif_solde.temporal import demarrer_modification, enregistrer_search_attributes
+from modif_solde.worker import executeur_de_workflows
 from modif_solde.workflows.contrat import ModificationEntree
 from modif_solde.workflows.modification import ModificationWorkflow
 from tests.workflows.conftest import GESTIONNAIRES, BoiteAuxLettres, port_libre
@@ -152,6 +153,7 @@ def worker(client: Client, task_queue: str, activites: ActivitesModification) ->
         task_queue=task_queue,
         workflows=[ModificationWorkflow],
         activities=activites.toutes(),
+        workflow_runner=executeur_de_workflows(),
         graceful_shutdown_timeout=timedelta(seconds=10),
     )
 
