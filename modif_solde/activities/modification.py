@@ -23,7 +23,6 @@ from modif_solde.models.types import maintenant
 from modif_solde.services import envoi
 from modif_solde.services import modifications as svc
 from modif_solde.services.courriels import rendre_courriel
-from modif_solde.services.demandes import charger_demande
 from modif_solde.services.erreurs import ErreurDomaine
 from modif_solde.services.stockage import Stockage
 from modif_solde.workflows.contrat import (
@@ -158,7 +157,8 @@ class ActivitesModification:
                 activity.logger.info("relance sans objet : modification close")
                 return
             contexte = await envoi.contexte(session, modification, self.portail_url)
-            demande = await charger_demande(session, contexte.demande_numero)
+            # Already loaded by contexte(): served from the session, no new query.
+            demande = await session.get_one(Demande, modification.demande_id)
             operateur = await session.get_one(Operateur, demande.operateur_id)
             destinataire = (
                 self.adresse_gestionnaires if entree.type in _POUR_GESTIONNAIRES else operateur.courriel

@@ -65,9 +65,15 @@ async def _numeros_modifications(session: AsyncSession, demande_id: int) -> dict
     return {i: n for i, n in lignes if i is not None}
 
 
-async def modification_vue(session: AsyncSession, modification: Modification) -> vues.ModificationVue:
+async def modification_vue(
+    session: AsyncSession, modification: Modification, pieces: list[Piece] | None = None
+) -> vues.ModificationVue:
+    """`pieces`: the request's documents when the caller has them already (the request page)."""
     demande = await session.get_one(Demande, modification.demande_id)
-    ajoutees = await svc.pieces_ajoutees(session, modification)
+    if pieces is None:
+        ajoutees = await svc.pieces_ajoutees(session, modification)
+    else:
+        ajoutees = [p for p in pieces if p.modification_id == modification.id]
     numeros = {modification.id: modification.numero} if modification.id is not None else {}
     ouverte_id = modification.id if modification.statut == StatutModification.OUVERTE else None
     return vues.ModificationVue(
@@ -103,9 +109,12 @@ def courriel_vue(courriel: Courriel, numeros: dict[int, str]) -> vues.CourrielVu
     )
 
 
-async def courriels(session: AsyncSession, demande: Demande) -> list[vues.CourrielVue]:
+async def courriels(
+    session: AsyncSession, demande: Demande, numeros: dict[int, str] | None = None
+) -> list[vues.CourrielVue]:
     assert demande.id is not None
-    numeros = await _numeros_modifications(session, demande.id)
+    if numeros is None:
+        numeros = await _numeros_modifications(session, demande.id)
     lignes = (
         await session.exec(
             select(Courriel).where(Courriel.demande_id == demande.id).order_by(col(Courriel.id))
@@ -168,8 +177,8 @@ async def page_demande(session: AsyncSession, demande: Demande) -> vues.DemandeP
             )
             for h in historique
         ],
-        courriels=await courriels(session, demande),
-        modification_ouverte=await modification_vue(session, ouverte) if ouverte else None,
+        courriels=await courriels(session, demande, numeros),
+        modification_ouverte=await modification_vue(session, ouverte, list(pieces)) if ouverte else None,
     )
 
 
