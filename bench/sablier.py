@@ -11,7 +11,6 @@ from typing import Any
 
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
 from bench.bases import SIRET, importer, numeros, preparer, url_async
 from bench.processus import BIN
@@ -22,6 +21,7 @@ from modif_solde.models.enums import StatutModification
 from modif_solde.services.envoi import ExpediteurSmtp
 from modif_solde.services.stockage import Stockage
 from modif_solde.temporal import demarrer_modification, enregistrer_search_attributes
+from modif_solde.worker import construire_worker
 from modif_solde.workflows.contrat import ModificationEntree
 from modif_solde.workflows.modification import ModificationWorkflow
 
@@ -57,13 +57,7 @@ async def cycles(n: int, dossier: Path, puits: PuitsHorodate) -> dict[str, Any]:
             portail_url="http://127.0.0.1",
         )
         task_queue = f"bench-sablier-{uuid.uuid4().hex[:8]}"
-        async with Worker(
-            env.client,
-            task_queue=task_queue,
-            workflows=[ModificationWorkflow],
-            activities=activites.toutes(),
-            graceful_shutdown_timeout=timedelta(seconds=10),
-        ):
+        async with construire_worker(env.client, activites, task_queue, arret_gracieux=timedelta(seconds=10)):
             for numero in liste:
                 modification = f"{numero}M1"
                 debut = time.monotonic()

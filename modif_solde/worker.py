@@ -48,11 +48,16 @@ def executeur_de_workflows() -> SandboxedWorkflowRunner:
 
 
 def construire_worker(
-    client: Client, settings: Settings, acts: ActivitesModification, task_queue: str | None = None
+    client: Client,
+    acts: ActivitesModification,
+    task_queue: str,
+    arret_gracieux: timedelta = timedelta(seconds=30),
 ) -> Worker:
+    """The one worker definition: the service, the tests, the recorded histories and the bench
+    all run this, with its sandbox runner and its bounds."""
     return Worker(
         client,
-        task_queue=task_queue or settings.TASK_QUEUE,
+        task_queue=task_queue,
         workflows=[ModificationWorkflow],
         activities=acts.toutes(),
         workflow_runner=executeur_de_workflows(),
@@ -60,7 +65,7 @@ def construire_worker(
         # `make bench`); an evicted workflow is rebuilt from its history when it wakes up.
         max_cached_workflows=1000,
         # In-flight activities finish their transaction and their e-mail before the worker stops.
-        graceful_shutdown_timeout=timedelta(seconds=30),
+        graceful_shutdown_timeout=arret_gracieux,
     )
 
 
@@ -75,7 +80,7 @@ async def executer(settings: Settings, arret: asyncio.Event | None = None) -> No
             pass
     engine = create_engine(settings.DATABASE_URL)
     client = await connecter(settings)
-    worker = construire_worker(client, settings, activites(settings, session_factory(engine)))
+    worker = construire_worker(client, activites(settings, session_factory(engine)), settings.TASK_QUEUE)
     journal.info(
         "worker prêt", extra={"task_queue": settings.TASK_QUEUE, "temporal": settings.TEMPORAL_ADDRESS}
     )

@@ -19,16 +19,14 @@ from aiosmtpd.controller import Controller
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
 from modif_solde.activities.modification import ActivitesModification
 from modif_solde.db import SessionFactory
 from modif_solde.services.envoi import ExpediteurSmtp
 from modif_solde.services.stockage import Stockage
 from modif_solde.temporal import demarrer_modification, enregistrer_search_attributes
-from modif_solde.worker import executeur_de_workflows
+from modif_solde.worker import construire_worker
 from modif_solde.workflows.contrat import EtatModification, ModificationEntree
-from modif_solde.workflows.modification import ModificationWorkflow
 
 TEST_SERVER = Path(sys.executable).parent / "temporal-test-server"
 GESTIONNAIRES = "gestionnaires@agence.example"
@@ -123,12 +121,5 @@ async def banc(env: WorkflowEnvironment, activites: ActivitesModification) -> As
     task_queue = f"tq-{uuid.uuid4()}"
     banc = Banc(env.client, env, task_queue)
     # A graceful shutdown lets an activity finish its transaction instead of being cancelled in it.
-    async with Worker(
-        env.client,
-        task_queue=task_queue,
-        workflows=[ModificationWorkflow],
-        activities=activites.toutes(),
-        workflow_runner=executeur_de_workflows(),
-        graceful_shutdown_timeout=timedelta(seconds=10),
-    ):
+    async with construire_worker(env.client, activites, task_queue, arret_gracieux=timedelta(seconds=10)):
         yield banc

@@ -28,7 +28,6 @@ from aiosmtpd.controller import Controller
 from temporalio.client import Client, WorkflowHandle, WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
 from modif_solde.activities.modification import ActivitesModification
 from modif_solde.db import SessionFactory, create_engine, session_factory, unit_of_work
@@ -39,6 +38,7 @@ from modif_solde.services.demandes import importer_demande, lire_import
 from modif_solde.services.envoi import ExpediteurSmtp
 from modif_solde.services.stockage import Stockage
 from modif_solde.temporal import demarrer_modification, enregistrer_search_attributes
+from modif_solde.worker import construire_worker
 from modif_solde.workflows.contrat import (
     ActionOperateur,
     ModificationEntree,
@@ -179,12 +179,8 @@ async def enregistrer(chemin: str, dossier: Path = HISTORIQUES) -> Path:
                 portail_url="https://portail.example",
             )
             task_queue = f"historique-{uuid.uuid4()}"
-            async with Worker(
-                env.client,
-                task_queue=task_queue,
-                workflows=[ModificationWorkflow],
-                activities=activites.toutes(),
-                graceful_shutdown_timeout=timedelta(seconds=10),
+            async with construire_worker(
+                env.client, activites, task_queue, arret_gracieux=timedelta(seconds=10)
             ):
                 resultat = await scenario(Scene(env.client, env, task_queue, sessions, boite))
                 if resultat.statut != statut_attendu:

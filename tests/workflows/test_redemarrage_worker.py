@@ -33,7 +33,7 @@ from modif_solde.services.demandes import importer_demande, lire_import
 from modif_solde.services.envoi import ExpediteurSmtp
 from modif_solde.services.stockage import Stockage
 from modif_solde.temporal import demarrer_modification, enregistrer_search_attributes
-from modif_solde.worker import executeur_de_workflows
+from modif_solde.worker import construire_worker
 from modif_solde.workflows.contrat import ModificationEntree
 from modif_solde.workflows.modification import ModificationWorkflow
 from tests.workflows.conftest import GESTIONNAIRES, BoiteAuxLettres, port_libre
@@ -148,14 +148,7 @@ def entree(demande_numero: str) -> ModificationEntree:
 def worker(client: Client, task_queue: str, activites: ActivitesModification) -> Worker:
     # Drain, not cancel, what is in flight when a worker stops: an activity cancelled inside its
     # SQLite transaction can leave the database locked for the rest of the process.
-    return Worker(
-        client,
-        task_queue=task_queue,
-        workflows=[ModificationWorkflow],
-        activities=activites.toutes(),
-        workflow_runner=executeur_de_workflows(),
-        graceful_shutdown_timeout=timedelta(seconds=10),
-    )
+    return construire_worker(client, activites, task_queue, arret_gracieux=timedelta(seconds=10))
 
 
 async def attendre(condition: Callable[[], bool], delai: float) -> None:
