@@ -27,7 +27,7 @@ from modif_solde.config import DATA_DIR, Settings
 from modif_solde.db import create_engine, session_factory, unit_of_work
 from modif_solde.migrations import migrer
 from modif_solde.services import modifications as svc
-from modif_solde.services.demandes import importer_demande, lire_import
+from modif_solde.services.demandes import charger_demande, importer_demande, lire_import
 from modif_solde.services.erreurs import Introuvable
 from modif_solde.services.stockage import Stockage
 from modif_solde.temporal import (
@@ -119,8 +119,6 @@ async def charger_demo(settings: Settings, client: Client) -> None:
         for donnees in donnees_demo():
             async with unit_of_work(sessions) as session:
                 try:
-                    from modif_solde.services.demandes import charger_demande
-
                     await charger_demande(session, donnees["numero"])
                     continue
                 except Introuvable:
