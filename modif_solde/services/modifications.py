@@ -235,10 +235,8 @@ async def mettre_a_jour_brouillon(
         erreurs.extend(exc.erreurs)
     if erreurs:
         raise DonneesInvalides(
-            "Seules les informations de contact support et le lien de documentation sont modifiables, "
-            "selon les mêmes règles qu'à la création."
-            if len(erreurs) > 1 or erreurs[0]["champ"] in changements
-            else f"Le brouillon ne respecte pas {len(erreurs)} règle(s).",
+            f"Le brouillon ne respecte pas {len(erreurs)} règle(s) : seuls le contact support et le lien "
+            "de documentation sont modifiables, selon les mêmes règles qu'à la création.",
             erreurs,
         )
     brouillon = {c: normalisees[c] for c in CHAMPS_EDITABLES if normalisees[c] != actuelles[c]}
