@@ -51,12 +51,8 @@ async def appeler(appel: Awaitable[T], delai: timedelta, numero: str) -> T:
             raise Conflit(cause.message) from None
         raise Conflit(f"La modification {numero} n'a pas pu être traitée.") from None
     except RPCError as err:
-        if err.status == RPCStatusCode.NOT_FOUND:
+        if err.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
+            # The workflow is over (or was ended by operations): nothing is open any more.
             raise Conflit(f"La modification {numero} n'est plus ouverte.") from None
-        if err.status in (
-            RPCStatusCode.UNAVAILABLE,
-            RPCStatusCode.DEADLINE_EXCEEDED,
-            RPCStatusCode.CANCELLED,
-        ):
-            raise Probleme(503, _INDISPONIBLE, entetes={"Retry-After": "5"}) from None
-        raise
+        # Anything else is Temporal not serving the call: an unavailability, never a 500.
+        raise Probleme(503, _INDISPONIBLE, entetes={"Retry-After": "5"}) from None
