@@ -32,7 +32,7 @@ from modif_solde.models.tables import Operateur, Piece
 from modif_solde.services import lecture
 from modif_solde.services import modifications as svc
 from modif_solde.services.demandes import charger_demande, importer_demande
-from modif_solde.services.erreurs import Conflit, Introuvable
+from modif_solde.services.erreurs import Introuvable
 from modif_solde.temporal import demarrer_modification
 from modif_solde.workflows.contrat import ModificationEntree
 
@@ -184,11 +184,8 @@ async def ouvrir_modification(
     commentaire, champs = svc.verifier_ouverture(corps.commentaire, corps.champs)
     async with unit_of_work(sessions) as session:
         demande = await charger_demande(session, numero)
-        assert demande.id is not None
-        if await svc.modification_ouverte(session, demande.id) is not None:
-            raise Conflit(f"La demande {numero} a déjà une modification ouverte.")
-        if demande.statut != StatutDemande.EN_COURS:
-            raise Conflit(f"La demande {numero} n'est pas en cours (statut : {demande.statut}).")
+        # Early 409 before starting a workflow; the opening activity checks again under lock.
+        await svc.verifier_ouvrable(session, demande)
         modification_numero = await svc.prochain_numero(session, demande)
         siret = (await session.get_one(Operateur, demande.operateur_id)).siret
     # The opening itself is the workflow's activity, outside this (closed) transaction.

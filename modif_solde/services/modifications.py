@@ -142,6 +142,15 @@ async def modification_ouverte(session: AsyncSession, demande_id: int) -> Modifi
     ).first()
 
 
+async def verifier_ouvrable(session: AsyncSession, demande: Demande) -> None:
+    """A modification can be opened only on a request `en_cours` with none open."""
+    assert demande.id is not None
+    if await modification_ouverte(session, demande.id) is not None:
+        raise Conflit(f"La demande {demande.numero} a déjà une modification ouverte.")
+    if demande.statut != StatutDemande.EN_COURS:
+        raise Conflit(f"La demande {demande.numero} n'est pas en cours (statut : {demande.statut}).")
+
+
 async def ouvrir(session: AsyncSession, ouverture: Ouverture) -> Modification:
     """Open modification `numero`: the request goes `a_modifier`. Repeating it returns the
     same open modification."""
@@ -156,11 +165,8 @@ async def ouvrir(session: AsyncSession, ouverture: Ouverture) -> Modification:
         raise Conflit(
             f"La modification {ouverture.numero} existe déjà ({LIBELLES_STATUT[StatutModification(existante.statut)]})."
         )
+    await verifier_ouvrable(session, demande)
     assert demande.id is not None
-    if await modification_ouverte(session, demande.id) is not None:
-        raise Conflit(f"La demande {demande.numero} a déjà une modification ouverte.")
-    if demande.statut != StatutDemande.EN_COURS:
-        raise Conflit(f"La demande {demande.numero} n'est pas en cours (statut : {demande.statut}).")
     attendu = await prochain_numero(session, demande)
     if ouverture.numero != attendu:
         raise Conflit(f"Le numéro de la prochaine modification de {demande.numero} est {attendu}.")
