@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from pydantic import AwareDatetime, BaseModel, Field
 
 from modif_solde.models.enums import StatutModification, TypeCourriel
+from modif_solde.services.courriels import format_date_heure_fr
 
 WORKFLOW_MODIFICATION = "ModificationWorkflow"
 
@@ -34,6 +35,14 @@ ERREURS_DU_DOMAINE = [
     "TypeDeContenuRefuse",
     "ErreurDomaine",
 ]
+
+
+def message_echeance_passee(modification_numero: str, expire_le: datetime) -> str:
+    """The refusal of an operator's action past the deadline, the same from the workflow and the services."""
+    return (
+        f"Le délai de la modification {modification_numero} a expiré le {format_date_heure_fr(expire_le)} "
+        "(heure de Paris) : elle ne peut plus être complétée, confirmée ni abandonnée."
+    )
 
 
 class ModificationEntree(BaseModel):
