@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeKey
+from temporalio.exceptions import RetryState
 from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.exceptions import TimeoutError as DelaiDepasse
 
@@ -521,13 +522,13 @@ def _donnees_invalides(message: str, regle: str) -> ApplicationError:
 def _raison_abandon(err: ActivityError, apres: timedelta) -> str:
     """Why an e-mail is given up, in French, for its log row and the workflow's details."""
     cause = err.cause
-    if isinstance(cause, DelaiDepasse):
+    if isinstance(cause, ApplicationError) and cause.type in ERREURS_DU_DOMAINE:
+        return cause.message
+    if isinstance(cause, DelaiDepasse) or err.retry_state == RetryState.TIMEOUT:
         jours = apres.total_seconds() / 86400
         duree = f"{jours:g} jour(s)" if jours >= 1 else f"{apres.total_seconds() / 3600:g} heure(s)"
         return f"serveur SMTP injoignable : aucun envoi réussi en {duree}"
-    if isinstance(cause, ApplicationError):
-        return cause.message
-    return str(cause or err)
+    return f"envoi abandonné : {cause or err}"
 
 
 def _refus(err: ActivityError) -> BaseException:
