@@ -525,8 +525,14 @@ def _raison_abandon(err: ActivityError, apres: timedelta) -> str:
     if isinstance(cause, ApplicationError) and cause.type in ERREURS_DU_DOMAINE:
         return cause.message
     if isinstance(cause, DelaiDepasse) or err.retry_state == RetryState.TIMEOUT:
-        jours = apres.total_seconds() / 86400
-        duree = f"{jours:g} jour(s)" if jours >= 1 else f"{apres.total_seconds() / 3600:g} heure(s)"
+        secondes = int(apres.total_seconds())
+        duree = (
+            f"{secondes // 86400} jour(s)"
+            if secondes >= 86400
+            else f"{secondes // 3600} heure(s)"
+            if secondes >= 3600
+            else f"{secondes // 60} minute(s)"
+        )
         return f"serveur SMTP injoignable : aucun envoi réussi en {duree}"
     return f"envoi abandonné : {cause or err}"
 
