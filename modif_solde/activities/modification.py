@@ -37,8 +37,8 @@ from modif_solde.workflows.contrat import (
     ClotureFaite,
     CourrielActivite,
     CourrielEnvoye,
-    EchecCourrielActivite,
     Echeances,
+    EchecCourrielActivite,
     OuvertureActivite,
     OuvertureFaite,
     ProlongationActivite,
@@ -187,9 +187,7 @@ class ActivitesModification:
         except envoi.EnvoiRefuse as refus:
             async with unit_of_work(self.sessions) as session:
                 await envoi.noter_erreur(session, courriel.id, refus.reponse, definitive=True)
-            activity.logger.warning(
-                "courriel refusé définitivement : %s", refus.reponse, extra={"cle": cle}
-            )
+            activity.logger.warning("courriel refusé définitivement : %s", refus.reponse, extra={"cle": cle})
             return CourrielEnvoye(cle=cle, statut=StatutEnvoi.ECHEC, erreur=refus.reponse)
         except Exception as err:
             reponse = envoi.reponse_du_serveur(err)
@@ -197,7 +195,7 @@ class ActivitesModification:
             try:
                 async with unit_of_work(self.sessions) as session:
                     await envoi.noter_erreur(session, courriel.id, reponse, definitive=False)
-            except Exception:  # noqa: BLE001 (the SMTP failure is the one to report and retry)
+            except Exception:  # the SMTP failure is the one to report (and retry)
                 activity.logger.warning("erreur d'envoi non consignée", exc_info=True)
             raise
         async with unit_of_work(self.sessions) as session:

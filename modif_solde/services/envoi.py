@@ -263,5 +263,8 @@ async def noter_echec_par_cle(session: AsyncSession, cle: str, erreur: str) -> C
     assert courriel.id is not None
     derniere = courriel.erreur_envoi
     return await noter_erreur(
-        session, courriel.id, f"{erreur} (dernière réponse : {derniere})" if derniere else erreur, definitive=True
+        session,
+        courriel.id,
+        f"{erreur} (dernière réponse : {derniere})" if derniere else erreur,
+        definitive=True,
     )

@@ -13,8 +13,7 @@ from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeKey
-from temporalio.exceptions import RetryState
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, RetryState
 from temporalio.exceptions import TimeoutError as DelaiDepasse
 
 with workflow.unsafe.imports_passed_through():
@@ -36,8 +35,8 @@ with workflow.unsafe.imports_passed_through():
         ClotureFaite,
         CourrielActivite,
         CourrielEnvoye,
-        EchecCourrielActivite,
         Echeances,
+        EchecCourrielActivite,
         EtatModification,
         ModificationEntree,
         ModificationResultat,
@@ -201,9 +200,11 @@ class ModificationWorkflow:
         self._echeances_changees = False
         try:
             await workflow.wait_condition(
-                lambda: self._echeances_changees
-                or self._action is not None
-                or (bool(self._courriels) and not self._courriels_a_cote),
+                lambda: (
+                    self._echeances_changees
+                    or self._action is not None
+                    or (bool(self._courriels) and not self._courriels_a_cote)
+                ),
                 timeout=echeance - maintenant,
                 timeout_summary=libelle,
             )
@@ -472,7 +473,9 @@ class ModificationWorkflow:
                 summary=f"Courriel : {courriel.type.value}",
             )
         except ActivityError as err:
-            resultat = await self._abandonner(courriel, _raison_abandon(err, self._entree.abandon_courriel_apres))
+            resultat = await self._abandonner(
+                courriel, _raison_abandon(err, self._entree.abandon_courriel_apres)
+            )
         if resultat.statut == StatutEnvoi.ECHEC:
             self._echecs_courriel.append(f"Courriel « {courriel.type.value} » non envoyé : {resultat.erreur}")
             self._decrire()

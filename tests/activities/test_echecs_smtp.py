@@ -14,7 +14,8 @@ from temporalio.exceptions import ApplicationError
 from modif_solde.activities.modification import ActivitesModification
 from modif_solde.db import SessionFactory, unit_of_work
 from modif_solde.models.enums import StatutEnvoi, TypeCourriel
-from modif_solde.services import envoi
+from modif_solde.models.tables import Demande
+from modif_solde.services import envoi, lecture
 from modif_solde.services.envoi import ExpediteurSmtp
 from modif_solde.workflows.contrat import CourrielEnvoye
 from modif_solde.workflows.modification import DELAI_ACTIVITE_COURRIEL
@@ -61,6 +62,11 @@ async def test_destinataire_refuse_definitivement_marque_en_echec_sans_nouvel_es
     # Run again (a replayed or repeated activity): the server is not asked again.
     assert (await envoyer(acts, TypeCourriel.INVITATION)).statut == StatutEnvoi.ECHEC
     assert boite.refus == 1 and boite.messages == []
+    # Shown in the request's e-mail log, with the server's answer.
+    async with factory() as session:
+        demande = await session.get_one(Demande, ligne.demande_id)
+        (vue,) = await lecture.courriels(session, demande)
+    assert (vue.statut_envoi, vue.erreur_envoi) == ("echec", ligne.erreur_envoi)
 
 
 @pytest.mark.usefixtures("ouverte")
@@ -151,8 +157,9 @@ def test_l_echange_smtp_est_borne_bien_en_dessous_du_delai_de_l_activite() -> No
     assert expediteur.delai <= expediteur.delai_total
 
 
+@pytest.mark.usefixtures("ouverte")
 async def test_noter_echec_garde_la_reponse(
-    activites: ActivitesModification, factory: SessionFactory, ouverte: None
+    activites: ActivitesModification, factory: SessionFactory
 ) -> None:
     """The workflow's last word when the server stayed unreachable: the row is marked failed."""
     acts = vers(activites, f"smtp://127.0.0.1:{port_libre()}", delai=0.5, delai_total=0.5)

@@ -8,7 +8,7 @@ real databases and a real SMTP server on loopback that misbehaves."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -58,9 +58,7 @@ def entree() -> ModificationEntree:
 
 
 @pytest.fixture
-def activites_vers(
-    factory: SessionFactory, stockage: Stockage
-) -> Callable[..., ActivitesModification]:
+def activites_vers(factory: SessionFactory, stockage: Stockage) -> Callable[..., ActivitesModification]:
     def construire(url: str, **options: float) -> ActivitesModification:
         return ActivitesModification(
             sessions=factory,
@@ -75,7 +73,7 @@ def activites_vers(
 
 
 @pytest.fixture
-def serveur_smtp_de() -> AsyncIterator[Callable[[BoiteAuxLettres], str]]:
+def serveur_smtp_de() -> Iterator[Callable[[BoiteAuxLettres], str]]:
     controllers: list[Controller] = []
 
     def demarrer(boite: BoiteAuxLettres) -> str:
@@ -85,7 +83,7 @@ def serveur_smtp_de() -> AsyncIterator[Callable[[BoiteAuxLettres], str]]:
         controllers.append(controller)
         return f"smtp://127.0.0.1:{port}"
 
-    yield demarrer  # type: ignore[misc]
+    yield demarrer
     for controller in controllers:
         controller.stop()
 
@@ -197,4 +195,3 @@ async def test_serveur_qui_ne_repond_pas(
         assert "délai dépassé" in courriel.erreur_envoi
     assert len(connexions) == sum(c.tentatives for c in courriels) > 3
     assert "Courriel « expiration » non envoyé : serveur SMTP injoignable" in texte
-

@@ -21,16 +21,14 @@ from modif_solde.services.stockage import Stockage
 from modif_solde.temporal import demarrer_modification
 from modif_solde.workflows.contrat import ActionOperateur, Prolongation
 from modif_solde.workflows.modification import ModificationWorkflow
+from tests.workflows import test_redemarrage_worker as redemarrage
 from tests.workflows.conftest import GESTIONNAIRES, Banc, ServeurSmtp
 from tests.workflows.test_modification_workflow import NUMERO, entree, lire, ouvrir
-from tests.workflows.test_redemarrage_worker import (  # noqa: F401 (fixtures)
-    BoiteHorodatee,
-    attendre,
-    attendre_le_minuteur,
-    boite_horodatee,
-    serveur_dev,
-    worker,
-)
+from tests.workflows.test_redemarrage_worker import BoiteHorodatee, attendre, attendre_le_minuteur, worker
+
+# The dev server and the timestamping SMTP server of the worker-restart tests, for this module too.
+serveur_dev = redemarrage.serveur_dev
+boite_horodatee = redemarrage.boite_horodatee
 
 
 @pytest.mark.parametrize("action", ["confirmer", "renoncer"])
