@@ -377,7 +377,10 @@ class ModificationWorkflow:
 
     # --- helpers ------------------------------------------------------------------------------
 
-    def _verifier_disponible(self, action: str) -> None:
+    def _verifier_disponible(self, action: str | None = None) -> None:
+        """Open and idle; with `action` (from a validator), also before the deadline for the
+        operator's actions. Handlers re-check without it: they also run on replay, where a
+        check added later must not change what an older history did."""
         numero = self._entree.modification_numero
         if self._statut is None:
             raise ApplicationError(f"La modification {numero} n'est pas encore ouverte.", type=ERREUR_CONFLIT)
@@ -400,7 +403,7 @@ class ModificationWorkflow:
 
     def _commencer(self, action: str) -> None:
         # Several updates may pass their validators in one activation: only the first proceeds.
-        self._verifier_disponible(action)
+        self._verifier_disponible()
         self._action = action
 
     async def _cloturer(self, statut: StatutModification, issue: str) -> ClotureFaite:
