@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import ssl
 from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
@@ -68,7 +69,13 @@ class ExpediteurSmtp:
     `delai_total` (20 s), both well under the e-mail activity's start-to-close timeout (30 s):
     an attempt is over before Temporal could start the next one, so the two never both send."""
 
-    def __init__(self, url: str, delai: float = 10.0, delai_total: float = 20.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        delai: float = 10.0,
+        delai_total: float = 20.0,
+        contexte_tls: ssl.SSLContext | None = None,
+    ) -> None:
         parties = urlsplit(url)
         if parties.scheme not in ("smtp", "smtps"):
             raise ValueError("MODIF_SOLDE_SMTP_URL doit commencer par smtp:// ou smtps://")
@@ -84,6 +91,8 @@ class ExpediteurSmtp:
             "password": unquote(parties.password) if parties.password else None,
             "use_tls": parties.scheme == "smtps",
             "timeout": delai,
+            # None: the system's trusted CAs, certificates checked.
+            "tls_context": contexte_tls,
         }
         if self._starttls_exige:
             # Done by hand below, so that a server without STARTTLS is a clear, final refusal.

@@ -5,9 +5,12 @@ and the whole exchange is bounded well under the activity's timeout."""
 from __future__ import annotations
 
 import dataclasses
+import ssl
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
+import trustme
 from aiosmtpd.controller import Controller
 from temporalio.exceptions import ApplicationError
 
@@ -111,6 +114,39 @@ async def test_starttls_exige_jamais_en_clair(
     assert ligne.statut_envoi == StatutEnvoi.ECHEC
     assert ligne.erreur_envoi is not None and "STARTTLS" in ligne.erreur_envoi
     assert any("STARTTLS" in r.getMessage() and r.levelname == "ERROR" for r in caplog.records)
+
+
+@pytest.mark.usefixtures("ouverte")
+async def test_starttls_exige_et_propose_le_message_part_chiffre(activites: ActivitesModification) -> None:
+    ca = trustme.CA()
+    contexte_serveur = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(contexte_serveur)
+    contexte_client = ssl.create_default_context()
+    ca.configure_trust(contexte_client)
+
+    class BoiteChiffree(BoiteAuxLettres):
+        chiffres: list[bool] = []
+
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+            self.chiffres.append(session.ssl is not None)
+            return await super().handle_DATA(server, session, envelope)
+
+    boite = BoiteChiffree()
+    port = port_libre()
+    # The server refuses any mail command before STARTTLS: nothing could go in clear.
+    controller = Controller(
+        boite, hostname="127.0.0.1", port=port, tls_context=contexte_serveur, require_starttls=True
+    )
+    controller.start()
+    try:
+        acts = dataclasses.replace(
+            activites,
+            expediteur=ExpediteurSmtp(f"smtp://127.0.0.1:{port}?starttls=1", contexte_tls=contexte_client),
+        )
+        assert (await envoyer(acts, TypeCourriel.INVITATION)).statut == StatutEnvoi.ENVOYE
+    finally:
+        controller.stop()
+    assert len(boite.messages) == 1 and boite.chiffres == [True]
 
 
 @pytest.mark.usefixtures("ouverte")
