@@ -125,7 +125,9 @@ async def test_starttls_exige_et_propose_le_message_part_chiffre(activites: Acti
     ca.configure_trust(contexte_client)
 
     class BoiteChiffree(BoiteAuxLettres):
-        chiffres: list[bool] = []
+        def __init__(self) -> None:
+            super().__init__()
+            self.chiffres: list[bool] = []
 
         async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
             self.chiffres.append(session.ssl is not None)
