@@ -1,9 +1,9 @@
 """Automatic e-mails: logged on the request before sending, sent once over SMTP (aiosmtplib).
 
 The log row carries an idempotency key (modification + kind): it is created once, with the
-rendered subject and bodies, and marked sent once the SMTP server accepted the message. A
-retried activity finds it marked and sends nothing again; it always resends the same content
-with the same Message-ID.
+rendered subject and bodies, and marked `envoye` once the SMTP server accepted the message, or
+`echec` with the server's answer when it refused for good. A retried activity finds it marked
+and sends nothing again; it always resends the same content with the same Message-ID.
 """
 
 from __future__ import annotations
