@@ -17,7 +17,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from modif_solde.db import SessionFactory, unit_of_work
-from modif_solde.models.enums import StatutModification, TypeCourriel
+from modif_solde.models.enums import StatutEnvoi, StatutModification, TypeCourriel
 from modif_solde.models.tables import Demande, Operateur
 from modif_solde.models.types import maintenant
 from modif_solde.services import envoi
@@ -29,13 +29,16 @@ from modif_solde.workflows.contrat import (
     CLOTURER,
     CONFIRMER,
     ENVOYER_COURRIEL,
+    NOTER_ECHEC_COURRIEL,
     NOTER_RELANCE,
     OUVRIR,
     PROLONGER,
     ClotureActivite,
     ClotureFaite,
     CourrielActivite,
+    CourrielEnvoye,
     Echeances,
+    EchecCourrielActivite,
     OuvertureActivite,
     OuvertureFaite,
     ProlongationActivite,
@@ -148,14 +151,17 @@ class ActivitesModification:
 
     @activity.defn(name=ENVOYER_COURRIEL)
     @_activite
-    async def envoyer_courriel(self, entree: CourrielActivite) -> None:
-        """Log, then send once: a row already marked sent is not sent again."""
+    async def envoyer_courriel(self, entree: CourrielActivite) -> CourrielEnvoye:
+        """Log, then send once: a row already sent (or given up) is not sent again. A final
+        refusal by the server (5xx, required STARTTLS missing) marks the row `echec` and is the
+        activity's answer, not an error: nothing to retry. Anything else is raised, for
+        Temporal to retry with backoff, after noting the server's answer on the row."""
         cle = envoi.cle_idempotence(entree.modification_numero, entree.type, entree.discriminant)
         async with unit_of_work(self.sessions) as session:
             modification = await svc.charger_modification(session, entree.modification_numero)
             if entree.type in _SEULEMENT_SI_OUVERTE and modification.statut != StatutModification.OUVERTE:
                 activity.logger.info("relance sans objet : modification close")
-                return
+                return CourrielEnvoye(cle=cle)
             contexte = await envoi.contexte(session, modification, self.portail_url)
             # Already loaded by contexte(): served from the session, no new query.
             demande = await session.get_one(Demande, modification.demande_id)
@@ -166,16 +172,52 @@ class ActivitesModification:
             courriel = await envoi.consigner(
                 session, modification, entree.type, destinataire, rendre_courriel(entree.type, contexte), cle
             )
-            if courriel.envoye_le is not None:
-                activity.logger.info("courriel déjà envoyé", extra={"cle": cle})
-                return
+            if courriel.statut_envoi != StatutEnvoi.EN_ATTENTE or courriel.envoye_le is not None:
+                activity.logger.info("courriel déjà traité", extra={"cle": cle})
+                return CourrielEnvoye(
+                    cle=cle,
+                    statut=StatutEnvoi.ENVOYE if courriel.envoye_le else StatutEnvoi(courriel.statut_envoi),
+                    erreur=courriel.erreur_envoi,
+                )
             assert courriel.id is not None
-            courriel = await envoi.noter_tentative(session, courriel.id)
-        await self.expediteur.envoyer(envoi.construire_message(courriel, self.adresse_expediteur))
+            courriel = await envoi.noter_tentative(session, courriel.id, maintenant())
         assert courriel.id is not None
+        try:
+            await self.expediteur.envoyer(envoi.construire_message(courriel, self.adresse_expediteur))
+        except envoi.EnvoiRefuse as refus:
+            async with unit_of_work(self.sessions) as session:
+                await envoi.noter_erreur(session, courriel.id, refus.reponse, definitive=True)
+            activity.logger.warning("courriel refusé définitivement : %s", refus.reponse, extra={"cle": cle})
+            return CourrielEnvoye(cle=cle, statut=StatutEnvoi.ECHEC, erreur=refus.reponse)
+        except Exception as err:
+            reponse = envoi.reponse_du_serveur(err)
+            activity.logger.info("courriel non envoyé, nouvel essai prévu : %s", reponse, extra={"cle": cle})
+            try:
+                async with unit_of_work(self.sessions) as session:
+                    await envoi.noter_erreur(session, courriel.id, reponse, definitive=False)
+            except Exception:  # the SMTP failure is the one to report (and retry)
+                activity.logger.warning("erreur d'envoi non consignée", exc_info=True)
+            raise
         async with unit_of_work(self.sessions) as session:
             await envoi.noter_envoi(session, courriel.id, maintenant())
         activity.logger.info("courriel envoyé", extra={"cle": cle, "destinataire": destinataire})
+        return CourrielEnvoye(cle=cle, statut=StatutEnvoi.ENVOYE)
+
+    @activity.defn(name=NOTER_ECHEC_COURRIEL)
+    @_activite
+    async def noter_echec_courriel(self, entree: EchecCourrielActivite) -> CourrielEnvoye:
+        """Mark `echec` an e-mail the workflow gave up on (its retries ran out)."""
+        cle = envoi.cle_idempotence(entree.modification_numero, entree.type, entree.discriminant)
+        async with unit_of_work(self.sessions) as session:
+            courriel = await envoi.noter_echec_par_cle(session, cle, entree.erreur)
+        if courriel is None:
+            return CourrielEnvoye(cle=cle, statut=StatutEnvoi.ECHEC, erreur=entree.erreur)
+        activity.logger.warning("courriel abandonné : %s", courriel.erreur_envoi, extra={"cle": cle})
+        return CourrielEnvoye(
+            cle=cle,
+            statut=StatutEnvoi.ENVOYE if courriel.envoye_le else StatutEnvoi(courriel.statut_envoi),
+            erreur=courriel.erreur_envoi,
+        )
 
     def toutes(self) -> list[Callable[..., Awaitable[object]]]:
         return [
@@ -185,6 +227,7 @@ class ActivitesModification:
             self.prolonger,
             self.noter_relance,
             self.envoyer_courriel,
+            self.noter_echec_courriel,
         ]
 
 

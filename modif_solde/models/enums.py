@@ -25,6 +25,14 @@ class TypePieceAjoutable(StrEnum):
     AUTRE_S = "AUTRE_S"
 
 
+class StatutEnvoi(StrEnum):
+    """Where an e-mail stands: waiting (or being retried), accepted by the server, given up."""
+
+    EN_ATTENTE = "en_attente"
+    ENVOYE = "envoye"
+    ECHEC = "echec"
+
+
 class TypeCourriel(StrEnum):
     INVITATION = "invitation"
     RELANCE = "relance"

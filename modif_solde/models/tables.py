@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, Column, Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
-from modif_solde.models.enums import StatutDemande, StatutModification
+from modif_solde.models.enums import StatutDemande, StatutEnvoi, StatutModification
 from modif_solde.models.types import UTCDateTime, maintenant
 
 
@@ -140,3 +140,12 @@ class Courriel(SQLModel, table=True):
     cree_le: datetime = Field(default_factory=maintenant, sa_type=UTCDateTime, nullable=False)
     envoye_le: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
     tentatives: int = 0
+    # `echec`: refused for good by the server (or unreachable too long); the reason, as the
+    # server gave it, in `erreur_envoi`. While `en_attente`, it holds the last temporary failure.
+    statut_envoi: str = Field(
+        default=StatutEnvoi.EN_ATTENTE,
+        max_length=20,
+        sa_column_kwargs={"server_default": StatutEnvoi.EN_ATTENTE.value},
+    )
+    erreur_envoi: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    derniere_tentative_le: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)

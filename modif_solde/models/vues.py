@@ -117,6 +117,8 @@ class CourrielVue(BaseModel):
     modification: str | None
     corps_texte: str
     corps_html: str
+    statut_envoi: str = "en_attente"  # en_attente, envoye or echec
+    erreur_envoi: str | None = None  # the SMTP server's answer when it refused
 
 
 class DemandeResume(BaseModel):

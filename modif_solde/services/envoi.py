@@ -1,15 +1,17 @@
 """Automatic e-mails: logged on the request before sending, sent once over SMTP (aiosmtplib).
 
 The log row carries an idempotency key (modification + kind): it is created once, with the
-rendered subject and bodies, and marked sent once the SMTP server accepted the message. A
-retried activity finds it marked and sends nothing again; it always resends the same content
-with the same Message-ID.
+rendered subject and bodies, and marked `envoye` once the SMTP server accepted the message, or
+`echec` with the server's answer when it refused for good. A retried activity finds it marked
+and sends nothing again; it always resends the same content with the same Message-ID.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
+import ssl
 from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
@@ -20,7 +22,7 @@ import aiosmtplib
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from modif_solde.models.enums import TypeCourriel
+from modif_solde.models.enums import StatutEnvoi, TypeCourriel
 from modif_solde.models.tables import Courriel, Demande, Historique, Modification, Operateur, Piece
 from modif_solde.services.courriels import ContexteCourriel, CourrielRendu
 
@@ -31,32 +33,106 @@ class Expediteur(Protocol):
     async def envoyer(self, message: EmailMessage) -> None: ...
 
 
+class EnvoiRefuse(Exception):
+    """The SMTP server refused the message for good (5xx), or the configuration forbids sending
+    it: trying again would get the same answer. `reponse` is the server's code and message."""
+
+    def __init__(self, reponse: str) -> None:
+        super().__init__(reponse)
+        self.reponse = reponse
+
+
+def reponse_du_serveur(err: BaseException) -> str:
+    """The server's answer (code and message) carried by an aiosmtplib error, or the error itself."""
+    if isinstance(err, aiosmtplib.SMTPRecipientsRefused) and err.recipients:
+        return "; ".join(f"{r.code} {r.message} ({r.recipient})" for r in err.recipients)
+    if isinstance(err, aiosmtplib.SMTPResponseException):
+        return f"{err.code} {err.message}"
+    if isinstance(err, TimeoutError):
+        return "délai dépassé : le serveur SMTP ne répond pas"
+    return str(err) or type(err).__name__
+
+
+def est_definitif(err: BaseException) -> bool:
+    """A 5xx reply is final (RFC 5321 §4.2.1): the same message would be refused again."""
+    if isinstance(err, aiosmtplib.SMTPRecipientsRefused):
+        return bool(err.recipients) and all(r.code >= 500 for r in err.recipients)
+    return isinstance(err, aiosmtplib.SMTPResponseException) and err.code >= 500
+
+
 class ExpediteurSmtp:
     """Sends through the server named by an URL: smtp://[user:password@]host[:port][?starttls=1],
-    or smtps:// for implicit TLS."""
+    or smtps:// for implicit TLS. With `starttls=1` the upgrade is required: a server that does
+    not offer it gets nothing, rather than the message in clear.
 
-    def __init__(self, url: str, delai: float = 15.0) -> None:
+    Bounds: each SMTP command `delai` (10 s), the whole exchange (connect, TLS, login, send)
+    `delai_total` (20 s), both well under the e-mail activity's start-to-close timeout (30 s):
+    an attempt is over before Temporal could start the next one, so the two never both send."""
+
+    def __init__(
+        self,
+        url: str,
+        delai: float = 10.0,
+        delai_total: float = 20.0,
+        contexte_tls: ssl.SSLContext | None = None,
+    ) -> None:
         parties = urlsplit(url)
         if parties.scheme not in ("smtp", "smtps"):
             raise ValueError("MODIF_SOLDE_SMTP_URL doit commencer par smtp:// ou smtps://")
         options = parse_qs(parties.query)
+        self.delai = delai
+        self.delai_total = delai_total
+        self._hote = parties.hostname or "127.0.0.1"
+        self._starttls_exige = options.get("starttls", ["0"])[0] in ("1", "true", "oui")
         self._options: dict[str, Any] = {
-            "hostname": parties.hostname or "127.0.0.1",
+            "hostname": self._hote,
             "port": parties.port or (465 if parties.scheme == "smtps" else 25),
             "username": unquote(parties.username) if parties.username else None,
             "password": unquote(parties.password) if parties.password else None,
             "use_tls": parties.scheme == "smtps",
-            "start_tls": options.get("starttls", ["0"])[0] in ("1", "true", "oui") or None,
             "timeout": delai,
+            # None: the system's trusted CAs, certificates checked.
+            "tls_context": contexte_tls,
         }
-        if self._options["start_tls"] is None:
+        if self._starttls_exige:
+            # Done by hand below, so that a server without STARTTLS is a clear, final refusal.
+            self._options["start_tls"] = False
+        else:
             # Let aiosmtplib use STARTTLS when the server offers it, except on loopback sinks.
-            self._options["start_tls"] = (
-                False if self._options["hostname"] in ("127.0.0.1", "localhost") else None
-            )
+            self._options["start_tls"] = False if self._hote in ("127.0.0.1", "localhost") else None
 
     async def envoyer(self, message: EmailMessage) -> None:
-        await aiosmtplib.send(message, **self._options)
+        try:
+            async with asyncio.timeout(self.delai_total):
+                if self._starttls_exige:
+                    await self._envoyer_avec_starttls(message)
+                else:
+                    await aiosmtplib.send(message, **self._options)
+        except aiosmtplib.SMTPException as err:
+            if est_definitif(err):
+                raise EnvoiRefuse(reponse_du_serveur(err)) from err
+            raise
+
+    async def _envoyer_avec_starttls(self, message: EmailMessage) -> None:
+        options = dict(self._options)
+        identifiant, mot_de_passe = options.pop("username"), options.pop("password")
+        client = aiosmtplib.SMTP(**options)
+        await client.connect()
+        try:
+            await client.ehlo()
+            if not client.supports_extension("starttls"):
+                reponse = (
+                    f"le serveur SMTP {self._hote} ne propose pas STARTTLS, exigé par "
+                    "MODIF_SOLDE_SMTP_URL (?starttls=1) : aucun courriel n'est envoyé en clair"
+                )
+                journal.error("configuration SMTP : %s", reponse)
+                raise EnvoiRefuse(reponse)
+            await client.starttls()
+            if identifiant:
+                await client.login(identifiant, mot_de_passe or "")
+            await client.send_message(message)
+        finally:
+            client.close()
 
 
 def cle_idempotence(modification_numero: str, type_courriel: TypeCourriel, discriminant: str = "") -> str:
@@ -153,9 +229,10 @@ def construire_message(courriel: Courriel, expediteur: str) -> EmailMessage:
     return message
 
 
-async def noter_tentative(session: AsyncSession, courriel_id: int) -> Courriel:
+async def noter_tentative(session: AsyncSession, courriel_id: int, le: datetime) -> Courriel:
     courriel = await session.get_one(Courriel, courriel_id, with_for_update=True)
     courriel.tentatives += 1
+    courriel.derniere_tentative_le = le
     session.add(courriel)
     await session.flush()
     return courriel
@@ -165,5 +242,38 @@ async def noter_envoi(session: AsyncSession, courriel_id: int, le: datetime) -> 
     courriel = await session.get_one(Courriel, courriel_id, with_for_update=True)
     if courriel.envoye_le is None:
         courriel.envoye_le = le
+        courriel.statut_envoi = StatutEnvoi.ENVOYE
+        courriel.erreur_envoi = None
         session.add(courriel)
         await session.flush()
+
+
+async def noter_erreur(session: AsyncSession, courriel_id: int, erreur: str, definitive: bool) -> Courriel:
+    """Record the server's answer: final (`echec`), or the last temporary one (still `en_attente`).
+    A row already sent or failed keeps its outcome."""
+    courriel = await session.get_one(Courriel, courriel_id, with_for_update=True)
+    if courriel.statut_envoi == StatutEnvoi.EN_ATTENTE:
+        courriel.erreur_envoi = erreur[:2000]
+        if definitive:
+            courriel.statut_envoi = StatutEnvoi.ECHEC
+        session.add(courriel)
+        await session.flush()
+    return courriel
+
+
+async def noter_echec_par_cle(session: AsyncSession, cle: str, erreur: str) -> Courriel | None:
+    """Give up an e-mail still waiting (the workflow's last word after its retries): `echec`,
+    with the reason and the last temporary answer the server gave."""
+    courriel = (
+        await session.exec(select(Courriel).where(Courriel.cle_idempotence == cle).with_for_update())
+    ).first()
+    if courriel is None or courriel.statut_envoi != StatutEnvoi.EN_ATTENTE:
+        return courriel
+    assert courriel.id is not None
+    derniere = courriel.erreur_envoi
+    return await noter_erreur(
+        session,
+        courriel.id,
+        f"{erreur} (dernière réponse : {derniere})" if derniere else erreur,
+        definitive=True,
+    )

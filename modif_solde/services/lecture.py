@@ -106,6 +106,8 @@ def courriel_vue(courriel: Courriel, numeros: dict[int, str]) -> vues.CourrielVu
         modification=numeros.get(courriel.modification_id) if courriel.modification_id else None,
         corps_texte=courriel.corps_texte,
         corps_html=courriel.corps_html,
+        statut_envoi=courriel.statut_envoi,
+        erreur_envoi=courriel.erreur_envoi,
     )
 
 

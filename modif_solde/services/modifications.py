@@ -26,8 +26,10 @@ from modif_solde.models.enums import (
 from modif_solde.models.regles import erreurs_en_francais
 from modif_solde.models.schemas import InformationsEditables, NomFichier
 from modif_solde.models.tables import Demande, Historique, Modification, Operateur, Piece
+from modif_solde.models.types import maintenant
 from modif_solde.services.erreurs import Conflit, DonneesInvalides, Introuvable
 from modif_solde.services.stockage import Stockage
+from modif_solde.workflows.contrat import message_echeance_passee
 
 CHAMP_PIECES = "pieces"
 CHAMPS_ATTENDUS_POSSIBLES = (*CHAMPS_EDITABLES, CHAMP_PIECES)
@@ -198,6 +200,12 @@ def _verifier_ouverte(modification: Modification) -> None:
         raise Conflit(f"La modification {modification.numero} n'est plus ouverte (statut : {statut}).")
 
 
+def verifier_avant_echeance(modification: Modification, le: datetime | None = None) -> None:
+    """Past `expire_le` the operator's actions are refused, whatever the expiry's progress."""
+    if (le or maintenant()) >= modification.expire_le:
+        raise Conflit(message_echeance_passee(modification.numero, modification.expire_le))
+
+
 def valeurs_actuelles(demande: Demande) -> dict[str, Any]:
     return {champ: getattr(demande, champ) for champ in CHAMPS_EDITABLES}
 
@@ -233,6 +241,7 @@ async def mettre_a_jour_brouillon(
     ]
     editables = {c: v for c, v in changements.items() if c in CHAMPS_EDITABLES}
     _verifier_ouverte(modification)
+    verifier_avant_echeance(modification)
     demande = await session.get_one(Demande, modification.demande_id)
     actuelles = valeurs_actuelles(demande)
     try:
@@ -293,6 +302,7 @@ async def ajouter_piece(
         raise DonneesInvalides("La pièce est invalide.", erreurs)
     modification = await charger_modification(session, numero, siret, verrou=True)
     _verifier_ouverte(modification)
+    verifier_avant_echeance(modification)
     fichier = await stockage.ecrire_flux(contenu, taille_max)
     on_rollback(session, partial(stockage.supprimer, fichier.cle))
     piece = Piece(
@@ -321,6 +331,7 @@ async def supprimer_piece(
     if piece.modification_id != modification.id or piece.definitive:
         raise Conflit("Cette pièce était présente avant la modification : elle ne peut pas être supprimée.")
     _verifier_ouverte(modification)
+    verifier_avant_echeance(modification)
     await session.delete(piece)
     await session.flush()
     after_commit(session, partial(stockage.supprimer, piece.cle_stockage))
@@ -350,6 +361,7 @@ async def confirmer(session: AsyncSession, numero: str, le: datetime) -> Cloture
     if modification.statut == StatutModification.CONFIRMEE:
         return Cloture(modification, demande, deja_fait=True)
     _verifier_ouverte(modification)
+    verifier_avant_echeance(modification, le)
     fusion = {**valeurs_actuelles(demande), **modification.brouillon}
     _valider_informations(fusion)
     assert demande.id is not None
@@ -414,6 +426,8 @@ async def cloturer_sans_modifier(
     if modification.statut == statut:
         return Cloture(modification, demande, deja_fait=True)
     _verifier_ouverte(modification)
+    if statut == StatutModification.RENONCEE:
+        verifier_avant_echeance(modification, le)
     for piece in await pieces_ajoutees(session, modification):
         await session.delete(piece)
         after_commit(session, partial(stockage.supprimer, piece.cle_stockage))

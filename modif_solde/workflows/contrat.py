@@ -10,7 +10,8 @@ from datetime import datetime, timedelta
 
 from pydantic import AwareDatetime, BaseModel, Field
 
-from modif_solde.models.enums import StatutModification, TypeCourriel
+from modif_solde.models.enums import StatutEnvoi, StatutModification, TypeCourriel
+from modif_solde.services.courriels import format_date_heure_fr
 
 WORKFLOW_MODIFICATION = "ModificationWorkflow"
 
@@ -21,6 +22,7 @@ CLOTURER = "cloturer_modification"
 PROLONGER = "prolonger_modification"
 NOTER_RELANCE = "noter_relance"
 ENVOYER_COURRIEL = "envoyer_courriel"
+NOTER_ECHEC_COURRIEL = "noter_echec_courriel"
 
 # Error types carried by ApplicationError from activities and update handlers.
 ERREUR_CONFLIT = "Conflit"
@@ -36,6 +38,14 @@ ERREURS_DU_DOMAINE = [
 ]
 
 
+def message_echeance_passee(modification_numero: str, expire_le: datetime) -> str:
+    """The refusal of an operator's action past the deadline, the same from the workflow and the services."""
+    return (
+        f"Le délai de la modification {modification_numero} a expiré le {format_date_heure_fr(expire_le)} "
+        "(heure de Paris) : elle ne peut plus être complétée, confirmée ni abandonnée."
+    )
+
+
 class ModificationEntree(BaseModel):
     """The workflow's input. Durations are read from settings by the starter, never inside."""
 
@@ -46,6 +56,10 @@ class ModificationEntree(BaseModel):
     ouverte_par: str
     relance_apres: timedelta
     expiration_apres: timedelta
+    # An e-mail the SMTP server keeps refusing for the time being (4xx, unreachable) is retried
+    # with backoff this long, then marked `echec`: a workflow never outlives its modification
+    # for an e-mail. Three days: a weekend outage plus a working day to fix it.
+    abandon_courriel_apres: timedelta = timedelta(days=3)
 
 
 class ModificationResultat(BaseModel):
@@ -111,6 +125,24 @@ class CourrielActivite(BaseModel):
     type: TypeCourriel
     # Tells apart two e-mails of one kind (two extensions): part of the idempotency key.
     discriminant: str = ""
+
+
+class CourrielEnvoye(BaseModel):
+    """What became of an e-mail: sent, refused for good (with the server's answer), or nothing
+    to send (`statut` None: a reminder for a modification closed meanwhile)."""
+
+    cle: str = ""
+    statut: StatutEnvoi | None = None
+    erreur: str | None = None
+
+
+class EchecCourrielActivite(BaseModel):
+    """The workflow gives up an e-mail whose retries ran out: marked failed with this reason."""
+
+    modification_numero: str
+    type: TypeCourriel
+    discriminant: str = ""
+    erreur: str
 
 
 # Update arguments and answers.

@@ -8,14 +8,16 @@ is persisted.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeKey
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, RetryState
+from temporalio.exceptions import TimeoutError as DelaiDepasse
 
 with workflow.unsafe.imports_passed_through():
-    from modif_solde.models.enums import PROLONGATION_MAX, StatutModification, TypeCourriel
+    from modif_solde.models.enums import PROLONGATION_MAX, StatutEnvoi, StatutModification, TypeCourriel
     from modif_solde.workflows.contrat import (
         CLOTURER,
         CONFIRMER,
@@ -23,6 +25,7 @@ with workflow.unsafe.imports_passed_through():
         ERREUR_CONFLIT,
         ERREUR_DONNEES_INVALIDES,
         ERREURS_DU_DOMAINE,
+        NOTER_ECHEC_COURRIEL,
         NOTER_RELANCE,
         OUVRIR,
         PROLONGER,
@@ -31,7 +34,9 @@ with workflow.unsafe.imports_passed_through():
         ClotureActivite,
         ClotureFaite,
         CourrielActivite,
+        CourrielEnvoye,
         Echeances,
+        EchecCourrielActivite,
         EtatModification,
         ModificationEntree,
         ModificationResultat,
@@ -41,6 +46,7 @@ with workflow.unsafe.imports_passed_through():
         ProlongationActivite,
         RelanceActivite,
         Retrait,
+        message_echeance_passee,
     )
 
 SA_DEMANDE = SearchAttributeKey.for_keyword("DemandeNumero")
@@ -63,6 +69,15 @@ _RETRY_COURRIEL = RetryPolicy(
     maximum_interval=timedelta(minutes=5),
     non_retryable_error_types=ERREURS_DU_DOMAINE,
 )
+
+# The e-mail activity's timeout: above the SMTP exchange's own bound (ExpediteurSmtp: 10 s per
+# command, 20 s in all), so an attempt ends before Temporal starts another one.
+DELAI_ACTIVITE_COURRIEL = timedelta(seconds=30)
+# Since this patch, e-mails go out beside the timers (a sender task fed by a queue) and a
+# temporary failure is retried for at most `ModificationEntree.abandon_courriel_apres`.
+PATCH_COURRIELS_A_COTE = "courriels-a-cote-des-minuteries"
+# Actions of the operator (and extensions) refused once `expire_le` is past.
+_ACTIONS_AVANT_ECHEANCE = {"confirmation", "renonciation", "prolongation"}
 
 _LIBELLES_ACTION = {
     "confirmation": "une confirmation",
@@ -89,6 +104,8 @@ class ModificationWorkflow:
         self._version_appliquee: int | None = None
         self._courriels: list[CourrielActivite] = []
         self._echeances_changees = False
+        self._courriels_a_cote = False  # the sender task sends them, the main loop only waits
+        self._echecs_courriel: list[str] = []
 
     @workflow.run
     async def run(self, entree: ModificationEntree) -> ModificationResultat:
@@ -98,9 +115,17 @@ class ModificationWorkflow:
                 modification_numero=entree.modification_numero, statut=None, motif=self._refus_ouverture
             )
         self._envoyer_plus_tard(TypeCourriel.INVITATION)
-        while self._statut == StatutModification.OUVERTE:
-            await self._attendre()
-        await self._envoyer_courriels()
+        if workflow.patched(PATCH_COURRIELS_A_COTE):
+            # The timers run whatever the e-mails do: they go out beside the wait, in order.
+            self._courriels_a_cote = True
+            expediteur = asyncio.create_task(self._expedier())
+            while self._statut == StatutModification.OUVERTE:
+                await self._attendre()
+            await expediteur  # the closing e-mails: sent or marked failed
+        else:
+            while self._statut == StatutModification.OUVERTE:
+                await self._attendre()
+            await self._envoyer_courriels()
         await workflow.wait_condition(workflow.all_handlers_finished)
         return ModificationResultat(modification_numero=entree.modification_numero, statut=self._statut)
 
@@ -153,7 +178,7 @@ class ModificationWorkflow:
     # --- waiting: reminder and expiry timers -----------------------------------------------
 
     async def _attendre(self) -> None:
-        if self._courriels:
+        if self._courriels and not self._courriels_a_cote:
             await self._envoyer_courriels()
             return
         if self._action is not None:
@@ -175,7 +200,11 @@ class ModificationWorkflow:
         self._echeances_changees = False
         try:
             await workflow.wait_condition(
-                lambda: self._echeances_changees or self._action is not None or bool(self._courriels),
+                lambda: (
+                    self._echeances_changees
+                    or self._action is not None
+                    or (bool(self._courriels) and not self._courriels_a_cote)
+                ),
                 timeout=echeance - maintenant,
                 timeout_summary=libelle,
             )
@@ -241,7 +270,7 @@ class ModificationWorkflow:
 
     @confirmer.validator
     def _valider_confirmer(self, action: ActionOperateur) -> None:
-        self._verifier_disponible()
+        self._verifier_disponible("confirmation")
 
     @workflow.update(
         description="L'opérateur renonce à modifier : la demande repasse « en cours » inchangée."
@@ -259,7 +288,7 @@ class ModificationWorkflow:
 
     @renoncer.validator
     def _valider_renoncer(self, action: ActionOperateur) -> None:
-        self._verifier_disponible()
+        self._verifier_disponible("renonciation")
 
     @workflow.update(
         description="Le gestionnaire retire la demande de modification : la demande repasse « en cours »."
@@ -278,7 +307,7 @@ class ModificationWorkflow:
 
     @retirer.validator
     def _valider_retirer(self, retrait: Retrait) -> None:
-        self._verifier_disponible()
+        self._verifier_disponible("retrait")
 
     @workflow.update(
         description="Le gestionnaire repousse l'échéance (date ISO 8601 avec fuseau) ; la relance suit si elle n'est pas partie."
@@ -311,19 +340,17 @@ class ModificationWorkflow:
 
     @prolonger.validator
     def _valider_prolonger(self, prolongation: Prolongation) -> None:
-        self._verifier_disponible()
+        self._verifier_disponible("prolongation")
         assert self._expire_le is not None
         if prolongation.expire_le <= self._expire_le or prolongation.expire_le <= workflow.now():
-            raise ApplicationError(
+            raise _donnees_invalides(
                 "La nouvelle échéance doit être postérieure à l'échéance actuelle.",
-                type=ERREUR_DONNEES_INVALIDES,
-                non_retryable=True,
+                "Le champ « expire_le » doit être postérieur à l'échéance actuelle.",
             )
         if prolongation.expire_le > workflow.now() + PROLONGATION_MAX:
-            raise ApplicationError(
+            raise _donnees_invalides(
                 "La nouvelle échéance ne peut pas dépasser un an à compter d'aujourd'hui.",
-                type=ERREUR_DONNEES_INVALIDES,
-                non_retryable=True,
+                "Le champ « expire_le » ne peut pas dépasser un an à compter d'aujourd'hui.",
             )
 
     @workflow.update(
@@ -350,7 +377,10 @@ class ModificationWorkflow:
 
     # --- helpers ------------------------------------------------------------------------------
 
-    def _verifier_disponible(self) -> None:
+    def _verifier_disponible(self, action: str | None = None) -> None:
+        """Open and idle; with `action` (from a validator), also before the deadline for the
+        operator's actions. Handlers re-check without it: they also run on replay, where a
+        check added later must not change what an older history did."""
         numero = self._entree.modification_numero
         if self._statut is None:
             raise ApplicationError(f"La modification {numero} n'est pas encore ouverte.", type=ERREUR_CONFLIT)
@@ -363,6 +393,13 @@ class ModificationWorkflow:
             raise ApplicationError(
                 f"La modification {numero} traite déjà {_LIBELLES_ACTION[self._action]}.", type=ERREUR_CONFLIT
             )
+        # Past the deadline, whatever arrived first (the timer, the update): the expiry wins.
+        if (
+            action in _ACTIONS_AVANT_ECHEANCE
+            and self._expire_le is not None
+            and workflow.now() >= self._expire_le
+        ):
+            raise ApplicationError(message_echeance_passee(numero, self._expire_le), type=ERREUR_CONFLIT)
 
     def _commencer(self, action: str) -> None:
         # Several updates may pass their validators in one activation: only the first proceeds.
@@ -415,6 +452,55 @@ class ModificationWorkflow:
             )
             self._courriels.pop(0)
 
+    async def _expedier(self) -> None:
+        """The sender task: each queued e-mail in turn, until the modification is closed and
+        its last e-mails are sent or marked failed."""
+        while True:
+            await workflow.wait_condition(
+                lambda: bool(self._courriels) or self._statut != StatutModification.OUVERTE
+            )
+            if not self._courriels:
+                return
+            await self._expedier_un(self._courriels[0])
+            self._courriels.pop(0)
+
+    async def _expedier_un(self, courriel: CourrielActivite) -> None:
+        try:
+            resultat: CourrielEnvoye = await workflow.execute_activity(
+                ENVOYER_COURRIEL,
+                courriel,
+                result_type=CourrielEnvoye,
+                start_to_close_timeout=DELAI_ACTIVITE_COURRIEL,
+                schedule_to_close_timeout=self._entree.abandon_courriel_apres,
+                retry_policy=_RETRY_COURRIEL,
+                summary=f"Courriel : {courriel.type.value}",
+            )
+        except ActivityError as err:
+            resultat = await self._abandonner(
+                courriel, _raison_abandon(err, self._entree.abandon_courriel_apres)
+            )
+        if resultat.statut == StatutEnvoi.ECHEC:
+            self._echecs_courriel.append(f"Courriel « {courriel.type.value} » non envoyé : {resultat.erreur}")
+            self._decrire()
+
+    async def _abandonner(self, courriel: CourrielActivite, raison: str) -> CourrielEnvoye:
+        try:
+            return await workflow.execute_activity(
+                NOTER_ECHEC_COURRIEL,
+                EchecCourrielActivite(
+                    modification_numero=courriel.modification_numero,
+                    type=courriel.type,
+                    discriminant=courriel.discriminant,
+                    erreur=raison,
+                ),
+                result_type=CourrielEnvoye,
+                start_to_close_timeout=_DELAI_BASE,
+                retry_policy=_RETRY_BASE,
+                summary=f"Courriel abandonné : {courriel.type.value}",
+            )
+        except ActivityError as err:
+            return CourrielEnvoye(statut=StatutEnvoi.ECHEC, erreur=f"{raison} ({err.cause or err})")
+
     def _decrire(self) -> None:
         """The details shown in the Web UI, in French."""
         e = self._entree
@@ -428,7 +514,33 @@ class ModificationWorkflow:
             lignes += [f"- Relance : {relance}", f"- Échéance : {self._expire_le.isoformat()}"]
         if self._version_appliquee is not None:
             lignes.append(f"- Version appliquée : {self._version_appliquee}")
+        lignes += [f"- {echec}" for echec in self._echecs_courriel]
         workflow.set_current_details("\n".join(lignes))
+
+
+def _donnees_invalides(message: str, regle: str) -> ApplicationError:
+    """A refused extension, naming its field the way the API reports it (details[0] = errors)."""
+    return ApplicationError(
+        message, [{"champ": "expire_le", "message": regle}], type=ERREUR_DONNEES_INVALIDES, non_retryable=True
+    )
+
+
+def _raison_abandon(err: ActivityError, apres: timedelta) -> str:
+    """Why an e-mail is given up, in French, for its log row and the workflow's details."""
+    cause = err.cause
+    if isinstance(cause, ApplicationError) and cause.type in ERREURS_DU_DOMAINE:
+        return cause.message
+    if isinstance(cause, DelaiDepasse) or err.retry_state == RetryState.TIMEOUT:
+        secondes = int(apres.total_seconds())
+        duree = (
+            f"{secondes // 86400} jour(s)"
+            if secondes >= 86400
+            else f"{secondes // 3600} heure(s)"
+            if secondes >= 3600
+            else f"{secondes // 60} minute(s)"
+        )
+        return f"serveur SMTP injoignable : aucun envoi réussi en {duree}"
+    return f"envoi abandonné : {cause or err}"
 
 
 def _refus(err: ActivityError) -> BaseException:

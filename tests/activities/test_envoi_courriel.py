@@ -25,7 +25,7 @@ from modif_solde.services.demandes import lire_import
 from modif_solde.services.envoi import ExpediteurSmtp
 from modif_solde.services.erreurs import DonneesInvalides
 from modif_solde.services.stockage import Stockage
-from modif_solde.workflows.contrat import ClotureActivite, CourrielActivite
+from modif_solde.workflows.contrat import ClotureActivite, CourrielActivite, CourrielEnvoye
 from tests.workflows.conftest import GESTIONNAIRES, BoiteAuxLettres, ServeurSmtp, port_libre
 
 NUMERO = "FINMSS009266M1"
@@ -59,8 +59,8 @@ async def ouverte(factory: SessionFactory, demande: Demande, echeances: Echeance
 
 async def envoyer(
     activites: ActivitesModification, type_courriel: TypeCourriel, discriminant: str = ""
-) -> None:
-    await ActivityEnvironment().run(
+) -> CourrielEnvoye:
+    return await ActivityEnvironment().run(
         activites.envoyer_courriel,
         CourrielActivite(modification_numero=NUMERO, type=type_courriel, discriminant=discriminant),
     )

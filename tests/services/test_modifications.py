@@ -322,7 +322,7 @@ async def test_cloturer_sans_modifier(
         piece = await svc.ajouter_piece(
             session, stockage, "FINMSS009266M1", "AUTRE_S", "a.pdf", flux(pdf), 1 << 20
         )
-    le = echeances[2]
+    le = echeances[2] - timedelta(minutes=1)  # a renunciation must come before the deadline
     async with unit_of_work(factory) as session:
         assert not (
             await svc.cloturer_sans_modifier(session, stockage, "FINMSS009266M1", statut, le, "issue")

@@ -54,6 +54,8 @@ EXEMPLE = Path(__file__).resolve().parents[3] / "shared" / "examples" / "demande
 NUMERO = "FINMSS009266M1"  # the workflow id of every recorded history
 RELANCE = timedelta(days=10)
 EXPIRATION = timedelta(days=20)
+# Short, so that an unreachable server's e-mails are given up within the recorded cycle.
+ABANDON_COURRIEL = timedelta(minutes=10)
 
 Handle = WorkflowHandle[Any, ModificationResultat]
 
@@ -66,7 +68,7 @@ class Scene:
     sessions: SessionFactory
     boite: BoiteAuxLettres
 
-    async def ouvrir(self) -> Handle:
+    async def ouvrir(self, attendre_invitation: bool = True) -> Handle:
         entree = ModificationEntree(
             demande_numero="FINMSS009266",
             modification_numero=NUMERO,
@@ -75,11 +77,13 @@ class Scene:
             ouverte_par="gestionnaire-1",
             relance_apres=RELANCE,
             expiration_apres=EXPIRATION,
+            abandon_courriel_apres=ABANDON_COURRIEL,
         )
         etat = await demarrer_modification(self.client, self.task_queue, entree, "50961588600025")
         assert etat.statut == StatutModification.OUVERTE
-        # The operator acts once the invitation is in: one recorded order of events per path.
-        await self.courriel_recu("invitation")
+        if attendre_invitation:
+            # The operator acts once the invitation is in: one recorded order of events per path.
+            await self.courriel_recu("invitation")
         return self.client.get_workflow_handle_for(ModificationWorkflow.run, NUMERO)
 
     async def courriel_recu(self, type_courriel: str, delai: float = 10.0) -> None:
@@ -140,6 +144,31 @@ async def prolongation_avant_relance(scene: Scene) -> ModificationResultat:
     return await scene.jusqu_au_bout(handle)
 
 
+async def courriel_refuse_puis_expiration(scene: Scene) -> ModificationResultat:
+    """The operator's address is refused for good (550): every e-mail marked failed, the cycle goes on."""
+    handle = await scene.ouvrir(attendre_invitation=False)
+    return await scene.jusqu_au_bout(handle)
+
+
+async def serveur_injoignable_puis_expiration(scene: Scene) -> ModificationResultat:
+    """Nothing listens on the SMTP port: each e-mail is given up after its retries, the cycle goes on."""
+    handle = await scene.ouvrir(attendre_invitation=False)
+    return await scene.jusqu_au_bout(handle)
+
+
+class BoiteQuiRefuseLOperateur(BoiteAuxLettres):
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
+    ) -> str:
+        return "550 5.1.1 Boîte aux lettres inconnue"
+
+
+# The SMTP server a path needs, when not the one that accepts everything.
+SERVEURS: dict[str, Callable[[], BoiteAuxLettres] | None] = {
+    "courriels_a_cote_refus_definitif": BoiteQuiRefuseLOperateur,
+    "courriels_a_cote_serveur_injoignable": None,  # nothing listens
+}
+
 # Path name (the file's name) -> scenario and the outcome it must reach.
 CHEMINS: dict[str, tuple[Callable[[Scene], Awaitable[ModificationResultat]], StatutModification]] = {
     "confirmation_avant_relance": (confirmation_avant_relance, StatutModification.CONFIRMEE),
@@ -148,6 +177,15 @@ CHEMINS: dict[str, tuple[Callable[[Scene], Awaitable[ModificationResultat]], Sta
     "expiration_avec_relance": (expiration_avec_relance, StatutModification.EXPIREE),
     "retrait": (retrait, StatutModification.RETIREE),
     "prolongation_avant_relance": (prolongation_avant_relance, StatutModification.EXPIREE),
+    # Since the patch "courriels-a-cote-des-minuteries": e-mails beside the timers.
+    "courriels_a_cote_confirmation": (confirmation_avant_relance, StatutModification.CONFIRMEE),
+    "courriels_a_cote_expiration": (expiration_avec_relance, StatutModification.EXPIREE),
+    "courriels_a_cote_prolongation": (prolongation_avant_relance, StatutModification.EXPIREE),
+    "courriels_a_cote_refus_definitif": (courriel_refuse_puis_expiration, StatutModification.EXPIREE),
+    "courriels_a_cote_serveur_injoignable": (
+        serveur_injoignable_puis_expiration,
+        StatutModification.EXPIREE,
+    ),
 }
 
 
@@ -161,10 +199,12 @@ async def enregistrer(chemin: str, dossier: Path = HISTORIQUES) -> Path:
         stockage = Stockage(Path(tmp) / "pieces")
         async with unit_of_work(sessions) as session:
             await importer_demande(session, stockage, lire_import(EXEMPLE.read_bytes()))
-        boite = BoiteAuxLettres()
+        fabrique = SERVEURS.get(chemin, BoiteAuxLettres)
+        boite = fabrique() if fabrique else BoiteAuxLettres()
         port = port_libre()
         smtp = Controller(boite, hostname="127.0.0.1", port=port)
-        smtp.start()
+        if fabrique:
+            smtp.start()
         env = await WorkflowEnvironment.start_time_skipping(
             test_server_existing_path=str(TEST_SERVER), data_converter=pydantic_data_converter
         )
@@ -188,7 +228,8 @@ async def enregistrer(chemin: str, dossier: Path = HISTORIQUES) -> Path:
                 historique = await env.client.get_workflow_handle(NUMERO).fetch_history()
         finally:
             await env.shutdown()
-            smtp.stop()
+            if fabrique:
+                smtp.stop()
             await engine.dispose()
     fichier = _ecrire(dossier, chemin, historique)
     print(f"{fichier.name} : {len(historique.events)} événements ; courriels : {' / '.join(boite.types())}")
@@ -198,13 +239,17 @@ async def enregistrer(chemin: str, dossier: Path = HISTORIQUES) -> Path:
 def _ecrire(dossier: Path, chemin: str, historique: WorkflowHistory) -> Path:
     dossier.mkdir(parents=True, exist_ok=True)
     fichier = dossier / f"{chemin}.json"
+    if fichier.exists():
+        # A recorded history is what running workflows did: it is never replaced by a new run.
+        raise FileExistsError(f"{fichier} existe déjà : un historique enregistré n'est jamais remplacé")
     # Indented, so that a re-recording reads as a diff in review.
     fichier.write_text(json.dumps(json.loads(historique.to_json()), indent=1, ensure_ascii=False) + "\n")
     return fichier
 
 
 async def main(chemins: list[str]) -> None:
-    for chemin in chemins or list(CHEMINS):
+    """The paths named, or else every path not recorded yet."""
+    for chemin in chemins or [c for c in CHEMINS if not (HISTORIQUES / f"{c}.json").exists()]:
         await enregistrer(chemin)
 
 

@@ -160,12 +160,19 @@ async def attendre(condition: Callable[[], bool], delai: float) -> None:
 
 
 async def attendre_le_minuteur(client: Client, workflow_id: str, delai: float = 5) -> None:
-    """Until the workflow's last event is the reminder's TIMER_STARTED (its task completed)."""
+    """Until the workflow waits on its timers with nothing in flight: its last task completed
+    and every activity scheduled is done (e-mails go out beside the timers, so the last event
+    is the timer's start or the task that handled the e-mail's result)."""
     limite = time.monotonic() + delai
     handle = client.get_workflow_handle(workflow_id)
     while True:
-        historique = await handle.fetch_history()
-        if historique.events[-1].event_type == EventType.EVENT_TYPE_TIMER_STARTED:
+        types = [e.event_type for e in (await handle.fetch_history()).events]
+        planifiees = types.count(EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED)
+        finies = types.count(EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED)
+        if planifiees == finies and types[-1] in (
+            EventType.EVENT_TYPE_TIMER_STARTED,
+            EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED,
+        ):
             return
         assert time.monotonic() < limite, f"{workflow_id} n'attend pas son minuteur"
         await asyncio.sleep(0.02)

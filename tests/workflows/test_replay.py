@@ -17,6 +17,7 @@ from modif_solde.workflows.contrat import (
     CLOTURER,
     CONFIRMER,
     ENVOYER_COURRIEL,
+    NOTER_ECHEC_COURRIEL,
     NOTER_RELANCE,
     OUVRIR,
     PROLONGER,
@@ -86,6 +87,31 @@ CHEMINS: dict[str, tuple[list[str], str]] = {
     ),
 }
 
+# Since the patch "courriels-a-cote-des-minuteries": e-mails sent beside the timers, a final
+# refusal marked failed, an unreachable server's e-mails given up (NOTER_ECHEC_COURRIEL).
+CHEMINS_A_COTE: dict[str, tuple[list[str], str]] = {
+    "courriels_a_cote_confirmation": CHEMINS["confirmation_avant_relance"],
+    "courriels_a_cote_expiration": CHEMINS["expiration_avec_relance"],
+    "courriels_a_cote_prolongation": CHEMINS["prolongation_avant_relance"],
+    "courriels_a_cote_refus_definitif": CHEMINS["expiration_avec_relance"],
+    "courriels_a_cote_serveur_injoignable": (
+        [
+            OUVRIR,
+            courriel("invitation"),
+            NOTER_ECHEC_COURRIEL,
+            NOTER_RELANCE,
+            courriel("relance"),
+            NOTER_ECHEC_COURRIEL,
+            CLOTURER,
+            courriel("expiration"),
+            NOTER_ECHEC_COURRIEL,
+        ],
+        "expiree",
+    ),
+}
+CHEMINS_AVANT_PATCH = set(CHEMINS)
+CHEMINS.update(CHEMINS_A_COTE)
+
 
 def charger(chemin: str) -> WorkflowHistory:
     fichier = HISTORIQUES / f"{chemin}.json"
@@ -134,6 +160,19 @@ def test_historique_conforme_au_chemin(chemin: str) -> None:
         list(dernier.workflow_execution_completed_event_attributes.result.payloads), [ModificationResultat]
     )
     assert (resultat.modification_numero, resultat.statut) == (NUMERO, statut)
+
+
+@pytest.mark.parametrize("chemin", list(CHEMINS))
+def test_marqueur_du_patch(chemin: str) -> None:
+    """The histories recorded since the patch carry its marker (they replay the new path);
+    the older ones do not (they replay the path workflows already running still take)."""
+    marqueurs = [
+        e
+        for e in charger(chemin).events
+        if e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
+        and e.marker_recorded_event_attributes.marker_name == "core_patch"
+    ]
+    assert len(marqueurs) == (0 if chemin in CHEMINS_AVANT_PATCH else 1)
 
 
 @pytest.mark.parametrize("chemin", list(CHEMINS))
