@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import os
+import pwd
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -102,25 +104,31 @@ class ServeurTemporalDev(Processus):
 
 class PostgresPropre(Processus):
     """A PostgreSQL of the test's own (initdb in a temporary folder, a free port), which the test
-    may stop and start at will; never the machine's shared one."""
+    may stop and start at will; never the machine's shared one. PostgreSQL refuses to run as
+    root: under root, it runs as the `postgres` user (setpriv), in a folder that user owns."""
 
-    def __init__(self, dossier: Path) -> None:
-        self.donnees = dossier / "pgdata"
+    def __init__(self) -> None:
+        self.dossier = Path(tempfile.mkdtemp(prefix="modif-solde-pg-"))
+        self.donnees = self.dossier / "pgdata"
         self.port = port_libre()
-        self.socket_dir = dossier
+        prefixe: list[str] = []
+        if os.geteuid() == 0:
+            utilisateur = pwd.getpwnam("postgres")
+            os.chown(self.dossier, utilisateur.pw_uid, utilisateur.pw_gid)
+            prefixe = ["setpriv", f"--reuid={utilisateur.pw_uid}", f"--regid={utilisateur.pw_gid}", "--init-groups"]
         initdb = shutil.which("initdb")
         if initdb is None:
             raise RuntimeError("initdb est introuvable dans le PATH (paquet postgresql)")
         subprocess.run(  # noqa: S603
-            [initdb, "-D", str(self.donnees), "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8"],
+            [*prefixe, initdb, "-D", str(self.donnees), "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8"],
             check=True,
             capture_output=True,
         )
         commande = [
-            shutil.which("postgres") or "postgres", "-D", str(self.donnees), "-p", str(self.port),
-            "-k", str(dossier), "-h", "127.0.0.1", "-c", "fsync=off",
+            *prefixe, shutil.which("postgres") or "postgres", "-D", str(self.donnees), "-p", str(self.port),
+            "-k", str(self.dossier), "-h", "127.0.0.1", "-c", "fsync=off",
         ]  # fmt: skip
-        super().__init__("postgres", commande, dossier / "postgres.log")
+        super().__init__("postgres", commande, self.dossier / "postgres.log")
 
     @property
     def url(self) -> str:
@@ -129,6 +137,10 @@ class PostgresPropre(Processus):
     def arreter(self) -> None:
         """A fast shutdown (SIGINT): every connection is cut, as when the server goes down."""
         self.tuer(signal.SIGINT)
+
+    def supprimer(self) -> None:
+        self.tuer()
+        shutil.rmtree(self.dossier, ignore_errors=True)
 
     async def attendre_pret(self, delai: float = 30) -> None:
         import asyncpg

@@ -5,6 +5,7 @@ database file; each process killed at teardown, even when the test fails."""
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 import uuid
 from collections import Counter
@@ -47,14 +48,26 @@ class BoiteSmtp:
 
     def __init__(self) -> None:
         self.recus: list[str] = []  # "FINMSS…M1:invitation", in order of acceptance
-        self.retenir = False
         self.retenus = 0
+        # A thread's event: the SMTP server runs its own event loop in its own thread.
+        self._libre = threading.Event()
+        self._libre.set()
+
+    @property
+    def retenir(self) -> bool:
+        return not self._libre.is_set()
+
+    @retenir.setter
+    def retenir(self, valeur: bool) -> None:
+        if valeur:
+            self._libre.clear()
+        else:
+            self._libre.set()
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
         if self.retenir:
             self.retenus += 1
-            while self.retenir:
-                await asyncio.sleep(0.02)
+            await asyncio.to_thread(self._libre.wait)
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
