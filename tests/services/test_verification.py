@@ -25,6 +25,7 @@ from modif_solde.activities.modification import ActivitesModification
 from modif_solde.db import SessionFactory, unit_of_work
 from modif_solde.models.enums import StatutDemande, StatutModification
 from modif_solde.models.tables import Demande, Historique, Modification, Piece
+from modif_solde.models.types import maintenant
 from modif_solde.services import modifications as svc
 from modif_solde.services.demandes import importer_demande, lire_import
 from modif_solde.services.envoi import ExpediteurSmtp
@@ -258,3 +259,37 @@ async def test_la_commande_verifier_signale_repare_et_dit_ce_qu_elle_a_fait(
 
     code, sortie = await verifier_en_ligne_de_commande(commande)
     assert (code, sortie) == (0, "Aucune différence.\n")
+
+
+async def test_les_differences_que_la_reparation_ne_touche_pas_sont_seulement_signalees(
+    client: Client,
+    worker: Worker,
+    factory: SessionFactory,
+    stockage: Stockage,
+    donnees: dict[str, Any],
+) -> None:
+    close_en_base = await ouvrir(client, worker, factory, stockage, donnees, "FINMSS000001")
+    sans_ligne = await ouvrir(client, worker, factory, stockage, donnees, "FINMSS000002")
+    async with unit_of_work(factory) as session:
+        # Closed in the database behind the workflow's back (a manual write)…
+        await svc.cloturer_sans_modifier(
+            session, stockage, close_en_base, StatutModification.RETIREE, maintenant(), "écriture manuelle"
+        )
+        # …and a modification row lost (a restored backup), its workflow still running.
+        ligne = (await session.exec(select(Modification).where(Modification.numero == sans_ligne))).one()
+        await session.delete(ligne)
+        demande_2 = (await session.exec(select(Demande).where(Demande.numero == "FINMSS000002"))).one()
+        demande_2.statut = StatutDemande.EN_COURS
+        session.add(demande_2)
+
+    # A moment after: a transition at work, nothing to say yet.
+    assert await verifier(factory, client) == []
+    plus_tard = maintenant() + timedelta(minutes=10)
+    ecarts = await verifier(factory, client, le=plus_tard)
+    assert [e.message for e in ecarts] == [
+        f"La modification {close_en_base} est « retiree » en base mais « ouverte » dans Temporal.",
+        f"Le workflow {sans_ligne} est en cours mais la modification {sans_ligne} n'existe pas en base.",
+    ]
+    assert not any(e.reparable for e in ecarts)
+    assert await reparer(factory, client, stockage, ecarts) == []
+    assert len(await verifier(factory, client, le=plus_tard)) == 2
