@@ -24,7 +24,7 @@ from temporalio.worker import Worker
 from modif_solde.activities.modification import ActivitesModification
 from modif_solde.db import SessionFactory, unit_of_work
 from modif_solde.models.enums import StatutDemande, StatutModification
-from modif_solde.models.tables import Demande, Historique, Modification, Piece
+from modif_solde.models.tables import Courriel, Demande, Historique, Modification, Piece
 from modif_solde.models.types import maintenant
 from modif_solde.services import modifications as svc
 from modif_solde.services.demandes import importer_demande, lire_import
@@ -99,6 +99,17 @@ async def ouvrir(
     )
     await demarrer_modification(client, worker.task_queue, entree, "50961588600025")
     return f"{numero}M1"
+
+
+async def invitations_envoyees(factory: SessionFactory, nombre: int) -> None:
+    """Until the invitations are sent and marked so (no activity left to write)."""
+    for _ in range(500):
+        async with factory() as session:
+            courriels = (await session.exec(select(Courriel))).all()
+        if len(courriels) == nombre and all(c.envoye_le for c in courriels):
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("invitations jamais envoyées")
 
 
 async def arreter_deux_cycles(
@@ -270,6 +281,7 @@ async def test_les_differences_que_la_reparation_ne_touche_pas_sont_seulement_si
 ) -> None:
     close_en_base = await ouvrir(client, worker, factory, stockage, donnees, "FINMSS000001")
     sans_ligne = await ouvrir(client, worker, factory, stockage, donnees, "FINMSS000002")
+    await invitations_envoyees(factory, 2)
     async with unit_of_work(factory) as session:
         # Closed in the database behind the workflow's back (a manual write)…
         await svc.cloturer_sans_modifier(
@@ -277,6 +289,9 @@ async def test_les_differences_que_la_reparation_ne_touche_pas_sont_seulement_si
         )
         # …and a modification row lost (a restored backup), its workflow still running.
         ligne = (await session.exec(select(Modification).where(Modification.numero == sans_ligne))).one()
+        for courriel in (await session.exec(select(Courriel).where(Courriel.modification_id == ligne.id))).all():
+            await session.delete(courriel)
+        await session.flush()
         await session.delete(ligne)
         demande_2 = (await session.exec(select(Demande).where(Demande.numero == "FINMSS000002"))).one()
         demande_2.statut = StatutDemande.EN_COURS
