@@ -34,7 +34,7 @@ from modif_solde.services.verification import reparer, verifier
 from modif_solde.temporal import demarrer_modification
 from modif_solde.worker import construire_worker
 from modif_solde.workflows.contrat import ModificationEntree
-from tests.processus import ServeurTemporalDev
+from tests.processus import ServeurTemporalDev, port_libre
 from tests.workflows import conftest as temporal
 from tests.workflows.conftest import GESTIONNAIRES, ServeurSmtp
 
@@ -308,3 +308,12 @@ async def test_les_differences_que_la_reparation_ne_touche_pas_sont_seulement_si
     assert not any(e.reparable for e in ecarts)
     assert await reparer(factory, client, stockage, ecarts) == []
     assert len(await verifier(factory, client, le=plus_tard)) == 2
+
+
+async def test_la_commande_verifier_sans_temporal_le_dit_et_sort_en_erreur(
+    commande: dict[str, str],
+) -> None:
+    code, sortie = await verifier_en_ligne_de_commande(
+        {**commande, "MODIF_SOLDE_TEMPORAL_ADDRESS": f"127.0.0.1:{port_libre()}"}
+    )
+    assert code == 2 and sortie.startswith("Temporal injoignable (127.0.0.1:"), sortie
