@@ -52,6 +52,9 @@ async def exiger_cycle_actif(client: Client, numero: str) -> None:
         if err.status == RPCStatusCode.NOT_FOUND:
             raise cycle_arrete(numero) from None
         raise Probleme(503, _INDISPONIBLE, entetes={"Retry-After": "5"}) from None
+    except RuntimeError:
+        # The lazy client's first connection failed: Temporal is not there.
+        raise Probleme(503, _INDISPONIBLE, entetes={"Retry-After": "5"}) from None
     if description.status != WorkflowExecutionStatus.RUNNING:
         raise cycle_arrete(numero)
 
