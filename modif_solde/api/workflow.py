@@ -108,3 +108,6 @@ async def appeler(appel: Awaitable[T], delai: timedelta, numero: str, ouverte_en
             raise Conflit(f"La modification {numero} n'est plus ouverte.") from None
         # Anything else is Temporal not serving the call: an unavailability, never a 500.
         raise Probleme(503, _INDISPONIBLE, entetes={"Retry-After": "5"}) from None
+    except RuntimeError:
+        # The lazy client's first connection failed: Temporal is not there.
+        raise Probleme(503, _INDISPONIBLE, entetes={"Retry-After": "5"}) from None

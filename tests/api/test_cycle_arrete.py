@@ -103,7 +103,7 @@ async def test_une_modification_close_garde_son_refus_habituel(
     assert "modif-solde verifier" not in probleme(r, 409)["detail"]
 
 
-async def test_temporal_injoignable_donne_un_503_pour_le_brouillon(
+async def test_temporal_injoignable_donne_un_503(
     settings: Settings, factory: SessionFactory, demande: Demande, t0: datetime
 ) -> None:
     async with unit_of_work(factory) as session:
@@ -132,6 +132,8 @@ async def test_temporal_injoignable_donne_un_503_pour_le_brouillon(
                 json={"contact_support_telephone": "06 12 34 56 78"},
                 headers=OPERATEUR,
             )
-    probleme(r, 503)
+            probleme(r, 503)
+            r = await http.post(f"/api/v1/modifications/{NUMERO}/confirmer", headers=OPERATEUR)
+            probleme(r, 503)
     async with factory() as session:
         assert (await session.exec(select(Modification))).one().brouillon == {}
