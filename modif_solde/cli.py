@@ -85,6 +85,15 @@ def _verifier(reparer: bool) -> int:
     settings = get_settings()
 
     async def run() -> int:
+        # Reached first with a plain socket: a failed connection of the SDK's client can crash
+        # the interpreter when it exits (its runtime thread), losing the exit code.
+        hote, _, port = settings.TEMPORAL_ADDRESS.rpartition(":")
+        try:
+            _, ecrivain = await asyncio.wait_for(asyncio.open_connection(hote, int(port)), timeout=10)
+            ecrivain.close()
+        except (OSError, TimeoutError, ValueError) as exc:
+            print(f"Temporal injoignable ({settings.TEMPORAL_ADDRESS}) : {exc}", file=sys.stderr)
+            return 2
         engine = create_engine(settings.DATABASE_URL)
         try:
             try:
