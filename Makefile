@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint bench clean
+.PHONY: install run test test-fautes lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,10 @@ lint: $(STAMP)
 
 test: $(STAMP) lint
 	$(BIN)/pytest -q
+
+# The fault suite alone (it is part of `make test` too): real processes killed mid-cycle.
+test-fautes: $(STAMP)
+	$(BIN)/pytest -q -m fautes tests/fautes
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

@@ -1,4 +1,4 @@
-"""The `modif-solde` console command: dev, api, worker, token, import, migrate, smtp-sink."""
+"""The `modif-solde` console command: dev, api, worker, token, import, migrate, smtp-sink, verifier."""
 
 from __future__ import annotations
 
@@ -74,6 +74,55 @@ def _api(hote: str, port: int) -> int:
     return 0
 
 
+def _verifier(reparer: bool) -> int:
+    """Compare the database and Temporal; 0 when they agree (or every difference was repaired)."""
+    from modif_solde.db import create_engine, session_factory
+    from modif_solde.services.stockage import Stockage
+    from modif_solde.services.verification import reparer as reparer_ecarts
+    from modif_solde.services.verification import verifier
+    from modif_solde.temporal import connecter
+
+    settings = get_settings()
+
+    async def run() -> int:
+        # Reached first with a plain socket: a failed connection of the SDK's client can crash
+        # the interpreter when it exits (its runtime thread), losing the exit code.
+        hote, _, port = settings.TEMPORAL_ADDRESS.rpartition(":")
+        try:
+            _, ecrivain = await asyncio.wait_for(asyncio.open_connection(hote, int(port)), timeout=10)
+            ecrivain.close()
+        except (OSError, TimeoutError, ValueError) as exc:
+            print(f"Temporal injoignable ({settings.TEMPORAL_ADDRESS}) : {exc}", file=sys.stderr)
+            return 2
+        engine = create_engine(settings.DATABASE_URL)
+        try:
+            try:
+                client = await connecter(settings)
+            except RuntimeError as exc:
+                print(f"Temporal injoignable ({settings.TEMPORAL_ADDRESS}) : {exc}", file=sys.stderr)
+                return 2
+            sessions = session_factory(engine)
+            ecarts = await verifier(sessions, client)
+            if not ecarts:
+                print("Aucune différence.")
+                return 0
+            for ecart in ecarts:
+                print(ecart.message)
+            if not reparer:
+                return 1
+            print("Réparations :")
+            for ligne in await reparer_ecarts(sessions, client, Stockage(settings.STORAGE_DIR), ecarts):
+                print(f"  - {ligne}")
+            restants = await verifier(sessions, client)
+            for ecart in restants:
+                print(f"Reste à traiter à la main : {ecart.message}")
+            return 1 if restants else 0
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="modif-solde", description="Cycle de modification des demandes de solde MSS."
@@ -94,6 +143,14 @@ def main(argv: list[str] | None = None) -> int:
     commandes.add_parser("migrate", help="mettre la base de données au dernier schéma")
     commandes.add_parser(
         "smtp-sink", help="puits SMTP local : chaque message gardé en .eml sous .data/courriels"
+    )
+    p_verifier = commandes.add_parser(
+        "verifier", help="comparer la base et Temporal ; code de sortie 1 s'ils diffèrent"
+    )
+    p_verifier.add_argument(
+        "--reparer",
+        action="store_true",
+        help="clore les modifications dont le cycle s'est arrêté, remettre en cours les demandes orphelines",
     )
     args = parser.parse_args(argv)
     settings = get_settings()
@@ -128,6 +185,8 @@ def main(argv: list[str] | None = None) -> int:
         configurer(settings.LOG_FORMAT)
         asyncio.run(puits_smtp.executer(DATA_DIR / "courriels"))
         return 0
+    if args.commande == "verifier":
+        return _verifier(args.reparer)
     parser.error(f"commande inconnue : {args.commande}")
     return 2
 

@@ -18,7 +18,7 @@ from modif_solde.api.deps import (
     TemporalDep,
     UtilisateurDep,
 )
-from modif_solde.api.workflow import appeler, mise_a_jour
+from modif_solde.api.workflow import CycleActifDep, appeler, mise_a_jour
 from modif_solde.db import unit_of_work
 from modif_solde.models import vues
 from modif_solde.models.enums import TypePieceAjoutable
@@ -71,6 +71,7 @@ async def modifier_brouillon(
         ),
     ],
     operateur: OperateurDep,
+    _cycle: CycleActifDep,
     session: SessionDep,
 ) -> vues.ModificationVue:
     modification = await svc.mettre_a_jour_brouillon(session, numero, changements, operateur.siret)
@@ -88,6 +89,7 @@ async def ajouter_piece(
     type: Annotated[str, Form(description=f"Type de pièce : {', '.join(TypePieceAjoutable)}")],
     fichier: Annotated[UploadFile, File(description="Le document PDF")],
     operateur: OperateurDep,
+    _cycle: CycleActifDep,
     session: SessionDep,
     stockage: StockageDep,
     settings: SettingsDep,
@@ -123,6 +125,7 @@ async def supprimer_piece(
     numero: NumeroModification,
     piece_id: str,
     operateur: OperateurDep,
+    _cycle: CycleActifDep,
     session: SessionDep,
     stockage: StockageDep,
 ) -> Response:
@@ -141,9 +144,12 @@ class _Appel:
         self, numero: str, siret: str | None, methode: Any, argument: BaseModel
     ) -> vues.ModificationVue:
         async with unit_of_work(self.sessions) as session:
-            await svc.charger_modification(session, numero, siret)
+            ouverte = (await svc.charger_modification(session, numero, siret)).statut == "ouverte"
         await appeler(
-            mise_a_jour(self.client, numero, methode, argument), self.settings.DELAI_REPONSE_WORKFLOW, numero
+            mise_a_jour(self.client, numero, methode, argument),
+            self.settings.DELAI_REPONSE_WORKFLOW,
+            numero,
+            ouverte_en_base=ouverte,
         )
         async with unit_of_work(self.sessions) as session:
             return await lecture.modification_vue(session, await svc.charger_modification(session, numero))

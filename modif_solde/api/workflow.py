@@ -5,14 +5,24 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable
 from datetime import timedelta
-from typing import Any, TypeVar, cast
+from typing import Annotated, Any, TypeVar, cast
 
+from fastapi import Depends, Request
 from pydantic import BaseModel
-from temporalio.client import Client, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
+from temporalio.client import (
+    Client,
+    WorkflowExecutionStatus,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from modif_solde.api.deps import TemporalDep, UtilisateurDep
 from modif_solde.api.problemes import Probleme
+from modif_solde.db import unit_of_work
+from modif_solde.models.enums import StatutModification
+from modif_solde.services import modifications as svc
 from modif_solde.services.erreurs import Conflit, DonneesInvalides
 from modif_solde.workflows.contrat import ERREUR_DONNEES_INVALIDES, EtatModification
 from modif_solde.workflows.modification import ModificationWorkflow
@@ -24,6 +34,45 @@ _INDISPONIBLE = (
 )
 
 
+
+def cycle_arrete(numero: str) -> Conflit:
+    """The refusal for a modification still open in the database whose workflow has ended
+    (terminated or cancelled from the Temporal UI): only operations can repair it."""
+    return Conflit(
+        f"Le cycle de la modification {numero} s'est arrêté dans Temporal sans la clore : aucune action "
+        "n'est possible. L'exploitation doit lancer la vérification (`modif-solde verifier`)."
+    )
+
+
+async def exiger_cycle_actif(client: Client, numero: str) -> None:
+    """409 unless the modification's workflow is running; 503 if Temporal does not answer."""
+    try:
+        description = await client.get_workflow_handle(numero).describe(rpc_timeout=timedelta(seconds=5))
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            raise cycle_arrete(numero) from None
+        raise Probleme(503, _INDISPONIBLE, entetes={"Retry-After": "5"}) from None
+    except RuntimeError:
+        # The lazy client's first connection failed: Temporal is not there.
+        raise Probleme(503, _INDISPONIBLE, entetes={"Retry-After": "5"}) from None
+    if description.status != WorkflowExecutionStatus.RUNNING:
+        raise cycle_arrete(numero)
+
+
+async def _cycle_actif(numero: str, utilisateur: UtilisateurDep, client: TemporalDep, request: Request) -> None:
+    """For the routes that write the draft or its documents without the workflow: a modification
+    the caller may not see stays a 404 (asked first), a closed one gets the service's own
+    refusal, an open one needs its workflow running. Read in a read-only transaction, so that
+    no lock is held while Temporal answers."""
+    async with unit_of_work(request.app.state.sessions_lecture) as session:
+        modification = await svc.charger_modification(session, numero, utilisateur.perimetre_siret)
+    if modification.statut == StatutModification.OUVERTE:
+        await exiger_cycle_actif(client, numero)
+
+
+CycleActifDep = Annotated[None, Depends(_cycle_actif)]
+
+
 def mise_a_jour(
     client: Client, numero: str, methode: Any, argument: BaseModel
 ) -> Awaitable[EtatModification]:
@@ -33,8 +82,9 @@ def mise_a_jour(
     return cast(Awaitable[EtatModification], handle.execute_update(methode, argument))
 
 
-async def appeler(appel: Awaitable[T], delai: timedelta, numero: str) -> T:
-    """Await a workflow call; no answer within `delai` is a 503, never a hang."""
+async def appeler(appel: Awaitable[T], delai: timedelta, numero: str, ouverte_en_base: bool = False) -> T:
+    """Await a workflow call; no answer within `delai` is a 503, never a hang. `ouverte_en_base`:
+    the database still has the modification open, so a workflow found over means a stopped cycle."""
     try:
         return await asyncio.wait_for(appel, timeout=delai.total_seconds())
     except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
@@ -52,7 +102,12 @@ async def appeler(appel: Awaitable[T], delai: timedelta, numero: str) -> T:
         raise Conflit(f"La modification {numero} n'a pas pu être traitée.") from None
     except RPCError as err:
         if err.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
+            if ouverte_en_base:
+                raise cycle_arrete(numero) from None
             # The workflow is over (or was ended by operations): nothing is open any more.
             raise Conflit(f"La modification {numero} n'est plus ouverte.") from None
         # Anything else is Temporal not serving the call: an unavailability, never a 500.
+        raise Probleme(503, _INDISPONIBLE, entetes={"Retry-After": "5"}) from None
+    except RuntimeError:
+        # The lazy client's first connection failed: Temporal is not there.
         raise Probleme(503, _INDISPONIBLE, entetes={"Retry-After": "5"}) from None

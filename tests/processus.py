@@ -1,0 +1,161 @@
+"""Real processes for the tests that need them: the Temporal dev server (on a database file it
+can be restarted on), the worker and the API as `modif-solde` commands, a PostgreSQL of the
+test's own. Each one is killed by its owner's teardown, even when the test fails."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+
+from modif_solde.temporal import SEARCH_ATTRIBUTES
+
+BIN = Path(sys.executable).parent
+TEMPORAL = BIN / "temporal"
+_TYPES_SA = {1: "Text", 2: "Keyword", 3: "Int", 4: "Double", 5: "Bool", 6: "Datetime", 7: "KeywordList"}
+
+
+def port_libre() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Processus:
+    """A child process in its own process group, its output in a log file."""
+
+    def __init__(self, nom: str, commande: list[str], journal: Path, env: Mapping[str, str] | None = None) -> None:
+        self.nom, self.commande, self.journal = nom, commande, journal
+        self.env = {**os.environ, **(env or {})}
+        self.popen: subprocess.Popen[bytes] | None = None
+
+    def demarrer(self) -> None:
+        with self.journal.open("ab") as sortie:
+            self.popen = subprocess.Popen(  # noqa: S603 (fixed commands of the test)
+                self.commande, stdout=sortie, stderr=subprocess.STDOUT, env=self.env, start_new_session=True
+            )
+
+    @property
+    def vivant(self) -> bool:
+        return self.popen is not None and self.popen.poll() is None
+
+    def tuer(self, sig: int = signal.SIGKILL) -> None:
+        """SIGKILL (no chance to clean up) by default; waits until the process is gone."""
+        if self.popen is None:
+            return
+        if self.popen.poll() is None:
+            try:
+                os.killpg(self.popen.pid, sig)
+            except ProcessLookupError:
+                pass
+            try:
+                self.popen.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.popen.pid, signal.SIGKILL)
+                self.popen.wait()
+        self.popen = None
+
+    def sortie(self) -> str:
+        return self.journal.read_text(errors="replace")[-4000:]
+
+
+class ServeurTemporalDev(Processus):
+    """`temporal server start-dev` on free ports, its state in a SQLite file so that it can be
+    killed and restarted on the same workflows."""
+
+    def __init__(self, dossier: Path) -> None:
+        self.port = port_libre()
+        self.adresse = f"127.0.0.1:{self.port}"
+        commande = [
+            str(TEMPORAL), "server", "start-dev", "--headless",
+            "--ip", "127.0.0.1", "--port", str(self.port), "--ui-port", str(port_libre()),
+            "--http-port", str(port_libre()), "--metrics-port", str(port_libre()),
+            "--db-filename", str(dossier / "temporal.db"), "--log-level", "error",
+        ]  # fmt: skip
+        for nom, type_ in SEARCH_ATTRIBUTES.items():
+            commande += ["--search-attribute", f"{nom}={_TYPES_SA[int(type_)]}"]
+        super().__init__("temporal", commande, dossier / "temporal.log")
+
+    async def client(self, delai: float = 30) -> Client:
+        """Connect as soon as the server answers."""
+        limite = time.monotonic() + delai
+        while True:
+            if not self.vivant:
+                raise RuntimeError(f"le serveur Temporal de dev s'est arrêté : {self.sortie()}")
+            try:
+                return await Client.connect(self.adresse, data_converter=pydantic_data_converter)
+            except RuntimeError:
+                if time.monotonic() > limite:
+                    raise
+                await asyncio.sleep(0.2)
+
+
+class PostgresPropre(Processus):
+    """A PostgreSQL of the test's own (initdb in a temporary folder, a free port), which the test
+    may stop and start at will; never the machine's shared one. PostgreSQL refuses to run as
+    root: under root, it runs as the `postgres` user (setpriv), in a folder that user owns."""
+
+    def __init__(self) -> None:
+        self.dossier = Path(tempfile.mkdtemp(prefix="modif-solde-pg-"))
+        self.donnees = self.dossier / "pgdata"
+        self.port = port_libre()
+        prefixe: list[str] = []
+        if os.geteuid() == 0:
+            utilisateur = pwd.getpwnam("postgres")
+            os.chown(self.dossier, utilisateur.pw_uid, utilisateur.pw_gid)
+            prefixe = ["setpriv", f"--reuid={utilisateur.pw_uid}", f"--regid={utilisateur.pw_gid}", "--init-groups"]
+        initdb = shutil.which("initdb")
+        if initdb is None:
+            raise RuntimeError("initdb est introuvable dans le PATH (paquet postgresql)")
+        subprocess.run(  # noqa: S603
+            [*prefixe, initdb, "-D", str(self.donnees), "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8"],
+            check=True,
+            capture_output=True,
+        )
+        commande = [
+            *prefixe, shutil.which("postgres") or "postgres", "-D", str(self.donnees), "-p", str(self.port),
+            "-k", str(self.dossier), "-h", "127.0.0.1", "-c", "fsync=off",
+        ]  # fmt: skip
+        super().__init__("postgres", commande, self.dossier / "postgres.log")
+
+    @property
+    def url(self) -> str:
+        return f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/postgres"
+
+    def arreter(self) -> None:
+        """A fast shutdown (SIGINT): every connection is cut, as when the server goes down."""
+        self.tuer(signal.SIGINT)
+
+    def supprimer(self) -> None:
+        self.tuer()
+        shutil.rmtree(self.dossier, ignore_errors=True)
+
+    async def attendre_pret(self, delai: float = 30) -> None:
+        import asyncpg
+
+        limite = time.monotonic() + delai
+        while True:
+            try:
+                conn = await asyncpg.connect(host="127.0.0.1", port=self.port, user="postgres")
+                await conn.close()
+                return
+            except (OSError, asyncpg.PostgresError):
+                if not self.vivant or time.monotonic() > limite:
+                    raise RuntimeError(f"PostgreSQL ne démarre pas : {self.sortie()}") from None
+                await asyncio.sleep(0.1)
+
+
+def commande_modif_solde(*arguments: str) -> list[str]:
+    return [sys.executable, "-m", "modif_solde.cli", *arguments]
