@@ -148,7 +148,7 @@ def lancer_temporal(enfants: Enfants) -> tuple[Enfant, str]:
 
 async def connecter_temporal(adresse: str, temporal: Enfant, delai: float = 60.0) -> Client:
     # The service's own client settings (namespace, pydantic data converter).
-    settings = Settings(TEMPORAL_ADDRESS=adresse)
+    settings = Settings(TEMPORAL_ADDRESS=adresse, ENVIRONNEMENT="developpement")
     limite = time.monotonic() + delai
     while True:
         temporal.verifier()
@@ -434,7 +434,8 @@ async def phase_attente(ctx: Contexte, pile: Pile, r: dict[str, Any]) -> None:
         len(extra) / max(r["opens_per_s"], 1.0) / 60,
     )
     debut = time.monotonic()
-    settings = Settings()
+    # Only the durations are read here; the children run in production with their own secret.
+    settings = Settings(ENVIRONNEMENT="developpement")
     entrees = [
         ModificationEntree(
             demande_numero=numero,
