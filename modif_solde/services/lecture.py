@@ -9,6 +9,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from modif_solde.models import vues
 from modif_solde.models.enums import StatutDemande, StatutModification
+from modif_solde.models.schemas import type_affiche
 from modif_solde.models.tables import Courriel, Demande, Historique, Modification, Operateur, Piece
 from modif_solde.services import modifications as svc
 from modif_solde.services.courriels import format_montant_fr
@@ -42,7 +43,7 @@ def piece_vue(
     return vues.PieceVue(
         id=piece.id,
         type=piece.type,
-        type_affiche=f"{piece.type}_{demande_numero}",
+        type_affiche=type_affiche(piece.type, demande_numero),
         nom_fichier=piece.nom_fichier,
         taille=piece.taille,
         sha256=piece.sha256,

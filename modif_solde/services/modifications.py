@@ -24,7 +24,7 @@ from modif_solde.models.enums import (
     TypePieceAjoutable,
 )
 from modif_solde.models.regles import erreurs_en_francais
-from modif_solde.models.schemas import InformationsEditables, NomFichier
+from modif_solde.models.schemas import InformationsEditables, NomFichier, type_affiche
 from modif_solde.models.tables import Demande, Historique, Modification, Operateur, Piece
 from modif_solde.services.erreurs import Conflit, DonneesInvalides, Introuvable
 from modif_solde.services.stockage import Stockage
@@ -379,7 +379,7 @@ async def confirmer(session: AsyncSession, numero: str, le: datetime) -> Cloture
                     version=demande.version,
                     modification_id=modification.id,
                     champ=CHAMP_PIECES,
-                    nouvelle_valeur=f"{piece.type}_{demande.numero} : {piece.nom_fichier}",
+                    nouvelle_valeur=f"{type_affiche(piece.type, demande.numero)} : {piece.nom_fichier}",
                     applique_le=le,
                 )
             )
