@@ -88,7 +88,7 @@ async def contexte(session: AsyncSession, modification: Modification, lien_base:
     return ContexteCourriel(
         demande_numero=demande.numero,
         modification_numero=modification.numero,
-        denomination=operateur.denomination,
+        denomination=demande.operateur_denomination,
         siret=operateur.siret,
         commentaire=modification.commentaire,
         champs_attendus=list(modification.champs_attendus),
