@@ -94,7 +94,9 @@ async def modification_vue(
         cloturee_le=modification.cloturee_le,
         issue=modification.issue,
         version_appliquee=modification.version_appliquee,
-        changements=[vues.Changement(**c) for c in svc.changements(modification, demande)],
+        changements=[
+            vues.Changement(**c) for c in await svc.changements_affiches(session, modification, demande)
+        ],
         pieces_ajoutees=[piece_vue(p, demande.numero, numeros, ouverte_id) for p in ajoutees],
     )
 

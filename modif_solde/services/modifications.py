@@ -261,6 +261,35 @@ def changements(modification: Modification, demande: Demande) -> list[dict[str, 
     ]
 
 
+async def changements_affiches(
+    session: AsyncSession, modification: Modification, demande: Demande
+) -> list[dict[str, Any]]:
+    """What a modification shows side by side. Open: its draft against the request as it is.
+    Confirmed: what it applied, from the history (the request now holds the new value, so the
+    old one is read where it was kept). Renounced, expired or withdrawn: nothing was applied
+    and the draft was discarded."""
+    if modification.statut == StatutModification.OUVERTE:
+        return changements(modification, demande)
+    if modification.statut != StatutModification.CONFIRMEE:
+        return []
+    lignes = (
+        await session.exec(
+            select(Historique)
+            .where(Historique.modification_id == modification.id)
+            .where(col(Historique.champ).startswith("informations."))
+            .order_by(col(Historique.id))
+        )
+    ).all()
+    return [
+        {
+            "champ": h.champ.removeprefix("informations."),
+            "valeur_actuelle": h.ancienne_valeur,
+            "nouvelle_valeur": h.nouvelle_valeur,
+        }
+        for h in lignes
+    ]
+
+
 class _NomFichierModele(BaseModel):
     nom_fichier: NomFichier
 
