@@ -148,7 +148,7 @@ def lancer_temporal(enfants: Enfants) -> tuple[Enfant, str]:
 
 async def connecter_temporal(adresse: str, temporal: Enfant, delai: float = 60.0) -> Client:
     # The service's own client settings (namespace, pydantic data converter).
-    settings = Settings(TEMPORAL_ADDRESS=adresse, ENVIRONNEMENT="developpement")
+    settings = Settings(TEMPORAL_ADDRESS=adresse)
     limite = time.monotonic() + delai
     while True:
         temporal.verifier()
@@ -434,8 +434,7 @@ async def phase_attente(ctx: Contexte, pile: Pile, r: dict[str, Any]) -> None:
         len(extra) / max(r["opens_per_s"], 1.0) / 60,
     )
     debut = time.monotonic()
-    # Only the durations are read here; the children run in production with their own secret.
-    settings = Settings(ENVIRONNEMENT="developpement")
+    settings = Settings()
     entrees = [
         ModificationEntree(
             demande_numero=numero,
@@ -826,6 +825,10 @@ def main(argv: list[str] | None = None, dossier: Path | None = None, code: Path 
         journal.warning("variables ignorées par le banc : %s", ", ".join(ignorees))
         for k in ignorees:
             del os.environ[k]
+    # This process reads settings only for durations and the import's size limit: development,
+    # said explicitly. The children get none of it (env_propre) and run in production with
+    # their own secret.
+    os.environ["MODIF_SOLDE_ENVIRONNEMENT"] = "developpement"
     if dossier is None or code is None:
         dossier, code = dossier or Path(tempfile.mkdtemp(prefix="modif-solde-bench-")), DEPOT
     enfants = Enfants(dossier, code)

@@ -22,10 +22,6 @@ from modif_solde.models.tables import Demande
 from modif_solde.services.demandes import importer_demande, lire_import
 from modif_solde.services.stockage import Stockage
 
-# The tests say "development" explicitly (the default is production): the settings they build
-# may use the public development key. Settings are read lazily, after this.
-os.environ.setdefault("MODIF_SOLDE_ENVIRONNEMENT", "developpement")
-
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 EXEMPLE = SHARED / "examples" / "demande-FINMSS009266.json"
 PDF_EXEMPLE = SHARED / "examples" / "piece-exemple.pdf"
