@@ -1,4 +1,5 @@
-"""The migrations: the identity snapshot of 0004 is filled from the operator rows, on both bases."""
+"""The migrations: they build the tables the models describe, and 0004 fills each request's
+identity from its operator row, on both databases."""
 
 from __future__ import annotations
 
@@ -10,10 +11,13 @@ from pathlib import Path
 import asyncpg
 import pytest
 from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
 from sqlalchemy import text
+from sqlmodel import SQLModel
 
 from modif_solde.db import create_engine
-from modif_solde.migrations import alembic_config
+from modif_solde.migrations import alembic_config, migrer
 from tests.conftest import PG_ADMIN
 
 PG_MIGRATION = f"modif_solde_test_{os.getpid()}_migration"
@@ -81,3 +85,18 @@ async def test_0004_reprend_l_identite_de_l_operateur_sur_chaque_demande(url_vie
         await asyncio.to_thread(command.upgrade, alembic_config(url_vierge), "0004")
     finally:
         await engine.dispose()
+
+
+async def test_les_migrations_construisent_les_tables_des_modeles(url_vierge: str) -> None:
+    await asyncio.to_thread(migrer, url_vierge)
+    engine = create_engine(url_vierge)
+    try:
+        async with engine.connect() as conn:
+            ecarts = await conn.run_sync(
+                lambda c: compare_metadata(
+                    MigrationContext.configure(c, opts={"compare_type": True}), SQLModel.metadata
+                )
+            )
+    finally:
+        await engine.dispose()
+    assert ecarts == []
