@@ -20,9 +20,12 @@ RUN pip install .
 
 FROM python:3.11-slim
 
+# Production is also the settings' default; stated here so that no environment file can
+# silently turn the image into development (which accepts the public development key).
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
+    MODIF_SOLDE_ENVIRONNEMENT=production \
     MODIF_SOLDE_STORAGE_DIR=/data/pieces
 
 # A fixed, non-root uid: files on the /data/pieces volume keep one owner across rebuilds.

@@ -825,6 +825,10 @@ def main(argv: list[str] | None = None, dossier: Path | None = None, code: Path 
         journal.warning("variables ignorées par le banc : %s", ", ".join(ignorees))
         for k in ignorees:
             del os.environ[k]
+    # This process reads settings only for durations and the import's size limit: development,
+    # said explicitly. The children get none of it (env_propre) and run in production with
+    # their own secret.
+    os.environ["MODIF_SOLDE_ENVIRONNEMENT"] = "developpement"
     if dossier is None or code is None:
         dossier, code = dossier or Path(tempfile.mkdtemp(prefix="modif-solde-bench-")), DEPOT
     enfants = Enfants(dossier, code)

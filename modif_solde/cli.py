@@ -8,7 +8,9 @@ import sys
 from datetime import timedelta
 from pathlib import Path
 
-from modif_solde.config import get_settings
+from pydantic import ValidationError
+
+from modif_solde.config import decrire_erreurs, get_settings
 from modif_solde.journal import configurer
 
 
@@ -153,7 +155,18 @@ def main(argv: list[str] | None = None) -> int:
         help="clore les modifications dont le cycle s'est arrêté, remettre en cours les demandes orphelines",
     )
     args = parser.parse_args(argv)
-    settings = get_settings()
+    if args.commande == "dev":
+        from modif_solde import dev
+
+        dev.choisir_developpement()
+    try:
+        settings = get_settings()
+    except ValidationError as exc:
+        # What an operator sees when the image starts without a real secret: no traceback.
+        print("Réglages invalides :", file=sys.stderr)
+        for ligne in decrire_erreurs(exc):
+            print(f"  - {ligne}", file=sys.stderr)
+        return 2
 
     if args.commande == "dev":
         from modif_solde import dev

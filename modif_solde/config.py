@@ -7,7 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DATA_DIR = Path(".data")
@@ -17,7 +17,9 @@ DEV_JWT_SECRET = "dev-secret-modif-solde-ne-pas-utiliser-en-production"  # noqa:
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MODIF_SOLDE_", extra="ignore")
 
-    ENVIRONNEMENT: Literal["developpement", "production"] = "developpement"
+    # Production unless told otherwise: `modif-solde dev` (make run) and the tests say
+    # "developpement" explicitly; anything else must bring its own secret.
+    ENVIRONNEMENT: Literal["developpement", "production"] = "production"
     DATABASE_URL: str = f"sqlite+aiosqlite:///{DATA_DIR}/modif-solde.db"
     TEMPORAL_ADDRESS: str = "127.0.0.1:7233"
     TEMPORAL_NAMESPACE: str = "default"
@@ -52,11 +54,24 @@ class Settings(BaseSettings):
         if self.ENVIRONNEMENT != "developpement":
             if self.JWT_SECRET == DEV_JWT_SECRET or len(self.JWT_SECRET) < 32:
                 raise ValueError(
-                    "MODIF_SOLDE_JWT_SECRET doit être défini (32 caractères au moins) hors développement"
+                    "MODIF_SOLDE_JWT_SECRET doit être défini (32 caractères au moins) en production "
+                    "(MODIF_SOLDE_ENVIRONNEMENT=production, le réglage par défaut)"
                 )
         if self.RELANCE_APRES >= self.EXPIRATION_APRES:
             raise ValueError("MODIF_SOLDE_RELANCE_APRES doit précéder MODIF_SOLDE_EXPIRATION_APRES")
         return self
+
+
+def decrire_erreurs(exc: ValidationError) -> list[str]:
+    """One French line per refused setting, named by its environment variable."""
+    lignes = []
+    for err in exc.errors(include_url=False):
+        erreur = (err.get("ctx") or {}).get("error")
+        message = str(erreur) if erreur is not None else err["msg"]
+        if err["loc"]:
+            message = f"MODIF_SOLDE_{err['loc'][0]} : {message}"
+        lignes.append(message)
+    return lignes
 
 
 @lru_cache

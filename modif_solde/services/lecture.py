@@ -9,6 +9,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from modif_solde.models import vues
 from modif_solde.models.enums import StatutDemande, StatutModification
+from modif_solde.models.schemas import type_affiche
 from modif_solde.models.tables import Courriel, Demande, Historique, Modification, Operateur, Piece
 from modif_solde.services import modifications as svc
 from modif_solde.services.courriels import format_montant_fr
@@ -25,13 +26,16 @@ def _montant(centimes: int) -> vues.Montant:
     return vues.Montant(valeur=f"{Decimal(centimes) / 100:.2f}", affichage=format_montant_fr(centimes))
 
 
-def _operateur(operateur: Operateur) -> vues.OperateurVue:
+def _operateur(demande: Demande, siret: str) -> vues.OperateurVue:
+    """The operator as this request was filed (a later import of the SIRET changes nothing here)."""
     return vues.OperateurVue(
-        siret=operateur.siret,
-        numero_ans=operateur.numero_ans,
-        denomination=operateur.denomination,
+        siret=siret,
+        numero_ans=demande.operateur_numero_ans,
+        denomination=demande.operateur_denomination,
         adresse=vues.Adresse(
-            ligne=operateur.adresse_ligne, code_postal=operateur.code_postal, commune=operateur.commune
+            ligne=demande.operateur_adresse_ligne,
+            code_postal=demande.operateur_code_postal,
+            commune=demande.operateur_commune,
         ),
     )
 
@@ -42,7 +46,7 @@ def piece_vue(
     return vues.PieceVue(
         id=piece.id,
         type=piece.type,
-        type_affiche=f"{piece.type}_{demande_numero}",
+        type_affiche=type_affiche(piece.type, demande_numero),
         nom_fichier=piece.nom_fichier,
         taille=piece.taille,
         sha256=piece.sha256,
@@ -90,7 +94,9 @@ async def modification_vue(
         cloturee_le=modification.cloturee_le,
         issue=modification.issue,
         version_appliquee=modification.version_appliquee,
-        changements=[vues.Changement(**c) for c in svc.changements(modification, demande)],
+        changements=[
+            vues.Changement(**c) for c in await svc.changements_affiches(session, modification, demande)
+        ],
         pieces_ajoutees=[piece_vue(p, demande.numero, numeros, ouverte_id) for p in ajoutees],
     )
 
@@ -150,7 +156,7 @@ async def page_demande(session: AsyncSession, demande: Demande) -> vues.DemandeP
         statut=demande.statut,
         statut_modifie_le=demande.statut_modifie_le,
         date_depot=demande.date_depot,
-        operateur=_operateur(operateur),
+        operateur=_operateur(demande, operateur.siret),
         dsr=demande.dsr,
         informations=vues.Informations(**svc.valeurs_actuelles(demande)),
         bal=vues.Bal(
@@ -191,11 +197,13 @@ async def liste(
     (the gestionnaires' work queue)."""
     demandes, total = await lister_demandes(session, statut, siret, limite, decalage)
     ids = [d.id for d in demandes]
-    operateurs = {
-        o.id: o
-        for o in (
+    sirets = {
+        i: siret
+        for i, siret in (
             await session.exec(
-                select(Operateur).where(col(Operateur.id).in_({d.operateur_id for d in demandes}))
+                select(Operateur.id, Operateur.siret).where(
+                    col(Operateur.id).in_({d.operateur_id for d in demandes})
+                )
             )
         ).all()
     }
@@ -218,7 +226,7 @@ async def liste(
                 statut=d.statut,
                 statut_modifie_le=d.statut_modifie_le,
                 date_depot=d.date_depot,
-                operateur=_operateur(operateurs[d.operateur_id]),
+                operateur=_operateur(d, sirets[d.operateur_id]),
                 modification_ouverte=(
                     vues.ModificationResume(
                         numero=m.numero,

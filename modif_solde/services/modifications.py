@@ -24,7 +24,7 @@ from modif_solde.models.enums import (
     TypePieceAjoutable,
 )
 from modif_solde.models.regles import erreurs_en_francais
-from modif_solde.models.schemas import InformationsEditables, NomFichier
+from modif_solde.models.schemas import InformationsEditables, NomFichier, type_affiche
 from modif_solde.models.tables import Demande, Historique, Modification, Operateur, Piece
 from modif_solde.models.types import maintenant
 from modif_solde.services.erreurs import Conflit, DonneesInvalides, Introuvable
@@ -270,6 +270,35 @@ def changements(modification: Modification, demande: Demande) -> list[dict[str, 
     ]
 
 
+async def changements_affiches(
+    session: AsyncSession, modification: Modification, demande: Demande
+) -> list[dict[str, Any]]:
+    """What a modification shows side by side. Open: its draft against the request as it is.
+    Confirmed: what it applied, from the history (the request now holds the new value, so the
+    old one is read where it was kept). Renounced, expired or withdrawn: nothing was applied
+    and the draft was discarded."""
+    if modification.statut == StatutModification.OUVERTE:
+        return changements(modification, demande)
+    if modification.statut != StatutModification.CONFIRMEE:
+        return []
+    lignes = (
+        await session.exec(
+            select(Historique)
+            .where(Historique.modification_id == modification.id)
+            .where(col(Historique.champ).startswith("informations."))
+            .order_by(col(Historique.id))
+        )
+    ).all()
+    return [
+        {
+            "champ": h.champ.removeprefix("informations."),
+            "valeur_actuelle": h.ancienne_valeur,
+            "nouvelle_valeur": h.nouvelle_valeur,
+        }
+        for h in lignes
+    ]
+
+
 class _NomFichierModele(BaseModel):
     nom_fichier: NomFichier
 
@@ -391,7 +420,7 @@ async def confirmer(session: AsyncSession, numero: str, le: datetime) -> Cloture
                     version=demande.version,
                     modification_id=modification.id,
                     champ=CHAMP_PIECES,
-                    nouvelle_valeur=f"{piece.type}_{demande.numero} : {piece.nom_fichier}",
+                    nouvelle_valeur=f"{type_affiche(piece.type, demande.numero)} : {piece.nom_fichier}",
                     applique_le=le,
                 )
             )

@@ -53,7 +53,7 @@ def refus(champ: str, valeur: Any) -> str:
         ("telephone", "06 00 00 00 00", "06 00 00 00 00"),
         ("telephone", "+33 6 00 00 00 00", "06 00 00 00 00"),
         ("telephone", "01.23.45.67.89", "01 23 45 67 89"),
-        ("telephone", "+262 692 12 34 56", "0692 12 34 56"),
+        ("telephone", "+262 692 12 34 56", "06 92 12 34 56"),
         ("courriel", "mail@contact-support.fr", "mail@contact-support.fr"),
         ("courriel", "  Prenom.Nom@Exemple.FR ", "Prenom.Nom@exemple.fr"),
         ("url", "https://lien_site_web.fr", "https://lien_site_web.fr"),

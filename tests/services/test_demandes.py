@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import copy
 import hashlib
+from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import func, text
 from sqlmodel import select
+from temporalio.testing import ActivityEnvironment
 
+from modif_solde.activities.modification import ActivitesModification
 from modif_solde.db import SessionFactory, unit_of_work
-from modif_solde.models.enums import StatutDemande
-from modif_solde.models.tables import Demande, Historique, Operateur, Piece
+from modif_solde.models.enums import StatutDemande, TypeCourriel
+from modif_solde.models.tables import Courriel, Demande, Historique, Operateur, Piece
+from modif_solde.services import envoi, lecture
+from modif_solde.services import modifications as svc
 from modif_solde.services.demandes import (
     charger_demande,
     importer_demande,
@@ -20,6 +28,12 @@ from modif_solde.services.demandes import (
 )
 from modif_solde.services.erreurs import Conflit, DonneesInvalides, Introuvable
 from modif_solde.services.stockage import Stockage
+from modif_solde.workflows.contrat import CourrielActivite
+from tests.services.test_modifications import Echeances, ouverture
+from tests.workflows.conftest import ServeurSmtp, activites, serveur_smtp, smtp  # noqa: F401
+
+AUTRE_SIRET = "73282932000074"
+REFUS_NUMERO_PRIS = "Le numéro de demande FINMSS009266 ne peut pas être importé : il est déjà enregistré."
 
 
 async def test_l_exemple_s_importe_tel_quel(
@@ -71,7 +85,7 @@ async def test_meme_numero_deux_fois_refuse(
     factory: SessionFactory, stockage: Stockage, demande: Demande, seed: dict[str, Any]
 ) -> None:
     fichiers_avant = sorted(stockage.racine.rglob("*"))
-    with pytest.raises(Conflit, match="existe déjà"):
+    with pytest.raises(Conflit, match="déjà enregistré"):
         async with unit_of_work(factory) as session:
             await importer_demande(session, stockage, lire_import(seed))
     assert sorted(stockage.racine.rglob("*")) == fichiers_avant
@@ -147,3 +161,165 @@ async def test_un_operateur_ne_voit_que_ses_demandes(factory: SessionFactory, de
         assert (total, [d.numero for d in liste]) == (1, ["FINMSS009266"])
         assert (await lister_demandes(session, siret="73282932000074"))[1] == 0
         assert (await lister_demandes(session, statut=StatutDemande.A_MODIFIER))[1] == 0
+
+
+def fichiers(stockage: Stockage) -> set[Path]:
+    return {f for f in stockage.racine.rglob("*") if f.is_file()}
+
+
+def _autre_identite(seed: dict[str, Any], numero: str, siret: str = "50961588600025") -> dict[str, Any]:
+    """Another request of the same (or another) SIRET, filed under another name and address."""
+    donnees = copy.deepcopy(seed)
+    donnees["numero"] = numero
+    donnees["operateur"] = {
+        "siret": siret,
+        "numero_ans": "pbrMSS0099",
+        "denomination": "SCI VOITURE RENOMMÉE",
+        "adresse": {"ligne": "1 rue Neuve", "code_postal": "75001", "commune": "PARIS"},
+        "courriel": "nouveau@sci-voiture.example",
+    }
+    donnees["pieces"] = donnees["pieces"][:1]
+    return donnees
+
+
+async def test_un_import_ne_reecrit_pas_l_identite_des_autres_demandes(
+    factory: SessionFactory,
+    stockage: Stockage,
+    demande: Demande,
+    seed: dict[str, Any],
+    echeances: Echeances,
+    activites: ActivitesModification,  # noqa: F811
+    smtp: ServeurSmtp,  # noqa: F811
+) -> None:
+    """Request A, under review, keeps the identity it was filed with; its e-mails still go to
+    the address it was filed with, whatever a later import of the same SIRET says."""
+    async with unit_of_work(factory) as session:
+        await svc.ouvrir(session, ouverture(echeances))
+    async with factory() as session:
+        avant = (await lecture.page_demande(session, demande)).operateur
+    async with unit_of_work(factory) as session:
+        await importer_demande(session, stockage, lire_import(_autre_identite(seed, "FINMSS009300")))
+
+    await ActivityEnvironment().run(
+        activites.envoyer_courriel,
+        CourrielActivite(modification_numero="FINMSS009266M1", type=TypeCourriel.INVITATION),
+    )
+    async with factory() as session:
+        page_a = await lecture.page_demande(session, demande)
+        page_b = await lecture.page_demande(session, await charger_demande(session, "FINMSS009300"))
+        contexte = await envoi.contexte(
+            session, await svc.charger_modification(session, "FINMSS009266M1"), "https://portail.example"
+        )
+        liste = await lecture.liste(session, None, None, 10, 0)
+        (courriel,) = (await session.exec(select(Courriel))).all()
+    assert page_a.operateur == avant
+    assert (page_a.operateur.denomination, page_a.operateur.adresse.commune) == ("SCI VOITURE", "AMIENS")
+    assert page_a.operateur.numero_ans == "pbrMSS0023"
+    assert (page_b.operateur.denomination, page_b.operateur.adresse.commune) == (
+        "SCI VOITURE RENOMMÉE",
+        "PARIS",
+    )
+    assert contexte.denomination == "SCI VOITURE"
+    assert {d.numero: d.operateur.denomination for d in liste.demandes} == {
+        "FINMSS009266": "SCI VOITURE",
+        "FINMSS009300": "SCI VOITURE RENOMMÉE",
+    }
+    assert courriel.destinataire == "operateur@sci-voiture.example"
+    (recu,) = smtp.boite.messages
+    assert recu["To"] == "operateur@sci-voiture.example"
+
+
+async def test_le_meme_numero_est_refuse_dans_les_memes_mots_quel_qu_en_soit_le_titulaire(
+    factory: SessionFactory, stockage: Stockage, demande: Demande, seed: dict[str, Any]
+) -> None:
+    """The refusal never tells whether the number is the importer's own or someone else's."""
+    messages = []
+    for donnees in (seed, _autre_identite(seed, "FINMSS009266", siret=AUTRE_SIRET)):
+        with pytest.raises(Conflit) as exc:
+            async with unit_of_work(factory) as session:
+                await importer_demande(session, stockage, lire_import(donnees))
+        messages.append((type(exc.value), exc.value.message, exc.value.erreurs))
+    assert messages[0] == messages[1] == (Conflit, REFUS_NUMERO_PRIS, [])
+    assert "SCI VOITURE" not in REFUS_NUMERO_PRIS and "50961588600025" not in REFUS_NUMERO_PRIS
+
+
+async def _attendre_un_verrou(factory: SessionFactory) -> None:
+    """PostgreSQL: until another transaction waits on a lock (the second import, blocked
+    behind the first one's uncommitted insert). One transaction per look: PostgreSQL keeps
+    pg_stat_activity as it was at a transaction's first read of it."""
+    requete = (
+        select(func.count())
+        .select_from(text("pg_stat_activity"))
+        .where(text("datname = current_database() AND wait_event_type = 'Lock'"))
+    )
+    async with asyncio.timeout(30):
+        # Another connection's state: there is no event to wait on, only the server to ask.
+        while True:
+            async with factory() as session:
+                if (await session.exec(requete)).one():
+                    return
+            await asyncio.sleep(0.01)
+
+
+@pytest.mark.parametrize("siret", ["50961588600025", AUTRE_SIRET], ids=["siret-connu", "siret-nouveau"])
+async def test_deux_imports_simultanes_d_un_numero_un_seul_gagne(
+    factory: SessionFactory, stockage: Stockage, seed: dict[str, Any], siret: str
+) -> None:
+    """Two transactions import the same number at once: both pass the first check, the first
+    commits, the second is refused like any repeated import (never a database error), and
+    the files written for it are gone."""
+    async with unit_of_work(factory) as session:  # the SIRET "connu" has a request already
+        await importer_demande(session, stockage, lire_import(_autre_identite(seed, "FINMSS009301")))
+    fichiers_avant = fichiers(stockage)
+    donnees = lire_import(_autre_identite(seed, "FINMSS009302", siret=siret))
+    premier_ecrit = asyncio.Event()
+    liberer = asyncio.Event()
+
+    async def premier() -> None:
+        async with unit_of_work(factory) as session:
+            await importer_demande(session, stockage, donnees)
+            premier_ecrit.set()
+            await liberer.wait()
+
+    async def second() -> None:
+        await premier_ecrit.wait()
+        async with unit_of_work(factory) as session:
+            await importer_demande(session, stockage, donnees)
+
+    async def arbitre() -> None:
+        await premier_ecrit.wait()
+        try:
+            if factory.kw["bind"].dialect.name == "postgresql":
+                await _attendre_un_verrou(factory)
+        finally:
+            liberer.set()
+
+    resultats = await asyncio.gather(premier(), second(), arbitre(), return_exceptions=True)
+    assert resultats[0] is None and resultats[2] is None
+    assert isinstance(resultats[1], Conflit), resultats[1]
+    assert resultats[1].message == REFUS_NUMERO_PRIS.replace("FINMSS009266", "FINMSS009302")
+    async with factory() as session:
+        pieces = (
+            await session.exec(select(Piece).join(Demande).where(Demande.numero == "FINMSS009302"))
+        ).all()
+        operateurs = (await session.exec(select(Operateur).where(Operateur.siret == siret))).all()
+    assert len(pieces) == 1 and len(operateurs) == 1
+    assert fichiers(stockage) - fichiers_avant == {stockage.chemin(pieces[0].cle_stockage)}
+
+
+async def test_imports_simultanes_en_rafale(
+    factory: SessionFactory, stockage: Stockage, seed: dict[str, Any]
+) -> None:
+    """The same number imported by five sessions at once, on a new SIRET: one 201, four refusals."""
+    donnees = lire_import(_autre_identite(seed, "FINMSS009303", siret=AUTRE_SIRET))
+
+    async def importer() -> str:
+        async with unit_of_work(factory) as session:
+            return (await importer_demande(session, stockage, donnees)).numero
+
+    resultats = await asyncio.gather(*(importer() for _ in range(5)), return_exceptions=True)
+    assert resultats.count("FINMSS009303") == 1
+    assert [type(r) for r in resultats if r != "FINMSS009303"] == [Conflit] * 4
+    async with factory() as session:
+        (piece,) = (await session.exec(select(Piece))).all()
+    assert fichiers(stockage) == {stockage.chemin(piece.cle_stockage)}

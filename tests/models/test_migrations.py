@@ -1,0 +1,102 @@
+"""The migrations: they build the tables the models describe, and 0004 fills each request's
+identity from its operator row, on both databases."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import text
+from sqlmodel import SQLModel
+
+from modif_solde.db import create_engine
+from modif_solde.migrations import alembic_config, migrer
+from tests.conftest import PG_ADMIN
+
+PG_MIGRATION = f"modif_solde_test_{os.getpid()}_migration"
+OPERATEUR = (
+    "INSERT INTO operateur (id, siret, numero_ans, denomination, adresse_ligne, code_postal, commune, "
+    "courriel, cree_le) VALUES (1, '50961588600025', 'pbrMSS0023', 'SCI VOITURE', '0 ESP DE ROUEN', "
+    "'80021', 'AMIENS', 'operateur@sci-voiture.example', '2026-01-01 00:00:00+00:00')"
+)
+DEMANDE = (
+    "INSERT INTO demande (id, numero, type, statut, statut_modifie_le, date_depot, operateur_id, dsr, "
+    "contact_support_telephone, contact_support_courriel, site_documentation_url, bal_applicatives, "
+    "bal_organisationnelles, bal_nominatives, avance_centimes, engagement_solde_centimes, solde_centimes, "
+    "titulaire, iban, bic, version, importee_le) VALUES (1, 'FINMSS009266', 'solde', 'en_cours', "
+    "'2026-01-01 00:00:00+00:00', '2023-06-05', 1, 'DSR', '06 00 00 00 00', 'a@b.fr', 'https://x.fr', "
+    "1, 1, 1, 1, 2, 1, 'T', 'FR7630006000011234567890189', 'AGRIFRPP', 1, '2026-01-01 00:00:00+00:00')"
+)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def url_vierge(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path}/migration.db"
+        return
+    conn = await asyncpg.connect(PG_ADMIN)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{PG_MIGRATION}" WITH (FORCE)')
+        await conn.execute(f'CREATE DATABASE "{PG_MIGRATION}"')
+    finally:
+        await conn.close()
+    yield PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://") + f"/{PG_MIGRATION}"
+    conn = await asyncpg.connect(PG_ADMIN)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{PG_MIGRATION}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+async def test_0004_reprend_l_identite_de_l_operateur_sur_chaque_demande(url_vierge: str) -> None:
+    # Alembic's env.py runs its own event loop: give it a thread.
+    await asyncio.to_thread(command.upgrade, alembic_config(url_vierge), "0001")
+    engine = create_engine(url_vierge)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text(OPERATEUR))
+            await conn.execute(text(DEMANDE))
+        await asyncio.to_thread(command.upgrade, alembic_config(url_vierge), "0004")
+        async with engine.connect() as conn:
+            ligne = (
+                await conn.execute(
+                    text(
+                        "SELECT operateur_numero_ans, operateur_denomination, operateur_adresse_ligne, "
+                        "operateur_code_postal, operateur_commune, operateur_courriel FROM demande"
+                    )
+                )
+            ).one()
+        assert tuple(ligne) == (
+            "pbrMSS0023",
+            "SCI VOITURE",
+            "0 ESP DE ROUEN",
+            "80021",
+            "AMIENS",
+            "operateur@sci-voiture.example",
+        )
+        await asyncio.to_thread(command.downgrade, alembic_config(url_vierge), "0001")
+        await asyncio.to_thread(command.upgrade, alembic_config(url_vierge), "0004")
+    finally:
+        await engine.dispose()
+
+
+async def test_les_migrations_construisent_les_tables_des_modeles(url_vierge: str) -> None:
+    await asyncio.to_thread(migrer, url_vierge)
+    engine = create_engine(url_vierge)
+    try:
+        async with engine.connect() as conn:
+            ecarts = await conn.run_sync(
+                lambda c: compare_metadata(
+                    MigrationContext.configure(c, opts={"compare_type": True}), SQLModel.metadata
+                )
+            )
+    finally:
+        await engine.dispose()
+    assert ecarts == []
