@@ -138,12 +138,15 @@ class _Appel:
         self.sessions, self.client, self.settings = sessions, client, settings
 
     async def __call__(
-        self, numero: str, siret: str | None, methode: Any, argument: BaseModel
+        self, numero: str, siret: str | None, methode: Any, argument: BaseModel, champ: str = "corps"
     ) -> vues.ModificationVue:
         async with unit_of_work(self.sessions) as session:
             await svc.charger_modification(session, numero, siret)
         await appeler(
-            mise_a_jour(self.client, numero, methode, argument), self.settings.DELAI_REPONSE_WORKFLOW, numero
+            mise_a_jour(self.client, numero, methode, argument),
+            self.settings.DELAI_REPONSE_WORKFLOW,
+            numero,
+            champ,
         )
         async with unit_of_work(self.sessions) as session:
             return await lecture.modification_vue(session, await svc.charger_modification(session, numero))
@@ -202,4 +205,4 @@ async def prolonger(
     numero: NumeroModification, corps: CorpsProlongation, gestionnaire: GestionnaireDep, appel: AppelDep
 ) -> vues.ModificationVue:
     prolongation = Prolongation(expire_le=corps.expire_le, par=gestionnaire.sub)
-    return await appel(numero, None, ModificationWorkflow.prolonger, prolongation)
+    return await appel(numero, None, ModificationWorkflow.prolonger, prolongation, champ="expire_le")

@@ -67,6 +67,9 @@ def reponse(
     entetes: dict[str, str] | None = None,
 ) -> JSONResponse:
     corps: dict[str, Any] = {"type": "about:blank", "title": titre, "status": statut, "detail": detail}
+    if statut == 422 and not erreurs:
+        # A 422 always names a field and its rule: the whole body, when no field is known.
+        erreurs = [{"champ": "corps", "message": detail}]
     if erreurs is not None:
         corps["errors"] = erreurs
     return JSONResponse(corps, status_code=statut, media_type=MEDIA_TYPE, headers=entetes)

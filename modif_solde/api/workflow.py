@@ -33,8 +33,9 @@ def mise_a_jour(
     return cast(Awaitable[EtatModification], handle.execute_update(methode, argument))
 
 
-async def appeler(appel: Awaitable[T], delai: timedelta, numero: str) -> T:
-    """Await a workflow call; no answer within `delai` is a 503, never a hang."""
+async def appeler(appel: Awaitable[T], delai: timedelta, numero: str, champ: str = "corps") -> T:
+    """Await a workflow call; no answer within `delai` is a 503, never a hang. A refusal of
+    the data without details names `champ` (the field the call carries) with its message."""
     try:
         return await asyncio.wait_for(appel, timeout=delai.total_seconds())
     except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
@@ -47,7 +48,9 @@ async def appeler(appel: Awaitable[T], delai: timedelta, numero: str) -> T:
         if isinstance(cause, ApplicationError):
             if cause.type == ERREUR_DONNEES_INVALIDES:
                 erreurs = cause.details[0] if cause.details and isinstance(cause.details[0], list) else []
-                raise DonneesInvalides(cause.message, erreurs) from None
+                raise DonneesInvalides(
+                    cause.message, erreurs or [{"champ": champ, "message": cause.message}]
+                ) from None
             raise Conflit(cause.message) from None
         raise Conflit(f"La modification {numero} n'a pas pu être traitée.") from None
     except RPCError as err:
