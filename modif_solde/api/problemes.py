@@ -106,9 +106,13 @@ def installer(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         titre = TITRES_HTTP.get(exc.status_code, "Erreur")
-        detail = (
-            exc.detail if isinstance(exc.detail, str) and exc.status_code not in (404, 405) else titre + "."
-        )
+        if exc.status_code == 400:
+            # The framework's 400s (a body it cannot parse) say so in English.
+            detail = "Le corps de la requête est mal formé : il n'a pas pu être lu."
+        elif isinstance(exc.detail, str) and exc.status_code not in (404, 405):
+            detail = exc.detail
+        else:
+            detail = titre + "."
         return reponse(exc.status_code, titre, detail, entetes=getattr(exc, "headers", None))
 
     @app.exception_handler(Exception)

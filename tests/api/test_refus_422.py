@@ -68,9 +68,7 @@ async def test_chaque_422_nomme_un_champ(
     maintenant = datetime.now(UTC)
     for echeance in (maintenant + timedelta(days=1), maintenant + timedelta(days=800)):
         refus.append(
-            await http.post(
-                f"{M1}/prolonger", json={"expire_le": echeance.isoformat()}, headers=GESTIONNAIRE
-            )
+            await http.post(f"{M1}/prolonger", json={"expire_le": echeance.isoformat()}, headers=GESTIONNAIRE)
         )
     refus.append(
         await http.post(f"{M1}/prolonger", json={"expire_le": "2030-01-01T00:00:00"}, headers=GESTIONNAIRE)
