@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, File, Form, Path, Response, UploadFile, status
+from fastapi import APIRouter, Body, Depends, File, Form, Header, Path, Response, UploadFile, status
 from pydantic import AwareDatetime, BaseModel, Field
 
 from modif_solde.api.deps import (
@@ -22,7 +22,7 @@ from modif_solde.api.workflow import appeler, mise_a_jour
 from modif_solde.db import unit_of_work
 from modif_solde.models import vues
 from modif_solde.models.enums import TypePieceAjoutable
-from modif_solde.models.tables import Demande
+from modif_solde.models.tables import Demande, Modification
 from modif_solde.services import lecture
 from modif_solde.services import modifications as svc
 from modif_solde.workflows.contrat import ActionOperateur, Prolongation, Retrait
@@ -35,6 +35,41 @@ NumeroModification = Annotated[
 ]
 
 _MORCEAU = 64 * 1024
+
+IfMatch = Annotated[
+    str | None,
+    Header(
+        alias="If-Match",
+        description="L'ETag du brouillon lu (ou `*`) : l'action est refusée (412) si le brouillon a "
+        "changé depuis. Sans cet en-tête, la dernière écriture l'emporte.",
+        examples=['"3"'],
+    ),
+]
+_ETAG = {
+    "ETag": {
+        "description": "La version du brouillon, à renvoyer dans If-Match",
+        "schema": {"type": "string", "examples": ['"3"']},
+    }
+}
+_PERIME: dict[int | str, dict[str, Any]] = {
+    412: {"description": "Le brouillon a changé depuis sa lecture (If-Match)"}
+}
+
+
+def etag(modification: Modification) -> str:
+    return f'"{modification.brouillon_version}"'
+
+
+def version_attendue(if_match: str | None) -> int | None:
+    """If-Match: `*` or absent sets no condition; a tag that is not one of ours (a weak one
+    included: If-Match compares strongly) matches no version."""
+    if if_match is None or if_match.strip() == "*":
+        return None
+    valeur = if_match.strip()
+    if len(valeur) > 2 and valeur[0] == valeur[-1] == '"' and valeur[1:-1].isdigit():
+        return int(valeur[1:-1])
+    return -1
+
 
 EXEMPLES_BROUILLON = {
     "telephone": {
@@ -52,15 +87,26 @@ EXEMPLES_BROUILLON = {
 }
 
 
-@router.get("/{numero}", response_model=vues.ModificationVue, summary="La modification et son brouillon")
+@router.get(
+    "/{numero}",
+    response_model=vues.ModificationVue,
+    summary="La modification et son brouillon",
+    responses={200: {"description": "La modification", "headers": _ETAG}},
+)
 async def consulter(
-    numero: NumeroModification, utilisateur: UtilisateurDep, session: SessionDep
+    numero: NumeroModification, utilisateur: UtilisateurDep, session: SessionDep, response: Response
 ) -> vues.ModificationVue:
     modification = await svc.charger_modification(session, numero, utilisateur.perimetre_siret)
+    response.headers["ETag"] = etag(modification)
     return await lecture.modification_vue(session, modification)
 
 
-@router.patch("/{numero}/brouillon", response_model=vues.ModificationVue, summary="Modifier le brouillon")
+@router.patch(
+    "/{numero}/brouillon",
+    response_model=vues.ModificationVue,
+    summary="Modifier le brouillon",
+    responses={200: {"description": "Le brouillon enregistré", "headers": _ETAG}, **_PERIME},
+)
 async def modifier_brouillon(
     numero: NumeroModification,
     changements: Annotated[
@@ -72,8 +118,13 @@ async def modifier_brouillon(
     ],
     operateur: OperateurDep,
     session: SessionDep,
+    response: Response,
+    if_match: IfMatch = None,
 ) -> vues.ModificationVue:
-    modification = await svc.mettre_a_jour_brouillon(session, numero, changements, operateur.siret)
+    modification = await svc.mettre_a_jour_brouillon(
+        session, numero, changements, operateur.siret, version_attendue(if_match)
+    )
+    response.headers["ETag"] = etag(modification)
     return await lecture.modification_vue(session, modification)
 
 
@@ -156,14 +207,16 @@ AppelDep = Annotated[_Appel, Depends(_Appel)]
 
 
 @router.post(
-    "/{numero}/confirmer", response_model=vues.ModificationVue, summary="Confirmer : appliquer le brouillon"
+    "/{numero}/confirmer",
+    response_model=vues.ModificationVue,
+    summary="Confirmer : appliquer le brouillon",
+    responses=_PERIME,
 )
 async def confirmer(
-    numero: NumeroModification, operateur: OperateurDep, appel: AppelDep
+    numero: NumeroModification, operateur: OperateurDep, appel: AppelDep, if_match: IfMatch = None
 ) -> vues.ModificationVue:
-    return await appel(
-        numero, operateur.siret, ModificationWorkflow.confirmer, ActionOperateur(par=operateur.sub)
-    )
+    action = ActionOperateur(par=operateur.sub, version_brouillon=version_attendue(if_match))
+    return await appel(numero, operateur.siret, ModificationWorkflow.confirmer, action)
 
 
 @router.post("/{numero}/renoncer", response_model=vues.ModificationVue, summary="Renoncer à modifier")

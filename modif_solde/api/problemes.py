@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from modif_solde.models.regles import traduire_erreurs
 from modif_solde.services.erreurs import (
+    BrouillonPerime,
     Conflit,
     DonneesInvalides,
     ErreurDomaine,
@@ -26,6 +27,7 @@ MEDIA_TYPE = "application/problem+json"
 STATUTS: dict[type[ErreurDomaine], int] = {
     Introuvable: 404,
     Conflit: 409,
+    BrouillonPerime: 412,
     DonneesInvalides: 422,
     PieceTropGrande: 413,
     TypeDeContenuRefuse: 415,
@@ -38,6 +40,7 @@ TITRES_HTTP = {
     404: "Ressource introuvable",
     405: "Méthode non autorisée",
     409: "Conflit",
+    412: "Précondition échouée",
     413: "Contenu trop volumineux",
     415: "Type de contenu non accepté",
     422: "Données invalides",

@@ -13,7 +13,7 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from modif_solde.api.problemes import Probleme
-from modif_solde.services.erreurs import Conflit, DonneesInvalides
+from modif_solde.services.erreurs import BrouillonPerime, Conflit, DonneesInvalides
 from modif_solde.workflows.contrat import ERREUR_DONNEES_INVALIDES, EtatModification
 from modif_solde.workflows.modification import ModificationWorkflow
 
@@ -51,6 +51,8 @@ async def appeler(appel: Awaitable[T], delai: timedelta, numero: str, champ: str
                 raise DonneesInvalides(
                     cause.message, erreurs or [{"champ": champ, "message": cause.message}]
                 ) from None
+            if cause.type == BrouillonPerime.__name__:
+                raise BrouillonPerime(cause.message) from None
             raise Conflit(cause.message) from None
         raise Conflit(f"La modification {numero} n'a pas pu être traitée.") from None
     except RPCError as err:

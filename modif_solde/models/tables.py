@@ -86,6 +86,8 @@ class Modification(SQLModel, table=True):
     cloturee_le: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
     issue: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     version_appliquee: int | None = None
+    # Bumped by every change of the draft (fields or documents): the draft's ETag.
+    brouillon_version: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 
 
 class Piece(SQLModel, table=True):

@@ -86,6 +86,9 @@ class ModificationVue(BaseModel):
     cloturee_le: datetime | None
     issue: str | None
     version_appliquee: int | None
+    brouillon_version: int = Field(
+        description="La version du brouillon (son ETag, sans guillemets) : changée par chaque modification du brouillon ou de ses pièces"
+    )
     changements: list[Changement]
     pieces_ajoutees: list[PieceVue]
 

@@ -90,6 +90,7 @@ async def modification_vue(
         cloturee_le=modification.cloturee_le,
         issue=modification.issue,
         version_appliquee=modification.version_appliquee,
+        brouillon_version=modification.brouillon_version,
         changements=[vues.Changement(**c) for c in svc.changements(modification, demande)],
         pieces_ajoutees=[piece_vue(p, demande.numero, numeros, ouverte_id) for p in ajoutees],
     )

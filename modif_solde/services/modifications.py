@@ -26,7 +26,7 @@ from modif_solde.models.enums import (
 from modif_solde.models.regles import erreurs_en_francais
 from modif_solde.models.schemas import InformationsEditables, NomFichier
 from modif_solde.models.tables import Demande, Historique, Modification, Operateur, Piece
-from modif_solde.services.erreurs import Conflit, DonneesInvalides, Introuvable
+from modif_solde.services.erreurs import BrouillonPerime, Conflit, DonneesInvalides, Introuvable
 from modif_solde.services.stockage import Stockage
 
 CHAMP_PIECES = "pieces"
@@ -192,6 +192,20 @@ async def ouvrir(session: AsyncSession, ouverture: Ouverture) -> Modification:
     return modification
 
 
+def _verifier_version(modification: Modification, version_attendue: int | None) -> None:
+    """If-Match: checked under the modification's row lock, so that nothing changes between
+    the check and the write. None: the caller sets no condition (the last write wins)."""
+    if version_attendue is not None and version_attendue != modification.brouillon_version:
+        raise BrouillonPerime(
+            f"Le brouillon de la modification {modification.numero} a changé depuis votre lecture : "
+            "rechargez-le, puis recommencez."
+        )
+
+
+def _brouillon_change(modification: Modification) -> None:
+    modification.brouillon_version += 1
+
+
 def _verifier_ouverte(modification: Modification) -> None:
     if modification.statut != StatutModification.OUVERTE:
         statut = LIBELLES_STATUT[StatutModification(modification.statut)]
@@ -211,7 +225,11 @@ def _valider_informations(valeurs: dict[str, Any]) -> InformationsEditables:
 
 
 async def mettre_a_jour_brouillon(
-    session: AsyncSession, numero: str, changements: Any, siret: str | None = None
+    session: AsyncSession,
+    numero: str,
+    changements: Any,
+    siret: str | None = None,
+    version_attendue: int | None = None,
 ) -> Modification:
     """Change editable fields of the draft. A non-editable field, or a value that breaks a
     rule, is refused with every broken rule named, and nothing is changed."""
@@ -233,6 +251,7 @@ async def mettre_a_jour_brouillon(
     ]
     editables = {c: v for c, v in changements.items() if c in CHAMPS_EDITABLES}
     _verifier_ouverte(modification)
+    _verifier_version(modification, version_attendue)
     demande = await session.get_one(Demande, modification.demande_id)
     actuelles = valeurs_actuelles(demande)
     try:
@@ -247,6 +266,7 @@ async def mettre_a_jour_brouillon(
         )
     brouillon = {c: normalisees[c] for c in CHAMPS_EDITABLES if normalisees[c] != actuelles[c]}
     modification.brouillon = brouillon
+    _brouillon_change(modification)
     session.add(modification)
     await session.flush()
     return modification
@@ -305,7 +325,8 @@ async def ajouter_piece(
         cle_stockage=fichier.cle,
         definitive=False,
     )
-    session.add(piece)
+    _brouillon_change(modification)
+    session.add_all([piece, modification])
     await session.flush()
     return piece
 
@@ -322,6 +343,8 @@ async def supprimer_piece(
         raise Conflit("Cette pièce était présente avant la modification : elle ne peut pas être supprimée.")
     _verifier_ouverte(modification)
     await session.delete(piece)
+    _brouillon_change(modification)
+    session.add(modification)
     await session.flush()
     after_commit(session, partial(stockage.supprimer, piece.cle_stockage))
 
@@ -343,13 +366,17 @@ class Cloture:
     deja_fait: bool
 
 
-async def confirmer(session: AsyncSession, numero: str, le: datetime) -> Cloture:
-    """Apply the draft's changes and documents as one new version; back to `en_cours`."""
+async def confirmer(
+    session: AsyncSession, numero: str, le: datetime, version_attendue: int | None = None
+) -> Cloture:
+    """Apply the draft's changes and documents as one new version; back to `en_cours`.
+    `version_attendue`: the draft the operator saw (If-Match), or None."""
     modification = await charger_modification(session, numero, verrou=True)
     demande = await _demande_verrouillee(session, numero_demande_de(numero))
     if modification.statut == StatutModification.CONFIRMEE:
         return Cloture(modification, demande, deja_fait=True)
     _verifier_ouverte(modification)
+    _verifier_version(modification, version_attendue)
     fusion = {**valeurs_actuelles(demande), **modification.brouillon}
     _valider_informations(fusion)
     assert demande.id is not None
