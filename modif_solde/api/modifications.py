@@ -23,7 +23,7 @@ from modif_solde.db import unit_of_work
 from modif_solde.models import vues
 from modif_solde.models.enums import TypePieceAjoutable
 from modif_solde.models.tables import Demande, Modification
-from modif_solde.services import lecture
+from modif_solde.services import idempotence, lecture
 from modif_solde.services import modifications as svc
 from modif_solde.workflows.contrat import ActionOperateur, Prolongation, Retrait
 from modif_solde.workflows.modification import ModificationWorkflow
@@ -181,20 +181,46 @@ async def supprimer_piece(
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
+CleIdempotence = Annotated[
+    str | None,
+    Header(
+        alias=idempotence.ENTETE,
+        min_length=1,
+        max_length=200,
+        pattern=r"^[\x21-\x7e]+$",
+        description="Une clé choisie par le client pour cette action (un UUID, par exemple) : "
+        "la même action renvoyée avec la même clé reçoit la même réponse, sans être refaite, même "
+        "après un 503. Une clé déjà donnée à une autre action est refusée (422).",
+        examples=["3f2b8c1e-5d4a-4f7e-9a0b-1c2d3e4f5a6b"],
+    ),
+]
+
+
 class _Appel:
     """What every update route does: 404 for a modification the caller may not see (before
-    asking the workflow anything), the update within the bounded wait, then the persisted view."""
+    asking the workflow anything), the idempotency key recorded, the update within the bounded
+    wait, then the persisted view."""
 
     def __init__(self, sessions: SessionsDep, client: TemporalDep, settings: SettingsDep) -> None:
         self.sessions, self.client, self.settings = sessions, client, settings
 
     async def __call__(
-        self, numero: str, siret: str | None, methode: Any, argument: BaseModel, champ: str = "corps"
+        self,
+        numero: str,
+        siret: str | None,
+        methode: Any,
+        argument: BaseModel,
+        champ: str = "corps",
+        cle: str | None = None,
+        par: str = "",
     ) -> vues.ModificationVue:
+        action: str = methode.__name__
         async with unit_of_work(self.sessions) as session:
             await svc.charger_modification(session, numero, siret)
+            if cle is not None:
+                await idempotence.reserver(session, cle, numero, action, par)
         await appeler(
-            mise_a_jour(self.client, numero, methode, argument),
+            mise_a_jour(self.client, numero, methode, argument, idempotence.id_mise_a_jour(action, cle)),
             self.settings.DELAI_REPONSE_WORKFLOW,
             numero,
             champ,
@@ -213,18 +239,29 @@ AppelDep = Annotated[_Appel, Depends(_Appel)]
     responses=_PERIME,
 )
 async def confirmer(
-    numero: NumeroModification, operateur: OperateurDep, appel: AppelDep, if_match: IfMatch = None
+    numero: NumeroModification,
+    operateur: OperateurDep,
+    appel: AppelDep,
+    if_match: IfMatch = None,
+    cle: CleIdempotence = None,
 ) -> vues.ModificationVue:
     action = ActionOperateur(par=operateur.sub, version_brouillon=version_attendue(if_match))
-    return await appel(numero, operateur.siret, ModificationWorkflow.confirmer, action)
+    return await appel(
+        numero, operateur.siret, ModificationWorkflow.confirmer, action, cle=cle, par=operateur.sub
+    )
 
 
 @router.post("/{numero}/renoncer", response_model=vues.ModificationVue, summary="Renoncer à modifier")
 async def renoncer(
-    numero: NumeroModification, operateur: OperateurDep, appel: AppelDep
+    numero: NumeroModification, operateur: OperateurDep, appel: AppelDep, cle: CleIdempotence = None
 ) -> vues.ModificationVue:
     return await appel(
-        numero, operateur.siret, ModificationWorkflow.renoncer, ActionOperateur(par=operateur.sub)
+        numero,
+        operateur.siret,
+        ModificationWorkflow.renoncer,
+        ActionOperateur(par=operateur.sub),
+        cle=cle,
+        par=operateur.sub,
     )
 
 
@@ -242,9 +279,12 @@ async def retirer(
     gestionnaire: GestionnaireDep,
     appel: AppelDep,
     corps: Annotated[CorpsRetrait | None, Body()] = None,
+    cle: CleIdempotence = None,
 ) -> vues.ModificationVue:
     retrait = Retrait(par=gestionnaire.sub, motif=(corps.motif if corps else "").strip())
-    return await appel(numero, None, ModificationWorkflow.retirer, retrait)
+    return await appel(
+        numero, None, ModificationWorkflow.retirer, retrait, champ="motif", cle=cle, par=gestionnaire.sub
+    )
 
 
 class CorpsProlongation(BaseModel):
@@ -255,7 +295,19 @@ class CorpsProlongation(BaseModel):
 
 @router.post("/{numero}/prolonger", response_model=vues.ModificationVue, summary="Repousser l'échéance")
 async def prolonger(
-    numero: NumeroModification, corps: CorpsProlongation, gestionnaire: GestionnaireDep, appel: AppelDep
+    numero: NumeroModification,
+    corps: CorpsProlongation,
+    gestionnaire: GestionnaireDep,
+    appel: AppelDep,
+    cle: CleIdempotence = None,
 ) -> vues.ModificationVue:
     prolongation = Prolongation(expire_le=corps.expire_le, par=gestionnaire.sub)
-    return await appel(numero, None, ModificationWorkflow.prolonger, prolongation, champ="expire_le")
+    return await appel(
+        numero,
+        None,
+        ModificationWorkflow.prolonger,
+        prolongation,
+        champ="expire_le",
+        cle=cle,
+        par=gestionnaire.sub,
+    )

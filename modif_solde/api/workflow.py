@@ -25,12 +25,13 @@ _INDISPONIBLE = (
 
 
 def mise_a_jour(
-    client: Client, numero: str, methode: Any, argument: BaseModel
+    client: Client, numero: str, methode: Any, argument: BaseModel, id: str | None = None
 ) -> Awaitable[EtatModification]:
-    """One of the workflow's updates, by reference. (The SDK's overloads type an async handler's
+    """One of the workflow's updates, by reference; `id`: the update's id (Temporal answers a
+    repeated id with the first update's outcome). (The SDK's overloads type an async handler's
     result as a coroutine under mypy: the cast states what it really returns.)"""
     handle = client.get_workflow_handle_for(ModificationWorkflow.run, numero)
-    return cast(Awaitable[EtatModification], handle.execute_update(methode, argument))
+    return cast(Awaitable[EtatModification], handle.execute_update(methode, argument, id=id))
 
 
 async def appeler(appel: Awaitable[T], delai: timedelta, numero: str, champ: str = "corps") -> T:

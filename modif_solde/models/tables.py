@@ -142,3 +142,16 @@ class Courriel(SQLModel, table=True):
     cree_le: datetime = Field(default_factory=maintenant, sa_type=UTCDateTime, nullable=False)
     envoye_le: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
     tentatives: int = 0
+
+
+class IdempotenceAction(SQLModel, table=True):
+    """An Idempotency-Key a caller gave an action on a modification: the same key serves only
+    that action (its outcome is kept by Temporal, under the update id the key makes)."""
+
+    __tablename__ = "idempotence_action"
+
+    cle: str = Field(primary_key=True, max_length=200)
+    modification_numero: str = Field(max_length=30)
+    action: str = Field(max_length=20)
+    par: str = Field(max_length=200)
+    cree_le: datetime = Field(default_factory=maintenant, sa_type=UTCDateTime, nullable=False)
