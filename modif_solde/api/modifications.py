@@ -157,6 +157,7 @@ async def ajouter_piece(
         morceaux(),
         settings.PIECE_TAILLE_MAX,
         operateur.siret,
+        settings.PIECES_MAX_PAR_MODIFICATION,
     )
     demande = await session.get_one(Demande, piece.demande_id)
     response.headers["Location"] = f"/api/v1/demandes/{demande.numero}/pieces/{piece.id}"

@@ -294,8 +294,10 @@ async def ajouter_piece(
     contenu: AsyncIterable[bytes],
     taille_max: int,
     siret: str | None = None,
+    pieces_max: int | None = None,
 ) -> Piece:
-    """Add a document to the open modification's draft (a PDF, within the size limit)."""
+    """Add a document to the open modification's draft (a PDF, within the size limit, and
+    within `pieces_max` documents per modification)."""
     erreurs = []
     if type_piece not in set(TypePieceAjoutable):
         erreurs.append(
@@ -313,6 +315,16 @@ async def ajouter_piece(
         raise DonneesInvalides("La pièce est invalide.", erreurs)
     modification = await charger_modification(session, numero, siret, verrou=True)
     _verifier_ouverte(modification)
+    if pieces_max is not None:
+        # Counted under the modification's lock: two uploads at once cannot both take the last place.
+        nombre = (
+            await session.exec(select(func.count()).where(Piece.modification_id == modification.id))
+        ).one()
+        if nombre >= pieces_max:
+            raise Conflit(
+                f"La modification {numero} a déjà {nombre} pièces : c'est le maximum "
+                f"({pieces_max} pièces par modification). Supprimez-en une pour en ajouter une autre."
+            )
     fichier = await stockage.ecrire_flux(contenu, taille_max)
     on_rollback(session, partial(stockage.supprimer, fichier.cle))
     piece = Piece(

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import httpx
 import pytest
 
+from modif_solde.api.app import create_app
+from modif_solde.config import Settings
 from modif_solde.models.tables import Demande
 from modif_solde.services.stockage import Stockage
 from tests.api.conftest import OPERATEUR
 from tests.api.test_commit_avant_reponse import fichiers
 from tests.api.test_parcours import ouvrir, probleme
-from tests.workflows.conftest import ServeurSmtp
+from tests.workflows.conftest import Banc, ServeurSmtp
 
 FRONTIERE = "frontiere-de-test"
 
@@ -77,3 +80,41 @@ async def test_multipart_mal_forme_400_en_francais(
         headers={**OPERATEUR, "Content-Type": "multipart/form-data; boundary=x"},
     )
     assert "corps de la requête" in probleme(r, 400)["detail"]
+
+
+@pytest.mark.parametrize("engine", ["sqlite"], indirect=True)
+async def test_nombre_de_pieces_borne_409(
+    settings: Settings,
+    banc: Banc,
+    factory: Any,
+    demande: Demande,
+    smtp: ServeurSmtp,
+    pdf: bytes,
+    stockage: Stockage,
+) -> None:
+    assert Settings(JWT_SECRET=settings.JWT_SECRET).PIECES_MAX_PAR_MODIFICATION == 20
+    app = create_app(settings.model_copy(update={"PIECES_MAX_PAR_MODIFICATION": 2}), client=banc.client)
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
+            await ouvrir(http)
+
+            async def ajouter() -> httpx.Response:
+                return await http.post(
+                    "/api/v1/modifications/FINMSS009266M1/pieces",
+                    data={"type": "AUTRE_S"},
+                    files={"fichier": ("a.pdf", pdf, "application/pdf")},
+                    headers=OPERATEUR,
+                )
+
+            premieres = [await ajouter() for _ in range(2)]
+            assert [r.status_code for r in premieres] == [201, 201]
+            avant = fichiers(stockage)
+            detail = probleme(await ajouter(), 409)["detail"]
+            assert "2 pièces" in detail
+            assert fichiers(stockage) == avant
+            # One deleted, one more fits again.
+            r = await http.delete(
+                f"/api/v1/modifications/FINMSS009266M1/pieces/{premieres[0].json()['id']}", headers=OPERATEUR
+            )
+            assert r.status_code == 204
+            assert (await ajouter()).status_code == 201
