@@ -74,7 +74,7 @@ async def importer(
         raise Probleme(403, "Un opérateur ne peut importer que les demandes de son propre SIRET.")
     demande = await importer_demande(session, stockage, donnees)
     response.headers["Location"] = f"/api/v1/demandes/{demande.numero}"
-    return await lecture.page_demande(session, demande)
+    return await lecture.page_demande(session, demande, interne=utilisateur.voit_interne)
 
 
 @router.get("", response_model=vues.ListeDemandes, summary="Lister les demandes (file de travail)")
@@ -93,7 +93,7 @@ async def consulter(
     numero: NumeroDemande, utilisateur: UtilisateurDep, session: SessionDep
 ) -> vues.DemandePage:
     demande = await charger_demande(session, numero, utilisateur.perimetre_siret)
-    return await lecture.page_demande(session, demande)
+    return await lecture.page_demande(session, demande, interne=utilisateur.voit_interne)
 
 
 @router.get(
@@ -103,7 +103,7 @@ async def lister_courriels(
     numero: NumeroDemande, utilisateur: UtilisateurDep, session: SessionDep
 ) -> list[vues.CourrielVue]:
     demande = await charger_demande(session, numero, utilisateur.perimetre_siret)
-    return await lecture.courriels(session, demande)
+    return await lecture.courriels(session, demande, interne=utilisateur.voit_interne)
 
 
 @router.get(

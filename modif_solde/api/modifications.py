@@ -98,7 +98,7 @@ async def consulter(
 ) -> vues.ModificationVue:
     modification = await svc.charger_modification(session, numero, utilisateur.perimetre_siret)
     response.headers["ETag"] = etag(modification)
-    return await lecture.modification_vue(session, modification)
+    return await lecture.modification_vue(session, modification, interne=utilisateur.voit_interne)
 
 
 @router.patch(
@@ -125,7 +125,7 @@ async def modifier_brouillon(
         session, numero, changements, operateur.siret, version_attendue(if_match)
     )
     response.headers["ETag"] = etag(modification)
-    return await lecture.modification_vue(session, modification)
+    return await lecture.modification_vue(session, modification, interne=operateur.voit_interne)
 
 
 @router.post(
@@ -227,7 +227,9 @@ class _Appel:
             champ,
         )
         async with unit_of_work(self.sessions) as session:
-            return await lecture.modification_vue(session, await svc.charger_modification(session, numero))
+            modification = await svc.charger_modification(session, numero)
+            # An operator's routes scope by SIRET; a gestionnaire's (no SIRET) read everything.
+            return await lecture.modification_vue(session, modification, interne=siret is None)
 
 
 AppelDep = Annotated[_Appel, Depends(_Appel)]

@@ -78,13 +78,17 @@ class ModificationVue(BaseModel):
     statut: str
     commentaire: str
     champs_attendus: list[str]
-    ouverte_par: str
+    ouverte_par: str | None = Field(
+        description="Le gestionnaire qui l'a ouverte ; pour les gestionnaires seulement (null pour un opérateur)"
+    )
     ouverte_le: datetime
     relance_le: datetime
     expire_le: datetime
     relance_envoyee_le: datetime | None
     cloturee_le: datetime | None
-    issue: str | None
+    issue: str | None = Field(
+        description="L'issue de la modification close : telle qu'enregistrée pour un gestionnaire (qui, et le motif d'un retrait), une phrase par statut pour un opérateur"
+    )
     version_appliquee: int | None
     brouillon_version: int = Field(
         description="La version du brouillon (son ETag, sans guillemets) : changée par chaque modification du brouillon ou de ses pièces"

@@ -8,11 +8,22 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from modif_solde.models import vues
-from modif_solde.models.enums import StatutDemande, StatutModification
+from modif_solde.models.enums import StatutDemande, StatutModification, TypeCourriel
 from modif_solde.models.tables import Courriel, Demande, Historique, Modification, Operateur, Piece
 from modif_solde.services import modifications as svc
 from modif_solde.services.courriels import format_montant_fr
 from modif_solde.services.demandes import lister_demandes
+
+# What an operator reads as the outcome: the recorded one names the gestionnaire and may carry
+# the withdrawal's reason, written for the gestionnaires.
+ISSUES_OPERATEUR = {
+    StatutModification.CONFIRMEE: "Confirmée : les changements ont été appliqués.",
+    StatutModification.RENONCEE: "Renoncée : la demande est restée inchangée.",
+    StatutModification.EXPIREE: "Expirée : le délai est passé sans confirmation ; la demande est restée inchangée.",
+    StatutModification.RETIREE: "Retirée par les gestionnaires : la demande est restée inchangée.",
+}
+# E-mails the operator never received, left out of the log an operator reads.
+COURRIELS_INTERNES = (TypeCourriel.CONFIRMATION_GESTIONNAIRES,)
 
 
 def masquer_iban(iban: str) -> str:
@@ -66,9 +77,14 @@ async def _numeros_modifications(session: AsyncSession, demande_id: int) -> dict
 
 
 async def modification_vue(
-    session: AsyncSession, modification: Modification, pieces: list[Piece] | None = None
+    session: AsyncSession,
+    modification: Modification,
+    pieces: list[Piece] | None = None,
+    *,
+    interne: bool = False,
 ) -> vues.ModificationVue:
-    """`pieces`: the request's documents when the caller has them already (the request page)."""
+    """`pieces`: the request's documents when the caller has them already (the request page);
+    `interne`: a gestionnaire reads it (who opened it, the outcome as recorded)."""
     demande = await session.get_one(Demande, modification.demande_id)
     if pieces is None:
         ajoutees = await svc.pieces_ajoutees(session, modification)
@@ -82,13 +98,17 @@ async def modification_vue(
         statut=modification.statut,
         commentaire=modification.commentaire,
         champs_attendus=list(modification.champs_attendus),
-        ouverte_par=modification.ouverte_par,
+        ouverte_par=modification.ouverte_par if interne else None,
         ouverte_le=modification.ouverte_le,
         relance_le=modification.relance_le,
         expire_le=modification.expire_le,
         relance_envoyee_le=modification.relance_envoyee_le,
         cloturee_le=modification.cloturee_le,
-        issue=modification.issue,
+        issue=(
+            modification.issue
+            if interne or modification.issue is None
+            else ISSUES_OPERATEUR.get(StatutModification(modification.statut), modification.issue)
+        ),
         version_appliquee=modification.version_appliquee,
         brouillon_version=modification.brouillon_version,
         changements=[vues.Changement(**c) for c in svc.changements(modification, demande)],
@@ -111,20 +131,19 @@ def courriel_vue(courriel: Courriel, numeros: dict[int, str]) -> vues.CourrielVu
 
 
 async def courriels(
-    session: AsyncSession, demande: Demande, numeros: dict[int, str] | None = None
+    session: AsyncSession, demande: Demande, numeros: dict[int, str] | None = None, *, interne: bool = False
 ) -> list[vues.CourrielVue]:
     assert demande.id is not None
     if numeros is None:
         numeros = await _numeros_modifications(session, demande.id)
-    lignes = (
-        await session.exec(
-            select(Courriel).where(Courriel.demande_id == demande.id).order_by(col(Courriel.id))
-        )
-    ).all()
+    requete = select(Courriel).where(Courriel.demande_id == demande.id)
+    if not interne:
+        requete = requete.where(col(Courriel.type).not_in(COURRIELS_INTERNES))
+    lignes = (await session.exec(requete.order_by(col(Courriel.id)))).all()
     return [courriel_vue(c, numeros) for c in lignes]
 
 
-async def page_demande(session: AsyncSession, demande: Demande) -> vues.DemandePage:
+async def page_demande(session: AsyncSession, demande: Demande, *, interne: bool = False) -> vues.DemandePage:
     assert demande.id is not None
     operateur = await session.get_one(Operateur, demande.operateur_id)
     numeros = await _numeros_modifications(session, demande.id)
@@ -178,8 +197,10 @@ async def page_demande(session: AsyncSession, demande: Demande) -> vues.DemandeP
             )
             for h in historique
         ],
-        courriels=await courriels(session, demande, numeros),
-        modification_ouverte=await modification_vue(session, ouverte, list(pieces)) if ouverte else None,
+        courriels=await courriels(session, demande, numeros, interne=interne),
+        modification_ouverte=(
+            await modification_vue(session, ouverte, list(pieces), interne=interne) if ouverte else None
+        ),
     )
 
 
