@@ -96,14 +96,50 @@ async def consulter(
     return await lecture.page_demande(session, demande, interne=utilisateur.voit_interne)
 
 
+Limite = Annotated[
+    int, Query(ge=1, le=lecture.LIMITE_PAGE_MAX, description="Le nombre d'éléments de la page au plus")
+]
+Curseur = Annotated[
+    str | None,
+    Query(
+        max_length=200,
+        description="Le `suivant` de la page précédente ; absent pour la première page",
+    ),
+]
+
+
 @router.get(
-    "/{numero}/courriels", response_model=list[vues.CourrielVue], summary="Courriels automatiques envoyés"
+    "/{numero}/courriels",
+    response_model=vues.PageCourriels,
+    summary="Courriels automatiques envoyés (page par page, du plus ancien au plus récent)",
 )
 async def lister_courriels(
-    numero: NumeroDemande, utilisateur: UtilisateurDep, session: SessionDep
-) -> list[vues.CourrielVue]:
+    numero: NumeroDemande,
+    utilisateur: UtilisateurDep,
+    session: SessionDep,
+    limite: Limite = lecture.LIMITE_PAGE,
+    curseur: Curseur = None,
+) -> vues.PageCourriels:
     demande = await charger_demande(session, numero, utilisateur.perimetre_siret)
-    return await lecture.courriels(session, demande, interne=utilisateur.voit_interne)
+    return await lecture.courriels(
+        session, demande, interne=utilisateur.voit_interne, limite=limite, curseur=curseur
+    )
+
+
+@router.get(
+    "/{numero}/historique",
+    response_model=vues.PageHistorique,
+    summary="Historique des versions (page par page, de la version 1 à la dernière)",
+)
+async def lister_historique(
+    numero: NumeroDemande,
+    utilisateur: UtilisateurDep,
+    session: SessionDep,
+    limite: Limite = lecture.LIMITE_PAGE,
+    curseur: Curseur = None,
+) -> vues.PageHistorique:
+    demande = await charger_demande(session, numero, utilisateur.perimetre_siret)
+    return await lecture.historique(session, demande, limite=limite, curseur=curseur)
 
 
 @router.get(

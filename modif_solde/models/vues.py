@@ -126,6 +126,19 @@ class CourrielVue(BaseModel):
     corps_html: str
 
 
+_SUIVANT = "Le curseur de la page suivante (à passer en `curseur`), null à la dernière page"
+
+
+class PageCourriels(BaseModel):
+    elements: list[CourrielVue]
+    suivant: str | None = Field(description=_SUIVANT)
+
+
+class PageHistorique(BaseModel):
+    elements: list[LigneHistorique]
+    suivant: str | None = Field(description=_SUIVANT)
+
+
 class DemandeResume(BaseModel):
     numero: str
     type: str
@@ -155,6 +168,6 @@ class DemandePage(BaseModel):
     coordonnees_bancaires: CoordonneesBancaires
     pieces: list[PieceVue]
     version: int
-    historique: list[LigneHistorique]
-    courriels: list[CourrielVue]
+    historique: PageHistorique = Field(description="La première page de l'historique")
+    courriels: PageCourriels = Field(description="La première page du journal des courriels")
     modification_ouverte: ModificationVue | None

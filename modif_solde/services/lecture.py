@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 from decimal import Decimal
 
+from sqlalchemy import and_, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -13,6 +17,11 @@ from modif_solde.models.tables import Courriel, Demande, Historique, Modificatio
 from modif_solde.services import modifications as svc
 from modif_solde.services.courriels import format_montant_fr
 from modif_solde.services.demandes import lister_demandes
+from modif_solde.services.erreurs import DonneesInvalides
+
+# One page of the e-mail log or of the history (the request page embeds the first).
+LIMITE_PAGE = 50
+LIMITE_PAGE_MAX = 200
 
 # What an operator reads as the outcome: the recorded one names the gestionnaire and may carry
 # the withdrawal's reason, written for the gestionnaires.
@@ -24,6 +33,22 @@ ISSUES_OPERATEUR = {
 }
 # E-mails the operator never received, left out of the log an operator reads.
 COURRIELS_INTERNES = (TypeCourriel.CONFIRMATION_GESTIONNAIRES,)
+
+
+def encoder_curseur(*cle: int) -> str:
+    """Where the next page starts: the last element's sort key, opaque to the client."""
+    return base64.urlsafe_b64encode(json.dumps(list(cle)).encode()).decode().rstrip("=")
+
+
+def decoder_curseur(curseur: str, taille: int) -> tuple[int, ...]:
+    try:
+        cle = json.loads(base64.urlsafe_b64decode(curseur + "=" * (-len(curseur) % 4)))
+    except (binascii.Error, ValueError):
+        cle = None
+    if not (isinstance(cle, list) and len(cle) == taille and all(type(v) is int and v >= 0 for v in cle)):
+        message = "Le champ « curseur » doit être une valeur « suivant » rendue par l'API."
+        raise DonneesInvalides("Le curseur est invalide.", [{"champ": "curseur", "message": message}])
+    return tuple(cle)
 
 
 def masquer_iban(iban: str) -> str:
@@ -131,16 +156,74 @@ def courriel_vue(courriel: Courriel, numeros: dict[int, str]) -> vues.CourrielVu
 
 
 async def courriels(
-    session: AsyncSession, demande: Demande, numeros: dict[int, str] | None = None, *, interne: bool = False
-) -> list[vues.CourrielVue]:
+    session: AsyncSession,
+    demande: Demande,
+    numeros: dict[int, str] | None = None,
+    *,
+    interne: bool = False,
+    limite: int = LIMITE_PAGE,
+    curseur: str | None = None,
+) -> vues.PageCourriels:
+    """One page of the e-mail log, oldest first."""
     assert demande.id is not None
-    if numeros is None:
-        numeros = await _numeros_modifications(session, demande.id)
     requete = select(Courriel).where(Courriel.demande_id == demande.id)
     if not interne:
         requete = requete.where(col(Courriel.type).not_in(COURRIELS_INTERNES))
-    lignes = (await session.exec(requete.order_by(col(Courriel.id)))).all()
-    return [courriel_vue(c, numeros) for c in lignes]
+    if curseur is not None:
+        (apres,) = decoder_curseur(curseur, 1)
+        requete = requete.where(col(Courriel.id) > apres)
+    lignes = list((await session.exec(requete.order_by(col(Courriel.id)).limit(limite + 1))).all())
+    if numeros is None:
+        numeros = await _numeros_modifications(session, demande.id)
+    page = lignes[:limite]
+    suivant = encoder_curseur(page[-1].id or 0) if len(lignes) > limite else None
+    return vues.PageCourriels(elements=[courriel_vue(c, numeros) for c in page], suivant=suivant)
+
+
+async def historique(
+    session: AsyncSession,
+    demande: Demande,
+    numeros: dict[int, str] | None = None,
+    *,
+    limite: int = LIMITE_PAGE,
+    curseur: str | None = None,
+) -> vues.PageHistorique:
+    """One page of the version history, by version then in the order it was written."""
+    assert demande.id is not None
+    requete = select(Historique).where(Historique.demande_id == demande.id)
+    if curseur is not None:
+        version, apres = decoder_curseur(curseur, 2)
+        requete = requete.where(
+            or_(
+                col(Historique.version) > version,
+                and_(col(Historique.version) == version, col(Historique.id) > apres),
+            )
+        )
+    lignes = list(
+        (
+            await session.exec(
+                requete.order_by(col(Historique.version), col(Historique.id)).limit(limite + 1)
+            )
+        ).all()
+    )
+    if numeros is None:
+        numeros = await _numeros_modifications(session, demande.id)
+    page = lignes[:limite]
+    suivant = encoder_curseur(page[-1].version, page[-1].id or 0) if len(lignes) > limite else None
+    return vues.PageHistorique(
+        elements=[
+            vues.LigneHistorique(
+                version=h.version,
+                champ=h.champ,
+                ancienne_valeur=h.ancienne_valeur,
+                nouvelle_valeur=h.nouvelle_valeur,
+                applique_le=h.applique_le,
+                modification=numeros.get(h.modification_id) if h.modification_id else None,
+            )
+            for h in page
+        ],
+        suivant=suivant,
+    )
 
 
 async def page_demande(session: AsyncSession, demande: Demande, *, interne: bool = False) -> vues.DemandePage:
@@ -153,13 +236,6 @@ async def page_demande(session: AsyncSession, demande: Demande, *, interne: bool
             select(Piece)
             .where(Piece.demande_id == demande.id)
             .order_by(col(Piece.ajoutee_le), col(Piece.nom_fichier))
-        )
-    ).all()
-    historique = (
-        await session.exec(
-            select(Historique)
-            .where(Historique.demande_id == demande.id)
-            .order_by(col(Historique.version), col(Historique.id))
         )
     ).all()
     return vues.DemandePage(
@@ -186,17 +262,7 @@ async def page_demande(session: AsyncSession, demande: Demande, *, interne: bool
         ),
         pieces=[piece_vue(p, demande.numero, numeros, ouverte.id if ouverte else None) for p in pieces],
         version=demande.version,
-        historique=[
-            vues.LigneHistorique(
-                version=h.version,
-                champ=h.champ,
-                ancienne_valeur=h.ancienne_valeur,
-                nouvelle_valeur=h.nouvelle_valeur,
-                applique_le=h.applique_le,
-                modification=numeros.get(h.modification_id) if h.modification_id else None,
-            )
-            for h in historique
-        ],
+        historique=await historique(session, demande, numeros),
         courriels=await courriels(session, demande, numeros, interne=interne),
         modification_ouverte=(
             await modification_vue(session, ouverte, list(pieces), interne=interne) if ouverte else None
