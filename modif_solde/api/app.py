@@ -136,6 +136,7 @@ PROBLEME: dict[str, Any] = {
     },
 }
 _ERREURS = {
+    "400": "Corps de requête illisible (JSON ou multipart mal formé)",
     "401": "Jeton absent ou invalide",
     "403": "Hors du rôle de l'appelant",
     "404": "Introuvable (ou d'un autre SIRET)",

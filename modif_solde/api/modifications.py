@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, File, Form, Header, Path, Response, UploadFile, status
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, Field
 
 from modif_solde.api.deps import (
     GestionnaireDep,
@@ -22,6 +22,7 @@ from modif_solde.api.workflow import appeler, mise_a_jour
 from modif_solde.db import unit_of_work
 from modif_solde.models import vues
 from modif_solde.models.enums import TypePieceAjoutable
+from modif_solde.models.schemas import InformationsEditables
 from modif_solde.models.tables import Demande, Modification
 from modif_solde.services import idempotence, lecture
 from modif_solde.services import modifications as svc
@@ -101,11 +102,36 @@ async def consulter(
     return await lecture.modification_vue(session, modification, interne=utilisateur.voit_interne)
 
 
+def _schema_brouillon() -> dict[str, Any]:
+    """The draft's body as the service reads it: one or more of the editable fields, nothing
+    else, each under the import's rules (the body is read as an object so that the service
+    names every broken rule in French)."""
+    editables = InformationsEditables.model_json_schema()
+    return {
+        "type": "object",
+        "minProperties": 1,
+        "additionalProperties": False,
+        "properties": editables["properties"],
+    }
+
+
 @router.patch(
     "/{numero}/brouillon",
     response_model=vues.ModificationVue,
     summary="Modifier le brouillon",
     responses={200: {"description": "Le brouillon enregistré", "headers": _ETAG}, **_PERIME},
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "description": "Un ou plusieurs des champs modifiables ; tout autre champ est refusé (422).",
+            "content": {
+                "application/json": {
+                    "schema": _schema_brouillon(),
+                    "examples": EXEMPLES_BROUILLON,
+                }
+            },
+        }
+    },
 )
 async def modifier_brouillon(
     numero: NumeroModification,
@@ -136,7 +162,7 @@ async def modifier_brouillon(
 )
 async def ajouter_piece(
     numero: NumeroModification,
-    type: Annotated[str, Form(description=f"Type de pièce : {', '.join(TypePieceAjoutable)}")],
+    type: Annotated[TypePieceAjoutable, Form(description="Le type de la pièce")],
     fichier: Annotated[UploadFile, File(description="Le document PDF")],
     operateur: OperateurDep,
     session: SessionDep,
@@ -219,7 +245,7 @@ class _Appel:
         async with unit_of_work(self.sessions) as session:
             await svc.charger_modification(session, numero, siret)
             if cle is not None:
-                await idempotence.reserver(session, cle, numero, action, par)
+                await idempotence.reserver(session, cle, numero, action, par, argument)
         await appeler(
             mise_a_jour(self.client, numero, methode, argument, idempotence.id_mise_a_jour(action, cle)),
             self.settings.DELAI_REPONSE_WORKFLOW,
@@ -290,8 +316,15 @@ async def retirer(
     )
 
 
+def _date_en_texte(valeur: Any) -> Any:
+    # Pydantic would read a number as a Unix timestamp: the contract says an ISO 8601 string.
+    if not isinstance(valeur, str):
+        raise ValueError("doit être une date ISO 8601 avec fuseau (exemple : 2027-01-15T23:59:00+01:00)")
+    return valeur
+
+
 class CorpsProlongation(BaseModel):
-    expire_le: AwareDatetime = Field(
+    expire_le: Annotated[AwareDatetime, BeforeValidator(_date_en_texte)] = Field(
         description="La nouvelle échéance, ISO 8601 avec fuseau", examples=["2027-01-15T23:59:00+01:00"]
     )
 

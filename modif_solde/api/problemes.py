@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -89,6 +90,20 @@ def erreurs_de_requete(exc: RequestValidationError) -> list[dict[str, str]]:
     return traduire_erreurs(lignes)
 
 
+def methodes_permises(request: Request) -> list[str]:
+    """Every method the OpenAPI document gives this path: Starlette's 405 names only the
+    methods of the first route that matched the path (POST /demandes, not GET /demandes)."""
+    methodes: set[str] = set()
+    for modele, operations in request.app.openapi()["paths"].items():
+        motif = "".join(
+            "[^/]+" if morceau.startswith("{") else re.escape(morceau)
+            for morceau in re.split(r"(\{[^/}]+\})", modele)
+        )
+        if re.fullmatch(motif, request.url.path):
+            methodes |= {m.upper() for m in operations}
+    return sorted(methodes)
+
+
 def installer(app: FastAPI) -> None:
     @app.exception_handler(ErreurDomaine)
     async def _domaine(_: Request, exc: ErreurDomaine) -> JSONResponse:
@@ -107,7 +122,7 @@ def installer(app: FastAPI) -> None:
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         titre = TITRES_HTTP.get(exc.status_code, "Erreur")
         if exc.status_code == 400:
             # The framework's 400s (a body it cannot parse) say so in English.
@@ -116,7 +131,10 @@ def installer(app: FastAPI) -> None:
             detail = exc.detail
         else:
             detail = titre + "."
-        return reponse(exc.status_code, titre, detail, entetes=getattr(exc, "headers", None))
+        entetes = getattr(exc, "headers", None)
+        if exc.status_code == 405:
+            entetes = {**(entetes or {}), "Allow": ", ".join(methodes_permises(request))}
+        return reponse(exc.status_code, titre, detail, entetes=entetes)
 
     @app.exception_handler(Exception)
     async def _inattendue(request: Request, exc: Exception) -> JSONResponse:

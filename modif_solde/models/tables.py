@@ -154,4 +154,6 @@ class IdempotenceAction(SQLModel, table=True):
     modification_numero: str = Field(max_length=30)
     action: str = Field(max_length=20)
     par: str = Field(max_length=200)
+    # SHA-256 of the action's content (the update's argument).
+    empreinte: str = Field(max_length=64)
     cree_le: datetime = Field(default_factory=maintenant, sa_type=UTCDateTime, nullable=False)

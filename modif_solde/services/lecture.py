@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
+import re
 from decimal import Decimal
 
 from sqlalchemy import and_, or_
@@ -35,20 +33,21 @@ ISSUES_OPERATEUR = {
 COURRIELS_INTERNES = (TypeCourriel.CONFIRMATION_GESTIONNAIRES,)
 
 
+# Cursors: the last element's sort key, digits only, so that the schema states every valid one.
+CURSEUR_COURRIELS = r"^[0-9]{1,9}$"
+CURSEUR_HISTORIQUE = r"^[0-9]{1,9}-[0-9]{1,9}$"
+
+
 def encoder_curseur(*cle: int) -> str:
-    """Where the next page starts: the last element's sort key, opaque to the client."""
-    return base64.urlsafe_b64encode(json.dumps(list(cle)).encode()).decode().rstrip("=")
+    """Where the next page starts (the last element's sort key); opaque to the client."""
+    return "-".join(str(v) for v in cle)
 
 
-def decoder_curseur(curseur: str, taille: int) -> tuple[int, ...]:
-    try:
-        cle = json.loads(base64.urlsafe_b64decode(curseur + "=" * (-len(curseur) % 4)))
-    except (binascii.Error, ValueError):
-        cle = None
-    if not (isinstance(cle, list) and len(cle) == taille and all(type(v) is int and v >= 0 for v in cle)):
+def decoder_curseur(curseur: str, motif: str) -> tuple[int, ...]:
+    if re.fullmatch(motif, curseur) is None:
         message = "Le champ « curseur » doit être une valeur « suivant » rendue par l'API."
         raise DonneesInvalides("Le curseur est invalide.", [{"champ": "curseur", "message": message}])
-    return tuple(cle)
+    return tuple(int(v) for v in curseur.split("-"))
 
 
 def masquer_iban(iban: str) -> str:
@@ -170,7 +169,7 @@ async def courriels(
     if not interne:
         requete = requete.where(col(Courriel.type).not_in(COURRIELS_INTERNES))
     if curseur is not None:
-        (apres,) = decoder_curseur(curseur, 1)
+        (apres,) = decoder_curseur(curseur, CURSEUR_COURRIELS)
         requete = requete.where(col(Courriel.id) > apres)
     lignes = list((await session.exec(requete.order_by(col(Courriel.id)).limit(limite + 1))).all())
     if numeros is None:
@@ -192,7 +191,7 @@ async def historique(
     assert demande.id is not None
     requete = select(Historique).where(Historique.demande_id == demande.id)
     if curseur is not None:
-        version, apres = decoder_curseur(curseur, 2)
+        version, apres = decoder_curseur(curseur, CURSEUR_HISTORIQUE)
         requete = requete.where(
             or_(
                 col(Historique.version) > version,

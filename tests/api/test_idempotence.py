@@ -76,19 +76,19 @@ async def test_prolonger_rejoue_ne_prolonge_qu_une_fois(
     assert (await courriels(http, 2)).count("prolongation") == 1
 
 
-async def test_meme_cle_autre_action_ou_autre_modification_refusee(
+async def test_meme_cle_autre_action_ou_autre_modification_409(
     http: httpx.AsyncClient, demande: Demande, smtp: ServeurSmtp
 ) -> None:
     await ouvrir(http)
     r = await http.post(f"{M1}/retirer", json={"motif": "doublon"}, headers={**GESTIONNAIRE, **cle("k-1")})
     assert r.status_code == 200, r.text
     r = await http.post(f"{M1}/renoncer", headers={**OPERATEUR, **cle("k-1")})
-    erreurs = probleme(r, 422)["errors"]
-    assert erreurs[0]["champ"] == "Idempotency-Key" and "déjà servi" in erreurs[0]["message"]
+    detail = probleme(r, 409)["detail"]
+    assert "Idempotency-Key" in detail and "déjà servi" in detail
     r = await http.post("/api/v1/demandes/FINMSS009266/modifications", json=OUVERTURE, headers=GESTIONNAIRE)
     assert r.status_code == 201, r.text
     r = await http.post("/api/v1/modifications/FINMSS009266M2/renoncer", headers={**OPERATEUR, **cle("k-1")})
-    assert probleme(r, 422)["errors"][0]["champ"] == "Idempotency-Key"
+    assert "déjà servi" in probleme(r, 409)["detail"]
     # A key outside the allowed form names the header.
     r = await http.post(
         "/api/v1/modifications/FINMSS009266M2/renoncer", headers={**OPERATEUR, **cle("a" * 300)}
@@ -143,3 +143,20 @@ async def test_sur_le_serveur_de_dev_la_reprise_apres_la_fin_du_workflow(
                 seconde = await client.post(f"{M1}/confirmer", headers={**OPERATEUR, **cle("k-dev")})
                 assert seconde.status_code == 200, seconde.text
                 assert seconde.json() == premiere.json()
+
+
+async def test_meme_cle_autre_contenu_409(
+    http: httpx.AsyncClient, demande: Demande, smtp: ServeurSmtp
+) -> None:
+    ouverte = await ouvrir(http)
+    echeance = datetime.fromisoformat(ouverte["expire_le"])
+    for jours, statut in ((5, 200), (5, 200), (9, 409)):
+        r = await http.post(
+            f"{M1}/prolonger",
+            json={"expire_le": (echeance + timedelta(days=jours)).isoformat()},
+            headers={**GESTIONNAIRE, **cle("k-contenu")},
+        )
+        assert r.status_code == statut, r.text
+    # A number is not a date (pydantic would read it as a Unix timestamp).
+    r = await http.post(f"{M1}/prolonger", json={"expire_le": 0}, headers=GESTIONNAIRE)
+    assert probleme(r, 422)["errors"][0]["champ"] == "expire_le"

@@ -118,3 +118,10 @@ async def test_nombre_de_pieces_borne_409(
             )
             assert r.status_code == 204
             assert (await ajouter()).status_code == 201
+
+
+@pytest.mark.parametrize("engine", ["sqlite"], indirect=True)
+async def test_405_nomme_toutes_les_methodes(http: httpx.AsyncClient) -> None:
+    r = await http.request("OPTIONS", "/api/v1/demandes", headers=OPERATEUR)
+    assert probleme(r, 405)
+    assert {m.strip() for m in r.headers["allow"].split(",")} >= {"GET", "POST"}

@@ -31,6 +31,7 @@ def upgrade() -> None:
         sa.Column("modification_numero", sqlmodel.sql.sqltypes.AutoString(length=30), nullable=False),
         sa.Column("action", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
         sa.Column("par", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+        sa.Column("empreinte", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
         sa.Column("cree_le", modif_solde.models.types.UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("cle"),
     )
