@@ -1,6 +1,7 @@
 """The OpenAPI document says what the service does: schemathesis runs every check (`--checks
 all`) through its four phases (examples, coverage, fuzzing, stateful), as the request's
-operator and as a gestionnaire, against the real application served by uvicorn, with a worker
+operator and as a gestionnaire, on both databases, against the real application served by
+uvicorn, with a worker
 on the Temporal test server. Example counts are bounded so that the run stays short."""
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from tests.workflows.conftest import Banc, ServeurSmtp, port_libre
 
 SCHEMATHESIS = Path(sys.executable).parent / "schemathesis"
 CONFIGURATION = Path(__file__).with_name("schemathesis.toml")
-EXEMPLES_PAR_OPERATION = 10
+EXEMPLES_PAR_OPERATION = 30
 
 
 @pytest.fixture
@@ -44,7 +45,6 @@ async def serveur(settings: Settings, banc: Banc) -> AsyncIterator[str]:
         await tache
 
 
-@pytest.mark.parametrize("engine", ["sqlite"], indirect=True)
 @pytest.mark.parametrize("identite", ["operateur", "gestionnaire"])
 async def test_schemathesis_toutes_les_verifications(
     serveur: str, demande: Demande, smtp: ServeurSmtp, identite: str, tmp_path: Path
