@@ -1,8 +1,8 @@
 """The OpenAPI document says what the service does: schemathesis runs every check (`--checks
 all`) through its four phases (examples, coverage, fuzzing, stateful), as the request's
 operator and as a gestionnaire, on both databases, against the real application served by
-uvicorn, with a worker
-on the Temporal test server. Example counts are bounded so that the run stays short."""
+uvicorn, with a worker on the Temporal test server. Example counts are bounded so that the run
+stays short (about 15 s each)."""
 
 from __future__ import annotations
 
