@@ -75,6 +75,18 @@ async def test_chaque_422_nomme_un_champ(
     )
     # Withdrawal: a reason too long.
     refus.append(await http.post(f"{M1}/retirer", json={"motif": "x" * 3000}, headers=GESTIONNAIRE))
+    # Pages: a cursor the API did not give, a page too long.
+    for chemin in ("courriels", "historique"):
+        for params in ({"curseur": "autre"}, {"limite": 1000}):
+            refus.append(
+                await http.get(f"/api/v1/demandes/FINMSS009266/{chemin}", params=params, headers=OPERATEUR)
+            )
+    # An idempotency key outside its form.
+    refus.append(
+        await http.post(f"{M1}/renoncer", headers={**OPERATEUR, "Idempotency-Key": "cle avec espaces"})
+    )
+    # A date that is a number.
+    refus.append(await http.post(f"{M1}/prolonger", json={"expire_le": 1}, headers=GESTIONNAIRE))
 
     for r in refus:
         nomme_un_champ(r)
