@@ -1,6 +1,7 @@
 """No success before the commit: a write whose commit fails answers an error, and the data and
-the stored files stay as they were. The commit is made to fail for real, by a PostgreSQL
-constraint trigger deferred to the commit (SQLite has no deferred trigger)."""
+the stored files stay as they were. The commit is made to fail for real, by a constraint the
+database checks only at commit: a deferred constraint trigger on PostgreSQL; on SQLite, a
+trigger writing a row that breaks a deferred foreign key."""
 
 from __future__ import annotations
 
@@ -19,36 +20,55 @@ from tests.api.conftest import GESTIONNAIRE, OPERATEUR
 from tests.api.test_parcours import ouvrir, probleme
 from tests.workflows.conftest import ServeurSmtp
 
-pytestmark = pytest.mark.parametrize("engine", ["postgresql"], indirect=True)
-
 M1 = "/api/v1/modifications/FINMSS009266M1"
 
 
 class RefusAuCommit:
-    """Arms a deferred trigger that makes the next commit touching `table` fail."""
+    """Arms a trigger that makes the next commit touching `table` fail."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        self.sqlite = engine.dialect.name == "sqlite"
 
     async def armer(self, table: str, operation: str) -> None:
         async with self.engine.begin() as conn:
-            await conn.execute(
-                text(
-                    "CREATE OR REPLACE FUNCTION refus_au_commit() RETURNS trigger LANGUAGE plpgsql AS "
-                    "$$ BEGIN RAISE EXCEPTION 'commit refusé pour le test'; END $$"
+            if self.sqlite:
+                await conn.execute(text("CREATE TABLE refus_cible (id INTEGER PRIMARY KEY)"))
+                await conn.execute(
+                    text(
+                        "CREATE TABLE refus_ligne (id INTEGER PRIMARY KEY, cible INTEGER "
+                        "REFERENCES refus_cible (id) DEFERRABLE INITIALLY DEFERRED)"
+                    )
                 )
-            )
-            await conn.execute(
-                text(
-                    f'CREATE CONSTRAINT TRIGGER refus_au_commit AFTER {operation} ON "{table}" '
-                    "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION refus_au_commit()"
+                await conn.execute(
+                    text(
+                        f'CREATE TRIGGER refus_au_commit AFTER {operation} ON "{table}" '
+                        "BEGIN INSERT INTO refus_ligne (cible) VALUES (-1); END"  # noqa: S608 (the test's own names)
+                    )
                 )
-            )
+            else:
+                await conn.execute(
+                    text(
+                        "CREATE OR REPLACE FUNCTION refus_au_commit() RETURNS trigger LANGUAGE plpgsql AS "
+                        "$$ BEGIN RAISE EXCEPTION 'commit refusé pour le test'; END $$"
+                    )
+                )
+                await conn.execute(
+                    text(
+                        f'CREATE CONSTRAINT TRIGGER refus_au_commit AFTER {operation} ON "{table}" '
+                        "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION refus_au_commit()"
+                    )
+                )
         self.table = table
 
     async def desarmer(self) -> None:
         async with self.engine.begin() as conn:
-            await conn.execute(text(f'DROP TRIGGER IF EXISTS refus_au_commit ON "{self.table}"'))
+            if self.sqlite:
+                await conn.execute(text("DROP TRIGGER IF EXISTS refus_au_commit"))
+                await conn.execute(text("DROP TABLE IF EXISTS refus_ligne"))
+                await conn.execute(text("DROP TABLE IF EXISTS refus_cible"))
+            else:
+                await conn.execute(text(f'DROP TRIGGER IF EXISTS refus_au_commit ON "{self.table}"'))
 
 
 @pytest.fixture
