@@ -40,11 +40,9 @@ class RefusAuCommit:
                         "REFERENCES refus_cible (id) DEFERRABLE INITIALLY DEFERRED)"
                     )
                 )
+                corps = "BEGIN INSERT INTO refus_ligne (cible) VALUES (-1); END"
                 await conn.execute(
-                    text(
-                        f'CREATE TRIGGER refus_au_commit AFTER {operation} ON "{table}" '
-                        "BEGIN INSERT INTO refus_ligne (cible) VALUES (-1); END"  # noqa: S608 (the test's own names)
-                    )
+                    text(f'CREATE TRIGGER refus_au_commit AFTER {operation} ON "{table}" {corps}')
                 )
             else:
                 await conn.execute(
