@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     STORAGE_DIR: Path = DATA_DIR / "pieces"
     # A PDF of 10 MiB covers scanned supporting documents; larger is refused (413).
     PIECE_TAILLE_MAX: int = Field(default=10 * 1024 * 1024, gt=0)
+    # Documents one modification may add: bounds the storage a single draft can take.
+    PIECES_MAX_PAR_MODIFICATION: int = Field(default=20, gt=0)
     # How long the API waits for the worker to answer an update before a 503.
     DELAI_REPONSE_WORKFLOW: timedelta = timedelta(seconds=10)
     LOG_FORMAT: Literal["texte", "json"] = "texte"

@@ -118,7 +118,9 @@ class ActivitesModification:
     @_activite
     async def confirmer(self, entree: ClotureActivite) -> ClotureFaite:
         async with unit_of_work(self.sessions) as session:
-            cloture = await svc.confirmer(session, entree.modification_numero, entree.le)
+            cloture = await svc.confirmer(
+                session, entree.modification_numero, entree.le, entree.version_brouillon
+            )
         return _faite(cloture)
 
     @activity.defn(name=CLOTURER)

@@ -136,6 +136,7 @@ PROBLEME: dict[str, Any] = {
     },
 }
 _ERREURS = {
+    "400": "Corps de requête illisible (JSON ou multipart mal formé)",
     "401": "Jeton absent ou invalide",
     "403": "Hors du rôle de l'appelant",
     "404": "Introuvable (ou d'un autre SIRET)",
@@ -151,9 +152,11 @@ def _erreurs_documentees(operation: dict[str, Any], protege: bool) -> None:
     """Every error answer is application/problem+json, and documented as such."""
     reponses = operation.setdefault("responses", {})
     codes = [c for c in _ERREURS if protege or c in ("422",)]
+    # Plus the errors a route declares itself (412…), with their own description.
+    codes += [c for c in reponses if c[0] in "45" and c not in codes]
     for code in codes:
         reponses[code] = {
-            "description": _ERREURS[code],
+            "description": _ERREURS.get(code) or reponses[code].get("description", ""),
             "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Probleme"}}},
         }
     if protege:

@@ -30,6 +30,12 @@ class Utilisateur:
         """The SIRET an operator's lookups are scoped to; None for a gestionnaire (sees all)."""
         return self.siret if self.role == Role.OPERATEUR else None
 
+    @property
+    def voit_interne(self) -> bool:
+        """Whether the gestionnaires' own data is shown (who opened, the withdrawal's reason,
+        their notices): to gestionnaires only."""
+        return self.role == Role.GESTIONNAIRE
+
 
 class JetonInvalide(Exception):
     pass

@@ -26,7 +26,7 @@ from modif_solde.api.problemes import Probleme
 from modif_solde.api.workflow import appeler
 from modif_solde.db import unit_of_work
 from modif_solde.models import vues
-from modif_solde.models.enums import CHAMPS_EDITABLES, StatutDemande
+from modif_solde.models.enums import StatutDemande
 from modif_solde.models.schemas import DemandeImport
 from modif_solde.models.tables import Operateur, Piece
 from modif_solde.services import lecture
@@ -74,7 +74,7 @@ async def importer(
         raise Probleme(403, "Un opérateur ne peut importer que les demandes de son propre SIRET.")
     demande = await importer_demande(session, stockage, donnees)
     response.headers["Location"] = f"/api/v1/demandes/{demande.numero}"
-    return await lecture.page_demande(session, demande)
+    return await lecture.page_demande(session, demande, interne=utilisateur.voit_interne)
 
 
 @router.get("", response_model=vues.ListeDemandes, summary="Lister les demandes (file de travail)")
@@ -93,17 +93,53 @@ async def consulter(
     numero: NumeroDemande, utilisateur: UtilisateurDep, session: SessionDep
 ) -> vues.DemandePage:
     demande = await charger_demande(session, numero, utilisateur.perimetre_siret)
-    return await lecture.page_demande(session, demande)
+    return await lecture.page_demande(session, demande, interne=utilisateur.voit_interne)
+
+
+Limite = Annotated[
+    int, Query(ge=1, le=lecture.LIMITE_PAGE_MAX, description="Le nombre d'éléments de la page au plus")
+]
+_CURSEUR = "Le `suivant` de la page précédente ; absent pour la première page"
+CurseurCourriels = Annotated[
+    str | None, Query(pattern=lecture.CURSEUR_COURRIELS, description=_CURSEUR, examples=["42"])
+]
+CurseurHistorique = Annotated[
+    str | None, Query(pattern=lecture.CURSEUR_HISTORIQUE, description=_CURSEUR, examples=["2-17"])
+]
 
 
 @router.get(
-    "/{numero}/courriels", response_model=list[vues.CourrielVue], summary="Courriels automatiques envoyés"
+    "/{numero}/courriels",
+    response_model=vues.PageCourriels,
+    summary="Courriels automatiques envoyés (page par page, du plus ancien au plus récent)",
 )
 async def lister_courriels(
-    numero: NumeroDemande, utilisateur: UtilisateurDep, session: SessionDep
-) -> list[vues.CourrielVue]:
+    numero: NumeroDemande,
+    utilisateur: UtilisateurDep,
+    session: SessionDep,
+    limite: Limite = lecture.LIMITE_PAGE,
+    curseur: CurseurCourriels = None,
+) -> vues.PageCourriels:
     demande = await charger_demande(session, numero, utilisateur.perimetre_siret)
-    return await lecture.courriels(session, demande)
+    return await lecture.courriels(
+        session, demande, interne=utilisateur.voit_interne, limite=limite, curseur=curseur
+    )
+
+
+@router.get(
+    "/{numero}/historique",
+    response_model=vues.PageHistorique,
+    summary="Historique des versions (page par page, de la version 1 à la dernière)",
+)
+async def lister_historique(
+    numero: NumeroDemande,
+    utilisateur: UtilisateurDep,
+    session: SessionDep,
+    limite: Limite = lecture.LIMITE_PAGE,
+    curseur: CurseurHistorique = None,
+) -> vues.PageHistorique:
+    demande = await charger_demande(session, numero, utilisateur.perimetre_siret)
+    return await lecture.historique(session, demande, limite=limite, curseur=curseur)
 
 
 @router.get(
@@ -148,14 +184,32 @@ def _disposition(nom: str) -> str:
     return f"attachment; filename=\"{ascii_seul}\"; filename*=UTF-8''{quote(nom, safe='')}"
 
 
+# Multi-line text: at least one visible character, no control character but tab and line feed.
+_LIGNE = r"(?:[^\x00-\x08\x0b-\x1f\x7f\u2028\u2029]|\r\n)*"
+COMMENTAIRE_MOTIF = f"^{_LIGNE}[^\\s\\x00-\\x1f\\x7f]{_LIGNE}$"
+
+
 class OuvertureModification(BaseModel):
+    # Typed Any: the service checks them and names each broken rule in French; the schema
+    # states the same rules for clients.
     commentaire: Any = Field(
         description="Le commentaire du gestionnaire : ce qui doit être corrigé (texte, 4 000 caractères au plus)",
         examples=["Le numéro de téléphone du contact support ne correspond pas à la pièce justificative."],
+        json_schema_extra={
+            "type": "string",
+            "minLength": 1,
+            "maxLength": svc.COMMENTAIRE_MAX,
+            "pattern": COMMENTAIRE_MOTIF,
+        },
     )
     champs: Any = Field(
-        description=f"Les éléments attendus, parmi : {', '.join((*CHAMPS_EDITABLES, 'pieces'))}",
+        description=f"Les éléments attendus, parmi : {', '.join(svc.CHAMPS_ATTENDUS_POSSIBLES)}",
         examples=[["contact_support_telephone"]],
+        json_schema_extra={
+            "type": "array",
+            "minItems": 1,
+            "items": {"type": "string", "enum": list(svc.CHAMPS_ATTENDUS_POSSIBLES)},
+        },
     )
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client
 
@@ -16,6 +18,7 @@ from modif_solde.config import Settings
 from modif_solde.db import SessionFactory, unit_of_work
 from modif_solde.services.stockage import Stockage
 
+journal = logging.getLogger(__name__)
 _bearer = HTTPBearer(auto_error=False, description="Jeton JWT : `modif-solde token --role …`")
 _DEFI = {"WWW-Authenticate": 'Bearer realm="modif-solde"'}
 
@@ -28,14 +31,36 @@ def get_settings(request: Request) -> Settings:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
+_NON_ENREGISTRE = "L'enregistrement n'a pas pu être validé : rien n'a été enregistré. Réessayez."
+
+
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """One transaction per request; a GET only reads."""
+    """One transaction per request; a GET only reads. It commits before the answer is sent
+    (scope "function"): a commit that fails answers an error, never a success."""
     state = request.app.state
-    async with unit_of_work(state.sessions_lecture if request.method == "GET" else state.sessions) as session:
-        yield session
+    route_finie = False
+    try:
+        async with unit_of_work(
+            state.sessions_lecture if request.method == "GET" else state.sessions
+        ) as session:
+            yield session
+            route_finie = True
+    except SQLAlchemyError as err:
+        if not route_finie:
+            raise
+        journal.exception("commit refusé sur %s %s", request.method, request.url.path)
+        # The database refusing or losing the commit: the connection's fault is worth a retry.
+        indisponible = isinstance(err, OperationalError | InterfaceError) or (
+            isinstance(err, DBAPIError) and err.connection_invalidated
+        )
+        raise Probleme(
+            503 if indisponible else 500,
+            _NON_ENREGISTRE,
+            entetes={"Retry-After": "5"} if indisponible else None,
+        ) from err
 
 
-SessionDep = Annotated[AsyncSession, Depends(get_session)]
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
 def get_sessions(request: Request) -> SessionFactory:

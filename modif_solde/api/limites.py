@@ -33,19 +33,28 @@ class LimiteCorps:
             await _refuser(send, limite)
             return
         recu = 0
+        depasse = False
         commence = False
 
         async def recevoir() -> Message:
-            nonlocal recu
+            nonlocal recu, depasse
             message = await receive()
             if message["type"] == "http.request":
                 recu += len(message.get("body", b""))
                 if recu > limite:
+                    depasse = True
                     raise CorpsTropGrand
             return message
 
         async def envoyer(message: Message) -> None:
             nonlocal commence
+            if depasse:
+                # A parser that caught CorpsTropGrand answers its own 400 (the multipart one
+                # does): the answer is the 413, whatever the application made of it.
+                if message["type"] == "http.response.start" and not commence:
+                    commence = True
+                    await _refuser(send, limite)
+                return
             commence = commence or message["type"] == "http.response.start"
             await send(message)
 
@@ -53,7 +62,10 @@ class LimiteCorps:
             await self.app(scope, recevoir, envoyer)
         except CorpsTropGrand:
             if not commence:
+                commence = True
                 await _refuser(send, limite)
+        if depasse and not commence:
+            await _refuser(send, limite)
 
 
 async def _refuser(send: Send, limite: int) -> None:
@@ -61,7 +73,7 @@ async def _refuser(send: Send, limite: int) -> None:
         "type": "about:blank",
         "title": "Contenu trop volumineux",
         "status": 413,
-        "detail": f"Le corps de la requête dépasse la taille maximale ({limite // (1024 * 1024)} Mo).",
+        "detail": f"Le corps de la requête dépasse la taille maximale ({_taille(limite)}).",
     }
     donnees = json.dumps(corps, ensure_ascii=False).encode()
     await send(
@@ -75,3 +87,9 @@ async def _refuser(send: Send, limite: int) -> None:
         }
     )
     await send({"type": "http.response.body", "body": donnees})
+
+
+def _taille(octets: int) -> str:
+    if octets >= 1024 * 1024:
+        return f"{octets // (1024 * 1024)} Mo"
+    return f"{octets // 1024} Ko"

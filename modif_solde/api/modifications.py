@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, File, Form, Path, Response, UploadFile, status
-from pydantic import AwareDatetime, BaseModel, Field
+from fastapi import APIRouter, Body, Depends, File, Form, Header, Path, Response, UploadFile, status
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, Field
 
 from modif_solde.api.deps import (
     GestionnaireDep,
@@ -21,9 +21,10 @@ from modif_solde.api.deps import (
 from modif_solde.api.workflow import CycleActifDep, appeler, mise_a_jour
 from modif_solde.db import unit_of_work
 from modif_solde.models import vues
-from modif_solde.models.enums import TypePieceAjoutable
-from modif_solde.models.tables import Demande
-from modif_solde.services import lecture
+from modif_solde.models.enums import StatutModification, TypePieceAjoutable
+from modif_solde.models.schemas import InformationsEditables
+from modif_solde.models.tables import Demande, Modification
+from modif_solde.services import idempotence, lecture
 from modif_solde.services import modifications as svc
 from modif_solde.workflows.contrat import ActionOperateur, Prolongation, Retrait
 from modif_solde.workflows.modification import ModificationWorkflow
@@ -35,6 +36,41 @@ NumeroModification = Annotated[
 ]
 
 _MORCEAU = 64 * 1024
+
+IfMatch = Annotated[
+    str | None,
+    Header(
+        alias="If-Match",
+        description="L'ETag du brouillon lu (ou `*`) : l'action est refusée (412) si le brouillon a "
+        "changé depuis. Sans cet en-tête, la dernière écriture l'emporte.",
+        examples=['"3"'],
+    ),
+]
+_ETAG = {
+    "ETag": {
+        "description": "La version du brouillon, à renvoyer dans If-Match",
+        "schema": {"type": "string", "examples": ['"3"']},
+    }
+}
+_PERIME: dict[int | str, dict[str, Any]] = {
+    412: {"description": "Le brouillon a changé depuis sa lecture (If-Match)"}
+}
+
+
+def etag(modification: Modification) -> str:
+    return f'"{modification.brouillon_version}"'
+
+
+def version_attendue(if_match: str | None) -> int | None:
+    """If-Match: `*` or absent sets no condition; a tag that is not one of ours (a weak one
+    included: If-Match compares strongly) matches no version."""
+    if if_match is None or if_match.strip() == "*":
+        return None
+    valeur = if_match.strip()
+    if len(valeur) > 2 and valeur[0] == valeur[-1] == '"' and valeur[1:-1].isdigit():
+        return int(valeur[1:-1])
+    return -1
+
 
 EXEMPLES_BROUILLON = {
     "telephone": {
@@ -52,15 +88,51 @@ EXEMPLES_BROUILLON = {
 }
 
 
-@router.get("/{numero}", response_model=vues.ModificationVue, summary="La modification et son brouillon")
+@router.get(
+    "/{numero}",
+    response_model=vues.ModificationVue,
+    summary="La modification et son brouillon",
+    responses={200: {"description": "La modification", "headers": _ETAG}},
+)
 async def consulter(
-    numero: NumeroModification, utilisateur: UtilisateurDep, session: SessionDep
+    numero: NumeroModification, utilisateur: UtilisateurDep, session: SessionDep, response: Response
 ) -> vues.ModificationVue:
     modification = await svc.charger_modification(session, numero, utilisateur.perimetre_siret)
-    return await lecture.modification_vue(session, modification)
+    response.headers["ETag"] = etag(modification)
+    return await lecture.modification_vue(session, modification, interne=utilisateur.voit_interne)
 
 
-@router.patch("/{numero}/brouillon", response_model=vues.ModificationVue, summary="Modifier le brouillon")
+def _schema_brouillon() -> dict[str, Any]:
+    """The draft's body as the service reads it: one or more of the editable fields, nothing
+    else, each under the import's rules (the body is read as an object so that the service
+    names every broken rule in French)."""
+    editables = InformationsEditables.model_json_schema()
+    return {
+        "type": "object",
+        "minProperties": 1,
+        "additionalProperties": False,
+        "properties": editables["properties"],
+    }
+
+
+@router.patch(
+    "/{numero}/brouillon",
+    response_model=vues.ModificationVue,
+    summary="Modifier le brouillon",
+    responses={200: {"description": "Le brouillon enregistré", "headers": _ETAG}, **_PERIME},
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "description": "Un ou plusieurs des champs modifiables ; tout autre champ est refusé (422).",
+            "content": {
+                "application/json": {
+                    "schema": _schema_brouillon(),
+                    "examples": EXEMPLES_BROUILLON,
+                }
+            },
+        }
+    },
+)
 async def modifier_brouillon(
     numero: NumeroModification,
     changements: Annotated[
@@ -73,9 +145,14 @@ async def modifier_brouillon(
     operateur: OperateurDep,
     _cycle: CycleActifDep,
     session: SessionDep,
+    response: Response,
+    if_match: IfMatch = None,
 ) -> vues.ModificationVue:
-    modification = await svc.mettre_a_jour_brouillon(session, numero, changements, operateur.siret)
-    return await lecture.modification_vue(session, modification)
+    modification = await svc.mettre_a_jour_brouillon(
+        session, numero, changements, operateur.siret, version_attendue(if_match)
+    )
+    response.headers["ETag"] = etag(modification)
+    return await lecture.modification_vue(session, modification, interne=operateur.voit_interne)
 
 
 @router.post(
@@ -86,7 +163,7 @@ async def modifier_brouillon(
 )
 async def ajouter_piece(
     numero: NumeroModification,
-    type: Annotated[str, Form(description=f"Type de pièce : {', '.join(TypePieceAjoutable)}")],
+    type: Annotated[TypePieceAjoutable, Form(description="Le type de la pièce")],
     fichier: Annotated[UploadFile, File(description="Le document PDF")],
     operateur: OperateurDep,
     _cycle: CycleActifDep,
@@ -108,6 +185,7 @@ async def ajouter_piece(
         morceaux(),
         settings.PIECE_TAILLE_MAX,
         operateur.siret,
+        settings.PIECES_MAX_PAR_MODIFICATION,
     )
     demande = await session.get_one(Demande, piece.demande_id)
     response.headers["Location"] = f"/api/v1/demandes/{demande.numero}/pieces/{piece.id}"
@@ -133,48 +211,90 @@ async def supprimer_piece(
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
+CleIdempotence = Annotated[
+    str | None,
+    Header(
+        alias=idempotence.ENTETE,
+        min_length=1,
+        max_length=200,
+        pattern=r"^[\x21-\x7e]+$",
+        description="Une clé choisie par le client pour cette action (un UUID, par exemple) : "
+        "la même action renvoyée avec la même clé reçoit la même réponse, sans être refaite, même "
+        "après un 503. Une clé déjà donnée à une autre action est refusée (422).",
+        examples=["3f2b8c1e-5d4a-4f7e-9a0b-1c2d3e4f5a6b"],
+    ),
+]
+
+
 class _Appel:
     """What every update route does: 404 for a modification the caller may not see (before
-    asking the workflow anything), the update within the bounded wait, then the persisted view."""
+    asking the workflow anything), the idempotency key recorded, the update within the bounded
+    wait, then the persisted view."""
 
     def __init__(self, sessions: SessionsDep, client: TemporalDep, settings: SettingsDep) -> None:
         self.sessions, self.client, self.settings = sessions, client, settings
 
     async def __call__(
-        self, numero: str, siret: str | None, methode: Any, argument: BaseModel
+        self,
+        numero: str,
+        siret: str | None,
+        methode: Any,
+        argument: BaseModel,
+        champ: str = "corps",
+        cle: str | None = None,
+        par: str = "",
     ) -> vues.ModificationVue:
+        action: str = methode.__name__
         async with unit_of_work(self.sessions) as session:
-            ouverte = (await svc.charger_modification(session, numero, siret)).statut == "ouverte"
+            modification = await svc.charger_modification(session, numero, siret)
+            if cle is not None:
+                await idempotence.reserver(session, cle, numero, action, par, argument)
         await appeler(
-            mise_a_jour(self.client, numero, methode, argument),
+            mise_a_jour(self.client, numero, methode, argument, idempotence.id_mise_a_jour(action, cle)),
             self.settings.DELAI_REPONSE_WORKFLOW,
             numero,
-            ouverte_en_base=ouverte,
+            champ,
+            ouverte_en_base=modification.statut == StatutModification.OUVERTE,
         )
         async with unit_of_work(self.sessions) as session:
-            return await lecture.modification_vue(session, await svc.charger_modification(session, numero))
+            modification = await svc.charger_modification(session, numero)
+            # An operator's routes scope by SIRET; a gestionnaire's (no SIRET) read everything.
+            return await lecture.modification_vue(session, modification, interne=siret is None)
 
 
 AppelDep = Annotated[_Appel, Depends(_Appel)]
 
 
 @router.post(
-    "/{numero}/confirmer", response_model=vues.ModificationVue, summary="Confirmer : appliquer le brouillon"
+    "/{numero}/confirmer",
+    response_model=vues.ModificationVue,
+    summary="Confirmer : appliquer le brouillon",
+    responses=_PERIME,
 )
 async def confirmer(
-    numero: NumeroModification, operateur: OperateurDep, appel: AppelDep
+    numero: NumeroModification,
+    operateur: OperateurDep,
+    appel: AppelDep,
+    if_match: IfMatch = None,
+    cle: CleIdempotence = None,
 ) -> vues.ModificationVue:
+    action = ActionOperateur(par=operateur.sub, version_brouillon=version_attendue(if_match))
     return await appel(
-        numero, operateur.siret, ModificationWorkflow.confirmer, ActionOperateur(par=operateur.sub)
+        numero, operateur.siret, ModificationWorkflow.confirmer, action, cle=cle, par=operateur.sub
     )
 
 
 @router.post("/{numero}/renoncer", response_model=vues.ModificationVue, summary="Renoncer à modifier")
 async def renoncer(
-    numero: NumeroModification, operateur: OperateurDep, appel: AppelDep
+    numero: NumeroModification, operateur: OperateurDep, appel: AppelDep, cle: CleIdempotence = None
 ) -> vues.ModificationVue:
     return await appel(
-        numero, operateur.siret, ModificationWorkflow.renoncer, ActionOperateur(par=operateur.sub)
+        numero,
+        operateur.siret,
+        ModificationWorkflow.renoncer,
+        ActionOperateur(par=operateur.sub),
+        cle=cle,
+        par=operateur.sub,
     )
 
 
@@ -192,20 +312,42 @@ async def retirer(
     gestionnaire: GestionnaireDep,
     appel: AppelDep,
     corps: Annotated[CorpsRetrait | None, Body()] = None,
+    cle: CleIdempotence = None,
 ) -> vues.ModificationVue:
     retrait = Retrait(par=gestionnaire.sub, motif=(corps.motif if corps else "").strip())
-    return await appel(numero, None, ModificationWorkflow.retirer, retrait)
+    return await appel(
+        numero, None, ModificationWorkflow.retirer, retrait, champ="motif", cle=cle, par=gestionnaire.sub
+    )
+
+
+def _date_en_texte(valeur: Any) -> Any:
+    # Pydantic would read a number as a Unix timestamp: the contract says an ISO 8601 string.
+    if not isinstance(valeur, str):
+        raise ValueError("doit être une date ISO 8601 avec fuseau (exemple : 2027-01-15T23:59:00+01:00)")
+    return valeur
 
 
 class CorpsProlongation(BaseModel):
-    expire_le: AwareDatetime = Field(
+    expire_le: Annotated[AwareDatetime, BeforeValidator(_date_en_texte)] = Field(
         description="La nouvelle échéance, ISO 8601 avec fuseau", examples=["2027-01-15T23:59:00+01:00"]
     )
 
 
 @router.post("/{numero}/prolonger", response_model=vues.ModificationVue, summary="Repousser l'échéance")
 async def prolonger(
-    numero: NumeroModification, corps: CorpsProlongation, gestionnaire: GestionnaireDep, appel: AppelDep
+    numero: NumeroModification,
+    corps: CorpsProlongation,
+    gestionnaire: GestionnaireDep,
+    appel: AppelDep,
+    cle: CleIdempotence = None,
 ) -> vues.ModificationVue:
     prolongation = Prolongation(expire_le=corps.expire_le, par=gestionnaire.sub)
-    return await appel(numero, None, ModificationWorkflow.prolonger, prolongation)
+    return await appel(
+        numero,
+        None,
+        ModificationWorkflow.prolonger,
+        prolongation,
+        champ="expire_le",
+        cle=cle,
+        par=gestionnaire.sub,
+    )

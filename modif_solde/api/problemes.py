@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -12,6 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from modif_solde.models.regles import traduire_erreurs
 from modif_solde.services.erreurs import (
+    BrouillonPerime,
     Conflit,
     DonneesInvalides,
     ErreurDomaine,
@@ -26,6 +28,7 @@ MEDIA_TYPE = "application/problem+json"
 STATUTS: dict[type[ErreurDomaine], int] = {
     Introuvable: 404,
     Conflit: 409,
+    BrouillonPerime: 412,
     DonneesInvalides: 422,
     PieceTropGrande: 413,
     TypeDeContenuRefuse: 415,
@@ -38,6 +41,7 @@ TITRES_HTTP = {
     404: "Ressource introuvable",
     405: "Méthode non autorisée",
     409: "Conflit",
+    412: "Précondition échouée",
     413: "Contenu trop volumineux",
     415: "Type de contenu non accepté",
     422: "Données invalides",
@@ -67,6 +71,9 @@ def reponse(
     entetes: dict[str, str] | None = None,
 ) -> JSONResponse:
     corps: dict[str, Any] = {"type": "about:blank", "title": titre, "status": statut, "detail": detail}
+    if statut == 422 and not erreurs:
+        # A 422 always names a field and its rule: the whole body, when no field is known.
+        erreurs = [{"champ": "corps", "message": detail}]
     if erreurs is not None:
         corps["errors"] = erreurs
     return JSONResponse(corps, status_code=statut, media_type=MEDIA_TYPE, headers=entetes)
@@ -81,6 +88,20 @@ def erreurs_de_requete(exc: RequestValidationError) -> list[dict[str, str]]:
             loc = loc[1:]
         lignes.append({**err, "loc": loc})
     return traduire_erreurs(lignes)
+
+
+def methodes_permises(request: Request) -> list[str]:
+    """Every method the OpenAPI document gives this path: Starlette's 405 names only the
+    methods of the first route that matched the path (POST /demandes, not GET /demandes)."""
+    methodes: set[str] = set()
+    for modele, operations in request.app.openapi()["paths"].items():
+        motif = "".join(
+            "[^/]+" if morceau.startswith("{") else re.escape(morceau)
+            for morceau in re.split(r"(\{[^/}]+\})", modele)
+        )
+        if re.fullmatch(motif, request.url.path):
+            methodes |= {m.upper() for m in operations}
+    return sorted(methodes)
 
 
 def installer(app: FastAPI) -> None:
@@ -101,12 +122,19 @@ def installer(app: FastAPI) -> None:
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         titre = TITRES_HTTP.get(exc.status_code, "Erreur")
-        detail = (
-            exc.detail if isinstance(exc.detail, str) and exc.status_code not in (404, 405) else titre + "."
-        )
-        return reponse(exc.status_code, titre, detail, entetes=getattr(exc, "headers", None))
+        if exc.status_code == 400:
+            # The framework's 400s (a body it cannot parse) say so in English.
+            detail = "Le corps de la requête est mal formé : il n'a pas pu être lu."
+        elif isinstance(exc.detail, str) and exc.status_code not in (404, 405):
+            detail = exc.detail
+        else:
+            detail = titre + "."
+        entetes = getattr(exc, "headers", None)
+        if exc.status_code == 405:
+            entetes = {**(entetes or {}), "Allow": ", ".join(methodes_permises(request))}
+        return reponse(exc.status_code, titre, detail, entetes=entetes)
 
     @app.exception_handler(Exception)
     async def _inattendue(request: Request, exc: Exception) -> JSONResponse:

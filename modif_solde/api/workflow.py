@@ -23,7 +23,7 @@ from modif_solde.api.problemes import Probleme
 from modif_solde.db import unit_of_work
 from modif_solde.models.enums import StatutModification
 from modif_solde.services import modifications as svc
-from modif_solde.services.erreurs import Conflit, DonneesInvalides
+from modif_solde.services.erreurs import BrouillonPerime, Conflit, DonneesInvalides
 from modif_solde.workflows.contrat import ERREUR_DONNEES_INVALIDES, EtatModification
 from modif_solde.workflows.modification import ModificationWorkflow
 
@@ -74,17 +74,22 @@ CycleActifDep = Annotated[None, Depends(_cycle_actif)]
 
 
 def mise_a_jour(
-    client: Client, numero: str, methode: Any, argument: BaseModel
+    client: Client, numero: str, methode: Any, argument: BaseModel, id: str | None = None
 ) -> Awaitable[EtatModification]:
-    """One of the workflow's updates, by reference. (The SDK's overloads type an async handler's
+    """One of the workflow's updates, by reference; `id`: the update's id (Temporal answers a
+    repeated id with the first update's outcome). (The SDK's overloads type an async handler's
     result as a coroutine under mypy: the cast states what it really returns.)"""
     handle = client.get_workflow_handle_for(ModificationWorkflow.run, numero)
-    return cast(Awaitable[EtatModification], handle.execute_update(methode, argument))
+    return cast(Awaitable[EtatModification], handle.execute_update(methode, argument, id=id))
 
 
-async def appeler(appel: Awaitable[T], delai: timedelta, numero: str, ouverte_en_base: bool = False) -> T:
-    """Await a workflow call; no answer within `delai` is a 503, never a hang. `ouverte_en_base`:
-    the database still has the modification open, so a workflow found over means a stopped cycle."""
+async def appeler(
+    appel: Awaitable[T], delai: timedelta, numero: str, champ: str = "corps", ouverte_en_base: bool = False
+) -> T:
+    """Await a workflow call; no answer within `delai` is a 503, never a hang. A refusal of
+    the data without details names `champ` (the field the call carries) with its message.
+    `ouverte_en_base`: the database still has the modification open, so a workflow found over
+    means a stopped cycle."""
     try:
         return await asyncio.wait_for(appel, timeout=delai.total_seconds())
     except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
@@ -97,7 +102,11 @@ async def appeler(appel: Awaitable[T], delai: timedelta, numero: str, ouverte_en
         if isinstance(cause, ApplicationError):
             if cause.type == ERREUR_DONNEES_INVALIDES:
                 erreurs = cause.details[0] if cause.details and isinstance(cause.details[0], list) else []
-                raise DonneesInvalides(cause.message, erreurs) from None
+                raise DonneesInvalides(
+                    cause.message, erreurs or [{"champ": champ, "message": cause.message}]
+                ) from None
+            if cause.type == BrouillonPerime.__name__:
+                raise BrouillonPerime(cause.message) from None
             raise Conflit(cause.message) from None
         raise Conflit(f"La modification {numero} n'a pas pu être traitée.") from None
     except RPCError as err:

@@ -14,7 +14,15 @@ from typing import Annotated, Any
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
-from pydantic import AfterValidator, BeforeValidator, Field, HttpUrl, TypeAdapter, ValidationError
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    HttpUrl,
+    TypeAdapter,
+    ValidationError,
+    WithJsonSchema,
+)
 from pydantic_core import PydanticCustomError
 from schwifty import BIC, IBAN
 from schwifty.exceptions import SchwiftyException
@@ -200,7 +208,18 @@ Bic = Annotated[
     AfterValidator(sans_caracteres_de_controle),
     AfterValidator(normaliser_bic),
 ]
-Montant = Annotated[Decimal, BeforeValidator(verifier_montant)]
+Montant = Annotated[
+    Decimal,
+    BeforeValidator(verifier_montant),
+    # What verifier_montant accepts, for the OpenAPI document: a string, up to MONTANT_MAX.
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": r"^(?:\d{1,8}(?:\.\d{1,2})?|100000000(?:\.0{1,2})?)$",
+            "examples": ["6666.67"],
+        }
+    ),
+]
 NombreBal = Annotated[int, Field(strict=True, ge=0, le=BAL_MAX)]
 NomContact = texte(max_length=200)
 NomContactOptionnel = Annotated[

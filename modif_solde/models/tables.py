@@ -97,6 +97,8 @@ class Modification(SQLModel, table=True):
     cloturee_le: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
     issue: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     version_appliquee: int | None = None
+    # Bumped by every change of the draft (fields or documents): the draft's ETag.
+    brouillon_version: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 
 
 class Piece(SQLModel, table=True):
@@ -160,3 +162,18 @@ class Courriel(SQLModel, table=True):
     )
     erreur_envoi: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     derniere_tentative_le: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
+
+
+class IdempotenceAction(SQLModel, table=True):
+    """An Idempotency-Key a caller gave an action on a modification: the same key serves only
+    that action (its outcome is kept by Temporal, under the update id the key makes)."""
+
+    __tablename__ = "idempotence_action"
+
+    cle: str = Field(primary_key=True, max_length=200)
+    modification_numero: str = Field(max_length=30)
+    action: str = Field(max_length=20)
+    par: str = Field(max_length=200)
+    # SHA-256 of the action's content (the update's argument).
+    empreinte: str = Field(max_length=64)
+    cree_le: datetime = Field(default_factory=maintenant, sa_type=UTCDateTime, nullable=False)

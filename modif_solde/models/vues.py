@@ -78,14 +78,21 @@ class ModificationVue(BaseModel):
     statut: str
     commentaire: str
     champs_attendus: list[str]
-    ouverte_par: str
+    ouverte_par: str | None = Field(
+        description="Le gestionnaire qui l'a ouverte ; pour les gestionnaires seulement (null pour un opérateur)"
+    )
     ouverte_le: datetime
     relance_le: datetime
     expire_le: datetime
     relance_envoyee_le: datetime | None
     cloturee_le: datetime | None
-    issue: str | None
+    issue: str | None = Field(
+        description="L'issue de la modification close : telle qu'enregistrée pour un gestionnaire (qui, et le motif d'un retrait), une phrase par statut pour un opérateur"
+    )
     version_appliquee: int | None
+    brouillon_version: int = Field(
+        description="La version du brouillon (son ETag, sans guillemets) : changée par chaque modification du brouillon ou de ses pièces"
+    )
     changements: list[Changement]
     pieces_ajoutees: list[PieceVue]
 
@@ -121,6 +128,19 @@ class CourrielVue(BaseModel):
     erreur_envoi: str | None = None  # the SMTP server's answer when it refused
 
 
+_SUIVANT = "Le curseur de la page suivante (à passer en `curseur`), null à la dernière page"
+
+
+class PageCourriels(BaseModel):
+    elements: list[CourrielVue]
+    suivant: str | None = Field(description=_SUIVANT)
+
+
+class PageHistorique(BaseModel):
+    elements: list[LigneHistorique]
+    suivant: str | None = Field(description=_SUIVANT)
+
+
 class DemandeResume(BaseModel):
     numero: str
     type: str
@@ -150,6 +170,6 @@ class DemandePage(BaseModel):
     coordonnees_bancaires: CoordonneesBancaires
     pieces: list[PieceVue]
     version: int
-    historique: list[LigneHistorique]
-    courriels: list[CourrielVue]
+    historique: PageHistorique = Field(description="La première page de l'historique")
+    courriels: PageCourriels = Field(description="La première page du journal des courriels")
     modification_ouverte: ModificationVue | None

@@ -31,6 +31,12 @@ class DonneesInvalides(ErreurDomaine):
     titre = "Données invalides"
 
 
+class BrouillonPerime(ErreurDomaine):
+    """The draft changed since the caller read it (If-Match): nothing was done."""
+
+    titre = "Brouillon modifié entre-temps"
+
+
 class PieceTropGrande(ErreurDomaine):
     titre = "Pièce trop volumineuse"
 
@@ -41,5 +47,13 @@ class TypeDeContenuRefuse(ErreurDomaine):
 
 ERREURS_PAR_NOM: dict[str, type[ErreurDomaine]] = {
     cls.__name__: cls
-    for cls in (ErreurDomaine, Introuvable, Conflit, DonneesInvalides, PieceTropGrande, TypeDeContenuRefuse)
+    for cls in (
+        ErreurDomaine,
+        Introuvable,
+        Conflit,
+        DonneesInvalides,
+        BrouillonPerime,
+        PieceTropGrande,
+        TypeDeContenuRefuse,
+    )
 }

@@ -2,18 +2,53 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
+from sqlalchemy import and_, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from modif_solde.models import vues
-from modif_solde.models.enums import StatutDemande, StatutModification
+from modif_solde.models.enums import StatutDemande, StatutModification, TypeCourriel
 from modif_solde.models.schemas import type_affiche
 from modif_solde.models.tables import Courriel, Demande, Historique, Modification, Operateur, Piece
 from modif_solde.services import modifications as svc
 from modif_solde.services.courriels import format_montant_fr
 from modif_solde.services.demandes import lister_demandes
+from modif_solde.services.erreurs import DonneesInvalides
+
+# One page of the e-mail log or of the history (the request page embeds the first).
+LIMITE_PAGE = 50
+LIMITE_PAGE_MAX = 200
+
+# What an operator reads as the outcome: the recorded one names the gestionnaire and may carry
+# the withdrawal's reason, written for the gestionnaires.
+ISSUES_OPERATEUR = {
+    StatutModification.CONFIRMEE: "Confirmée : les changements ont été appliqués.",
+    StatutModification.RENONCEE: "Renoncée : la demande est restée inchangée.",
+    StatutModification.EXPIREE: "Expirée : le délai est passé sans confirmation ; la demande est restée inchangée.",
+    StatutModification.RETIREE: "Retirée par les gestionnaires : la demande est restée inchangée.",
+}
+# E-mails the operator never received, left out of the log an operator reads.
+COURRIELS_INTERNES = (TypeCourriel.CONFIRMATION_GESTIONNAIRES,)
+
+
+# Cursors: the last element's sort key, digits only, so that the schema states every valid one.
+CURSEUR_COURRIELS = r"^[0-9]{1,9}$"
+CURSEUR_HISTORIQUE = r"^[0-9]{1,9}-[0-9]{1,9}$"
+
+
+def encoder_curseur(*cle: int) -> str:
+    """Where the next page starts (the last element's sort key); opaque to the client."""
+    return "-".join(str(v) for v in cle)
+
+
+def decoder_curseur(curseur: str, motif: str) -> tuple[int, ...]:
+    if re.fullmatch(motif, curseur) is None:
+        message = "Le champ « curseur » doit être une valeur « suivant » rendue par l'API."
+        raise DonneesInvalides("Le curseur est invalide.", [{"champ": "curseur", "message": message}])
+    return tuple(int(v) for v in curseur.split("-"))
 
 
 def masquer_iban(iban: str) -> str:
@@ -70,9 +105,14 @@ async def _numeros_modifications(session: AsyncSession, demande_id: int) -> dict
 
 
 async def modification_vue(
-    session: AsyncSession, modification: Modification, pieces: list[Piece] | None = None
+    session: AsyncSession,
+    modification: Modification,
+    pieces: list[Piece] | None = None,
+    *,
+    interne: bool = False,
 ) -> vues.ModificationVue:
-    """`pieces`: the request's documents when the caller has them already (the request page)."""
+    """`pieces`: the request's documents when the caller has them already (the request page);
+    `interne`: a gestionnaire reads it (who opened it, the outcome as recorded)."""
     demande = await session.get_one(Demande, modification.demande_id)
     if pieces is None:
         ajoutees = await svc.pieces_ajoutees(session, modification)
@@ -86,14 +126,19 @@ async def modification_vue(
         statut=modification.statut,
         commentaire=modification.commentaire,
         champs_attendus=list(modification.champs_attendus),
-        ouverte_par=modification.ouverte_par,
+        ouverte_par=modification.ouverte_par if interne else None,
         ouverte_le=modification.ouverte_le,
         relance_le=modification.relance_le,
         expire_le=modification.expire_le,
         relance_envoyee_le=modification.relance_envoyee_le,
         cloturee_le=modification.cloturee_le,
-        issue=modification.issue,
+        issue=(
+            modification.issue
+            if interne or modification.issue is None
+            else ISSUES_OPERATEUR.get(StatutModification(modification.statut), modification.issue)
+        ),
         version_appliquee=modification.version_appliquee,
+        brouillon_version=modification.brouillon_version,
         changements=[
             vues.Changement(**c) for c in await svc.changements_affiches(session, modification, demande)
         ],
@@ -118,20 +163,77 @@ def courriel_vue(courriel: Courriel, numeros: dict[int, str]) -> vues.CourrielVu
 
 
 async def courriels(
-    session: AsyncSession, demande: Demande, numeros: dict[int, str] | None = None
-) -> list[vues.CourrielVue]:
+    session: AsyncSession,
+    demande: Demande,
+    numeros: dict[int, str] | None = None,
+    *,
+    interne: bool = False,
+    limite: int = LIMITE_PAGE,
+    curseur: str | None = None,
+) -> vues.PageCourriels:
+    """One page of the e-mail log, oldest first."""
     assert demande.id is not None
+    requete = select(Courriel).where(Courriel.demande_id == demande.id)
+    if not interne:
+        requete = requete.where(col(Courriel.type).not_in(COURRIELS_INTERNES))
+    if curseur is not None:
+        (apres,) = decoder_curseur(curseur, CURSEUR_COURRIELS)
+        requete = requete.where(col(Courriel.id) > apres)
+    lignes = list((await session.exec(requete.order_by(col(Courriel.id)).limit(limite + 1))).all())
     if numeros is None:
         numeros = await _numeros_modifications(session, demande.id)
-    lignes = (
-        await session.exec(
-            select(Courriel).where(Courriel.demande_id == demande.id).order_by(col(Courriel.id))
+    page = lignes[:limite]
+    suivant = encoder_curseur(page[-1].id or 0) if len(lignes) > limite else None
+    return vues.PageCourriels(elements=[courriel_vue(c, numeros) for c in page], suivant=suivant)
+
+
+async def historique(
+    session: AsyncSession,
+    demande: Demande,
+    numeros: dict[int, str] | None = None,
+    *,
+    limite: int = LIMITE_PAGE,
+    curseur: str | None = None,
+) -> vues.PageHistorique:
+    """One page of the version history, by version then in the order it was written."""
+    assert demande.id is not None
+    requete = select(Historique).where(Historique.demande_id == demande.id)
+    if curseur is not None:
+        version, apres = decoder_curseur(curseur, CURSEUR_HISTORIQUE)
+        requete = requete.where(
+            or_(
+                col(Historique.version) > version,
+                and_(col(Historique.version) == version, col(Historique.id) > apres),
+            )
         )
-    ).all()
-    return [courriel_vue(c, numeros) for c in lignes]
+    lignes = list(
+        (
+            await session.exec(
+                requete.order_by(col(Historique.version), col(Historique.id)).limit(limite + 1)
+            )
+        ).all()
+    )
+    if numeros is None:
+        numeros = await _numeros_modifications(session, demande.id)
+    page = lignes[:limite]
+    suivant = encoder_curseur(page[-1].version, page[-1].id or 0) if len(lignes) > limite else None
+    return vues.PageHistorique(
+        elements=[
+            vues.LigneHistorique(
+                version=h.version,
+                champ=h.champ,
+                ancienne_valeur=h.ancienne_valeur,
+                nouvelle_valeur=h.nouvelle_valeur,
+                applique_le=h.applique_le,
+                modification=numeros.get(h.modification_id) if h.modification_id else None,
+            )
+            for h in page
+        ],
+        suivant=suivant,
+    )
 
 
-async def page_demande(session: AsyncSession, demande: Demande) -> vues.DemandePage:
+async def page_demande(session: AsyncSession, demande: Demande, *, interne: bool = False) -> vues.DemandePage:
     assert demande.id is not None
     operateur = await session.get_one(Operateur, demande.operateur_id)
     numeros = await _numeros_modifications(session, demande.id)
@@ -141,13 +243,6 @@ async def page_demande(session: AsyncSession, demande: Demande) -> vues.DemandeP
             select(Piece)
             .where(Piece.demande_id == demande.id)
             .order_by(col(Piece.ajoutee_le), col(Piece.nom_fichier))
-        )
-    ).all()
-    historique = (
-        await session.exec(
-            select(Historique)
-            .where(Historique.demande_id == demande.id)
-            .order_by(col(Historique.version), col(Historique.id))
         )
     ).all()
     return vues.DemandePage(
@@ -174,19 +269,11 @@ async def page_demande(session: AsyncSession, demande: Demande) -> vues.DemandeP
         ),
         pieces=[piece_vue(p, demande.numero, numeros, ouverte.id if ouverte else None) for p in pieces],
         version=demande.version,
-        historique=[
-            vues.LigneHistorique(
-                version=h.version,
-                champ=h.champ,
-                ancienne_valeur=h.ancienne_valeur,
-                nouvelle_valeur=h.nouvelle_valeur,
-                applique_le=h.applique_le,
-                modification=numeros.get(h.modification_id) if h.modification_id else None,
-            )
-            for h in historique
-        ],
-        courriels=await courriels(session, demande, numeros),
-        modification_ouverte=await modification_vue(session, ouverte, list(pieces)) if ouverte else None,
+        historique=await historique(session, demande, numeros),
+        courriels=await courriels(session, demande, numeros, interne=interne),
+        modification_ouverte=(
+            await modification_vue(session, ouverte, list(pieces), interne=interne) if ouverte else None
+        ),
     )
 
 

@@ -27,7 +27,7 @@ from modif_solde.models.regles import erreurs_en_francais
 from modif_solde.models.schemas import InformationsEditables, NomFichier, type_affiche
 from modif_solde.models.tables import Demande, Historique, Modification, Operateur, Piece
 from modif_solde.models.types import maintenant
-from modif_solde.services.erreurs import Conflit, DonneesInvalides, Introuvable
+from modif_solde.services.erreurs import BrouillonPerime, Conflit, DonneesInvalides, Introuvable
 from modif_solde.services.stockage import Stockage
 from modif_solde.workflows.contrat import message_echeance_passee
 
@@ -194,6 +194,20 @@ async def ouvrir(session: AsyncSession, ouverture: Ouverture) -> Modification:
     return modification
 
 
+def _verifier_version(modification: Modification, version_attendue: int | None) -> None:
+    """If-Match: checked under the modification's row lock, so that nothing changes between
+    the check and the write. None: the caller sets no condition (the last write wins)."""
+    if version_attendue is not None and version_attendue != modification.brouillon_version:
+        raise BrouillonPerime(
+            f"Le brouillon de la modification {modification.numero} a changé depuis votre lecture : "
+            "rechargez-le, puis recommencez."
+        )
+
+
+def _brouillon_change(modification: Modification) -> None:
+    modification.brouillon_version += 1
+
+
 def _verifier_ouverte(modification: Modification) -> None:
     if modification.statut != StatutModification.OUVERTE:
         statut = LIBELLES_STATUT[StatutModification(modification.statut)]
@@ -219,7 +233,11 @@ def _valider_informations(valeurs: dict[str, Any]) -> InformationsEditables:
 
 
 async def mettre_a_jour_brouillon(
-    session: AsyncSession, numero: str, changements: Any, siret: str | None = None
+    session: AsyncSession,
+    numero: str,
+    changements: Any,
+    siret: str | None = None,
+    version_attendue: int | None = None,
 ) -> Modification:
     """Change editable fields of the draft. A non-editable field, or a value that breaks a
     rule, is refused with every broken rule named, and nothing is changed."""
@@ -242,6 +260,7 @@ async def mettre_a_jour_brouillon(
     editables = {c: v for c, v in changements.items() if c in CHAMPS_EDITABLES}
     _verifier_ouverte(modification)
     verifier_avant_echeance(modification)
+    _verifier_version(modification, version_attendue)
     demande = await session.get_one(Demande, modification.demande_id)
     actuelles = valeurs_actuelles(demande)
     try:
@@ -256,6 +275,7 @@ async def mettre_a_jour_brouillon(
         )
     brouillon = {c: normalisees[c] for c in CHAMPS_EDITABLES if normalisees[c] != actuelles[c]}
     modification.brouillon = brouillon
+    _brouillon_change(modification)
     session.add(modification)
     await session.flush()
     return modification
@@ -312,8 +332,10 @@ async def ajouter_piece(
     contenu: AsyncIterable[bytes],
     taille_max: int,
     siret: str | None = None,
+    pieces_max: int | None = None,
 ) -> Piece:
-    """Add a document to the open modification's draft (a PDF, within the size limit)."""
+    """Add a document to the open modification's draft (a PDF, within the size limit, and
+    within `pieces_max` documents per modification)."""
     erreurs = []
     if type_piece not in set(TypePieceAjoutable):
         erreurs.append(
@@ -332,6 +354,16 @@ async def ajouter_piece(
     modification = await charger_modification(session, numero, siret, verrou=True)
     _verifier_ouverte(modification)
     verifier_avant_echeance(modification)
+    if pieces_max is not None:
+        # Counted under the modification's lock: two uploads at once cannot both take the last place.
+        nombre = (
+            await session.exec(select(func.count()).where(Piece.modification_id == modification.id))
+        ).one()
+        if nombre >= pieces_max:
+            raise Conflit(
+                f"La modification {numero} a déjà {nombre} pièces : c'est le maximum "
+                f"({pieces_max} pièces par modification). Supprimez-en une pour en ajouter une autre."
+            )
     fichier = await stockage.ecrire_flux(contenu, taille_max)
     on_rollback(session, partial(stockage.supprimer, fichier.cle))
     piece = Piece(
@@ -344,7 +376,8 @@ async def ajouter_piece(
         cle_stockage=fichier.cle,
         definitive=False,
     )
-    session.add(piece)
+    _brouillon_change(modification)
+    session.add_all([piece, modification])
     await session.flush()
     return piece
 
@@ -362,6 +395,8 @@ async def supprimer_piece(
     _verifier_ouverte(modification)
     verifier_avant_echeance(modification)
     await session.delete(piece)
+    _brouillon_change(modification)
+    session.add(modification)
     await session.flush()
     after_commit(session, partial(stockage.supprimer, piece.cle_stockage))
 
@@ -383,14 +418,18 @@ class Cloture:
     deja_fait: bool
 
 
-async def confirmer(session: AsyncSession, numero: str, le: datetime) -> Cloture:
-    """Apply the draft's changes and documents as one new version; back to `en_cours`."""
+async def confirmer(
+    session: AsyncSession, numero: str, le: datetime, version_attendue: int | None = None
+) -> Cloture:
+    """Apply the draft's changes and documents as one new version; back to `en_cours`.
+    `version_attendue`: the draft the operator saw (If-Match), or None."""
     modification = await charger_modification(session, numero, verrou=True)
     demande = await _demande_verrouillee(session, numero_demande_de(numero))
     if modification.statut == StatutModification.CONFIRMEE:
         return Cloture(modification, demande, deja_fait=True)
     _verifier_ouverte(modification)
     verifier_avant_echeance(modification, le)
+    _verifier_version(modification, version_attendue)
     fusion = {**valeurs_actuelles(demande), **modification.brouillon}
     _valider_informations(fusion)
     assert demande.id is not None

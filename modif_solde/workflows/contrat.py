@@ -32,6 +32,7 @@ ERREURS_DU_DOMAINE = [
     ERREUR_CONFLIT,
     ERREUR_DONNEES_INVALIDES,
     ERREUR_INTROUVABLE,
+    "BrouillonPerime",
     "PieceTropGrande",
     "TypeDeContenuRefuse",
     "ErreurDomaine",
@@ -94,6 +95,8 @@ class ClotureActivite(BaseModel):
     statut: StatutModification
     le: AwareDatetime
     issue: str
+    # The draft version the operator confirmed (If-Match); None: no condition.
+    version_brouillon: int | None = None
 
 
 class ClotureFaite(BaseModel):
@@ -148,6 +151,8 @@ class EchecCourrielActivite(BaseModel):
 # Update arguments and answers.
 class ActionOperateur(BaseModel):
     par: str = Field(default="", max_length=200)
+    # Confirm only the draft at this version (If-Match); None: whatever the draft is.
+    version_brouillon: int | None = None
 
 
 class Retrait(BaseModel):

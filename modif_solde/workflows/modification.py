@@ -254,6 +254,7 @@ class ModificationWorkflow:
                     statut=StatutModification.CONFIRMEE,
                     le=workflow.now(),
                     issue=f"Confirmée par {action.par or 'l’opérateur'}",
+                    version_brouillon=action.version_brouillon,
                 ),
                 result_type=ClotureFaite,
                 start_to_close_timeout=_DELAI_BASE,

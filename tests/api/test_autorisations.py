@@ -60,6 +60,7 @@ APPELS = [
     Appel("lister", "GET", "/api/v1/demandes", 200, 200, 200),
     Appel("consulter", "GET", "/api/v1/demandes/FINMSS009266", 200, 404, 200),
     Appel("courriels", "GET", "/api/v1/demandes/FINMSS009266/courriels", 200, 404, 200),
+    Appel("historique", "GET", "/api/v1/demandes/FINMSS009266/historique", 200, 404, 200),
     Appel("piece", "GET", "/api/v1/demandes/FINMSS009266/pieces/{piece}", 200, 404, 200),
     Appel(
         "ouvrir",

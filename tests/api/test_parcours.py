@@ -78,7 +78,7 @@ async def test_le_parcours_complet(
     page = (await http.get("/api/v1/demandes/FINMSS009266", headers=GESTIONNAIRE)).json()
     assert page["statut"] == "en_cours" and page["version"] == 2 and page["modification_ouverte"] is None
     assert page["informations"]["contact_support_telephone"] == "06 12 34 56 78"
-    assert {(h["version"], h["champ"], h["modification"]) for h in page["historique"]} == {
+    assert {(h["version"], h["champ"], h["modification"]) for h in page["historique"]["elements"]} == {
         (1, "demande", None),
         (2, "informations.contact_support_telephone", "FINMSS009266M1"),
         (2, "pieces", "FINMSS009266M1"),
@@ -89,7 +89,8 @@ async def test_le_parcours_complet(
     )
     assert page["montants"]["solde"]["valeur"] == "58588.30"
     for _ in range(200):
-        courriels = (await http.get("/api/v1/demandes/FINMSS009266/courriels", headers=OPERATEUR)).json()
+        r = await http.get("/api/v1/demandes/FINMSS009266/courriels", headers=GESTIONNAIRE)
+        courriels = r.json()["elements"]
         if len(courriels) == 3:
             break
         await asyncio.sleep(0.05)

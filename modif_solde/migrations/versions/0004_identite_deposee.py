@@ -16,7 +16,7 @@ import sqlmodel
 from alembic import op
 
 revision: str = "0004"
-down_revision = "0002"
+down_revision = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
