@@ -68,7 +68,7 @@ async def test_destinataire_refuse_definitivement_marque_en_echec_sans_nouvel_es
     # Shown in the request's e-mail log, with the server's answer.
     async with factory() as session:
         demande = await session.get_one(Demande, ligne.demande_id)
-        (vue,) = await lecture.courriels(session, demande)
+        (vue,) = (await lecture.courriels(session, demande)).elements
     assert (vue.statut_envoi, vue.erreur_envoi) == ("echec", ligne.erreur_envoi)
 
 
