@@ -140,3 +140,13 @@ class Courriel(SQLModel, table=True):
     cree_le: datetime = Field(default_factory=maintenant, sa_type=UTCDateTime, nullable=False)
     envoye_le: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
     tentatives: int = 0
+
+
+class Gestionnaire(SQLModel, table=True):
+    """Who is a gestionnaire: the service's own list (by e-mail address), never a claim alone."""
+
+    __tablename__ = "gestionnaire"
+
+    id: int | None = Field(default=None, primary_key=True)
+    courriel: str = Field(max_length=254, unique=True, index=True)
+    ajoute_le: datetime = Field(default_factory=maintenant, sa_type=UTCDateTime, nullable=False)
