@@ -19,6 +19,8 @@ $(STAMP): pyproject.toml
 
 $(ASSETS): package.json package-lock.json .dsfr.yml
 	npm ci --no-audit --no-fund --silent
+	@# npm 11 may skip install scripts: DSFR's own check of the accepted terms runs here anyway.
+	INIT_CWD=$(CURDIR) node node_modules/@gouvfr/dsfr/scripts/preinstall.js
 	rm -rf $(VENDOR)
 	mkdir -p $(VENDOR)/dsfr/utility/icons $(VENDOR)/htmx
 	cp -r $(DSFR)/dsfr.min.css $(DSFR)/dsfr.module.min.js $(DSFR)/dsfr.nomodule.min.js \

@@ -23,6 +23,7 @@ from oidc_provider_mock._app import storage as stockage_fournisseur
 from modif_solde.api.app import create_app
 from modif_solde.config import Settings
 from modif_solde.dev import IDENTITES_DEMO
+from modif_solde.pages.navigateur import ARGUMENTS_CHROMIUM, CHROMIUM, MANQUE
 from modif_solde.services.stockage import Stockage
 from tests.workflows import conftest as temporal
 from tests.workflows.conftest import Banc
@@ -30,7 +31,6 @@ from tests.workflows.conftest import Banc
 env = temporal.env
 serveur_smtp = temporal.serveur_smtp
 smtp = temporal.smtp
-activites = temporal.activites
 banc = temporal.banc
 
 SESSION_SECRET = "secret-de-session-de-test-0123456789-abcdef"
@@ -153,3 +153,91 @@ def jeton_csrf(html: str) -> str:
     trouve = re.search(r'name="csrf" value="([^"]+)"', html)
     assert trouve, "aucun jeton CSRF dans la page"
     return trouve.group(1)
+
+
+# --- A real server and a real browser (Debian's Chromium driven by Playwright) ---
+
+
+
+@pytest.fixture
+def port_portail() -> int:
+    return temporal.port_libre()
+
+
+@pytest.fixture
+def activites(factory: Any, stockage: Stockage, smtp: temporal.ServeurSmtp, port_portail: int) -> Any:
+    """The real activities, whose e-mails link to this test's portal server."""
+    from modif_solde.activities.modification import ActivitesModification
+    from modif_solde.services.envoi import ExpediteurSmtp
+
+    return ActivitesModification(
+        sessions=factory,
+        stockage=stockage,
+        expediteur=ExpediteurSmtp(smtp.url),
+        adresse_expediteur="Portail <ne-pas-repondre@portail.example>",
+        adresse_gestionnaires=temporal.GESTIONNAIRES,
+        portail_url=f"http://127.0.0.1:{port_portail}",
+    )
+
+
+@pytest.fixture
+async def serveur_portail(
+    engine: Any, stockage: Stockage, banc: Banc, factory: Any, fournisseur: str, port_portail: int
+) -> AsyncIterator[str]:
+    """The whole app on a real uvicorn server, in the test's event loop (beside its worker)."""
+    import asyncio
+
+    import uvicorn
+
+    url = f"http://127.0.0.1:{port_portail}"
+    settings = reglages(
+        url,
+        fournisseur,
+        DATABASE_URL=engine.url.render_as_string(hide_password=False),
+        STORAGE_DIR=stockage.racine,
+        TASK_QUEUE=banc.task_queue,
+        PIECE_TAILLE_MAX=64 * 1024,
+    )
+    serveur = uvicorn.Server(
+        uvicorn.Config(
+            create_app(settings, client=banc.client),
+            host="127.0.0.1",
+            port=port_portail,
+            log_config=None,
+            access_log=False,
+            lifespan="on",
+        )
+    )
+    tache = asyncio.create_task(serveur.serve())
+    while not serveur.started:
+        if tache.done():
+            tache.result()
+        await asyncio.sleep(0.01)
+    yield url
+    serveur.should_exit = True
+    await tache
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    if not os.path.exists(CHROMIUM):
+        pytest.fail(MANQUE)
+    return CHROMIUM
+
+
+@pytest.fixture(scope="session")
+async def navigateur(chromium: str) -> AsyncIterator[Any]:
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as p:
+        navigateur = await p.chromium.launch(executable_path=chromium, args=ARGUMENTS_CHROMIUM)
+        yield navigateur
+        await navigateur.close()
+
+
+@pytest.fixture
+async def onglet(navigateur: Any) -> AsyncIterator[Any]:
+    contexte = await navigateur.new_context(locale="fr-FR", viewport={"width": 1280, "height": 900})
+    page = await contexte.new_page()
+    yield page
+    await contexte.close()
