@@ -1,4 +1,4 @@
-"""The `modif-solde` console command: dev, api, worker, token, import, gestionnaire, migrate, smtp-sink."""
+"""The `modif-solde` console command: dev, api, worker, token, import, gestionnaire, captures, migrate, smtp-sink."""
 
 from __future__ import annotations
 
@@ -129,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     p_gest = commandes.add_parser("gestionnaire", help="la liste des gestionnaires (par adresse électronique)")
     p_gest.add_argument("action", choices=["ajouter", "retirer", "lister"])
     p_gest.add_argument("courriel", nargs="?", help="adresse électronique (ajouter, retirer)")
+    commandes.add_parser("captures", help="les captures d'écran du portail (README), depuis les données de démonstration")
     commandes.add_parser("migrate", help="mettre la base de données au dernier schéma")
     commandes.add_parser(
         "smtp-sink", help="puits SMTP local : chaque message gardé en .eml sous .data/courriels"
@@ -155,6 +156,11 @@ def main(argv: list[str] | None = None) -> int:
         return _importer(args.fichier)
     if args.commande == "gestionnaire":
         return _gestionnaire(args.action, args.courriel)
+    if args.commande == "captures":
+        from modif_solde.pages import captures
+
+        configurer(settings.LOG_FORMAT)
+        return captures.executer(settings)
     if args.commande == "migrate":
         from modif_solde.migrations import migrer
 
