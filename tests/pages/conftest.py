@@ -206,6 +206,8 @@ async def serveur_portail(
             log_config=None,
             access_log=False,
             lifespan="on",
+            # A browser's kept-alive connection must not hold the test's teardown.
+            timeout_graceful_shutdown=2,
         )
     )
     tache = asyncio.create_task(serveur.serve())

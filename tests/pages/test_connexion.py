@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import os
 import time
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -243,3 +244,41 @@ async def test_pages_carry_strict_security_headers(portail: httpx.AsyncClient) -
 
 def test_reglages_de_test(fournisseur: str) -> None:
     assert reglages("http://x", fournisseur).OIDC_ACR_VALUES == "eidas1"
+
+
+def test_make_run_starts_the_local_provider_with_the_demo_identities(tmp_path: Any) -> None:
+    """The very command `modif-solde dev` runs: its discovery answers and its login page
+    offers the three demo identities of PORTAL.md."""
+    import subprocess
+
+    from modif_solde.dev import commande_fournisseur_oidc
+    from tests.workflows.conftest import port_libre
+
+    port = port_libre()
+    processus = subprocess.Popen(  # noqa: S603 (our own command line)
+        commande_fournisseur_oidc("127.0.0.1", port),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "NO_COLOR": "1"},
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(400):
+            try:
+                decouverte = httpx.get(f"{base}/.well-known/openid-configuration", timeout=1)
+                break
+            except httpx.TransportError:
+                time.sleep(0.05)
+        else:
+            raise AssertionError("le fournisseur local ne répond pas")
+        assert decouverte.json()["issuer"] == base
+        assert decouverte.json()["end_session_endpoint"] == f"{base}/oauth2/end_session"
+        page = httpx.get(
+            decouverte.json()["authorization_endpoint"],
+            params={"response_type": "code", "client_id": "modif-solde", "redirect_uri": "http://x/cb", "scope": "openid", "nonce": "n" * 32},
+        )
+        for sub in ("operateur-sci-voiture", "operateur-mss", "gestionnaire-asp"):
+            assert f'value="{sub}"' in page.text
+    finally:
+        processus.terminate()
+        processus.wait(timeout=10)

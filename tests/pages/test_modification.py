@@ -266,3 +266,17 @@ async def test_import_a_request_from_its_json_file(
     )
     assert r.status_code == 303 and r.headers["location"] == "/demandes/FINMSS009266"
     assert "Demande importée" in texte((await portail.get("/demandes/FINMSS009266")).text)
+
+
+async def test_a_document_is_consulted_through_the_session(
+    portail: httpx.AsyncClient, demande: Demande, pdf: bytes
+) -> None:
+    page = await page_operateur(portail)
+    lien = re.search(r'href="(/demandes/FINMSS009266/pieces/[^"]+)"', page)
+    assert lien
+
+    fichier = await portail.get(lien.group(1))
+    assert fichier.status_code == 200 and fichier.content.startswith(b"%PDF")
+    assert fichier.headers["content-disposition"].startswith("attachment;")
+    portail.cookies.clear()
+    assert (await portail.get(lien.group(1))).status_code == 303
