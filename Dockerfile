@@ -1,6 +1,19 @@
 # syntax=docker/dockerfile:1
 # The modif-solde image: one image, three roles chosen by the command (api, worker, migrate).
 
+# The portal's front-end assets (DSFR, htmx) from npm, pinned by package-lock.json; only the
+# files a page loads are kept (the DSFR terms are accepted in .dsfr.yml).
+FROM node:20-slim AS assets
+WORKDIR /assets
+COPY package.json package-lock.json .dsfr.yml ./
+RUN npm ci --no-audit --no-fund \
+    && D=node_modules/@gouvfr/dsfr/dist && V=vendor \
+    && mkdir -p $V/dsfr/utility/icons $V/htmx \
+    && cp -r $D/dsfr.min.css $D/dsfr.module.min.js $D/dsfr.nomodule.min.js $D/fonts $D/icons $D/favicon $V/dsfr/ \
+    && cp $D/utility/icons/icons.min.css $V/dsfr/utility/icons/ \
+    && cp node_modules/htmx.org/dist/htmx.min.js $V/htmx/
+
+
 FROM python:3.11-slim AS build
 
 ENV PIP_NO_CACHE_DIR=1 \
@@ -14,6 +27,7 @@ WORKDIR /src
 # README.md is the project's `readme` in pyproject.toml: the build needs it.
 COPY pyproject.toml README.md ./
 COPY modif_solde ./modif_solde
+COPY --from=assets /assets/vendor ./modif_solde/pages/static/vendor
 # A regular (non-editable) install: the package data (email_templates, migrations) lands in site-packages.
 RUN pip install .
 

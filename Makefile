@@ -3,8 +3,13 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The portal's front-end assets (DSFR, htmx) from npm: only the files a page loads, never committed.
+DSFR := node_modules/@gouvfr/dsfr/dist
+VENDOR := modif_solde/pages/static/vendor
+ASSETS := $(VENDOR)/.installed
+CHROMIUM := /usr/bin/chromium
 
-.PHONY: install run test test-fautes lint bench clean
+.PHONY: install run test test-fautes lint bench clean captures navigateur
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -12,24 +17,44 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	touch $(STAMP)
 
-install: $(STAMP)
+$(ASSETS): package.json package-lock.json .dsfr.yml
+	npm ci --no-audit --no-fund --silent
+	@# npm 11 may skip install scripts: DSFR's own check of the accepted terms runs here anyway.
+	INIT_CWD=$(CURDIR) node node_modules/@gouvfr/dsfr/scripts/preinstall.js
+	rm -rf $(VENDOR)
+	mkdir -p $(VENDOR)/dsfr/utility/icons $(VENDOR)/htmx
+	cp -r $(DSFR)/dsfr.min.css $(DSFR)/dsfr.module.min.js $(DSFR)/dsfr.nomodule.min.js \
+		$(DSFR)/fonts $(DSFR)/icons $(DSFR)/favicon $(VENDOR)/dsfr/
+	cp $(DSFR)/utility/icons/icons.min.css $(VENDOR)/dsfr/utility/icons/
+	cp node_modules/htmx.org/dist/htmx.min.js $(VENDOR)/htmx/
+	touch $(ASSETS)
 
-run: $(STAMP)
+# Debian's Chromium for the browser tests (Playwright's own download cannot work here).
+navigateur:
+	@test -x $(CHROMIUM) || { apt-get update -q && apt-get install -y --no-install-recommends chromium fonts-liberation; } \
+		|| { echo "Installez Chromium : apt-get install -y --no-install-recommends chromium fonts-liberation" >&2; exit 1; }
+
+install: $(STAMP) $(ASSETS) navigateur
+
+run: $(STAMP) $(ASSETS)
 	$(BIN)/modif-solde dev
 
 lint: $(STAMP)
 	$(BIN)/ruff check modif_solde tests $(wildcard bench)
 	$(BIN)/mypy
 
-test: $(STAMP) lint
+test: $(STAMP) $(ASSETS) navigateur lint
 	$(BIN)/pytest -q
 
 # The fault suite alone (it is part of `make test` too): real processes killed mid-cycle.
 test-fautes: $(STAMP)
 	$(BIN)/pytest -q -m fautes tests/fautes
 
+captures: $(STAMP) $(ASSETS) navigateur
+	$(BIN)/modif-solde captures
+
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) .data .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) node_modules $(VENDOR) .data .pytest_cache .mypy_cache .ruff_cache

@@ -1,4 +1,5 @@
-"""The `modif-solde` console command: dev, api, worker, token, import, migrate, smtp-sink, verifier."""
+"""The `modif-solde` console command: dev, api, worker, token, import, gestionnaire, verifier,
+captures, migrate, smtp-sink."""
 
 from __future__ import annotations
 
@@ -48,6 +49,41 @@ def _importer(fichier: Path) -> int:
     return asyncio.run(run())
 
 
+def _gestionnaire(action: str, courriel: str | None) -> int:
+    from modif_solde.db import create_engine, session_factory, unit_of_work
+    from modif_solde.migrations import migrer
+    from modif_solde.services import gestionnaires
+    from modif_solde.services.erreurs import ErreurDomaine
+
+    settings = get_settings()
+    if action != "lister" and not courriel:
+        print("Une adresse électronique est requise.", file=sys.stderr)
+        return 2
+    migrer(settings.DATABASE_URL)
+
+    async def run() -> int:
+        engine = create_engine(settings.DATABASE_URL)
+        try:
+            async with unit_of_work(session_factory(engine)) as session:
+                if action == "lister":
+                    for adresse in await gestionnaires.lister(session):
+                        print(adresse)
+                elif action == "ajouter":
+                    fait = await gestionnaires.ajouter(session, courriel or "")
+                    print(f"{courriel} est gestionnaire." if fait else f"{courriel} était déjà gestionnaire.")
+                else:
+                    fait = await gestionnaires.retirer(session, courriel or "")
+                    print(f"{courriel} n'est plus gestionnaire." if fait else f"{courriel} n'était pas gestionnaire.")
+        except ErreurDomaine as exc:
+            print(exc.message, file=sys.stderr)
+            return 1
+        finally:
+            await engine.dispose()
+        return 0
+
+    return asyncio.run(run())
+
+
 def _jeton(role: str, siret: str | None, sub: str | None, heures: float) -> int:
     from modif_solde.api.auth import Role, emettre_jeton
 
@@ -71,8 +107,15 @@ def _api(hote: str, port: int) -> int:
 
     settings = get_settings()
     configurer(settings.LOG_FORMAT)
+    try:
+        # The portal's login and session settings are checked here (production refuses the
+        # development ones): a clear message, not a traceback.
+        app = create_app(settings)
+    except ValueError as exc:
+        print(f"Réglages invalides :\n  - {exc}", file=sys.stderr)
+        return 2
     migrer(settings.DATABASE_URL)
-    uvicorn.run(create_app(settings), host=hote, port=port, log_config=None, access_log=False)
+    uvicorn.run(app, host=hote, port=port, log_config=None, access_log=False)
     return 0
 
 
@@ -142,6 +185,10 @@ def main(argv: list[str] | None = None) -> int:
     p_jeton.add_argument("--heures", type=float, default=12.0, help="durée de validité (défaut : 12)")
     p_import = commandes.add_parser("import", help="importer une demande de solde (JSON)")
     p_import.add_argument("fichier", type=Path)
+    p_gest = commandes.add_parser("gestionnaire", help="la liste des gestionnaires (par adresse électronique)")
+    p_gest.add_argument("action", choices=["ajouter", "retirer", "lister"])
+    p_gest.add_argument("courriel", nargs="?", help="adresse électronique (ajouter, retirer)")
+    commandes.add_parser("captures", help="les captures d'écran du portail (README), depuis les données de démonstration")
     commandes.add_parser("migrate", help="mettre la base de données au dernier schéma")
     commandes.add_parser(
         "smtp-sink", help="puits SMTP local : chaque message gardé en .eml sous .data/courriels"
@@ -185,6 +232,13 @@ def main(argv: list[str] | None = None) -> int:
         return _jeton(args.role, args.siret, args.sub, args.heures)
     if args.commande == "import":
         return _importer(args.fichier)
+    if args.commande == "gestionnaire":
+        return _gestionnaire(args.action, args.courriel)
+    if args.commande == "captures":
+        from modif_solde.pages import captures
+
+        configurer(settings.LOG_FORMAT)
+        return captures.executer(settings)
     if args.commande == "migrate":
         from modif_solde.migrations import migrer
 

@@ -12,6 +12,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DATA_DIR = Path(".data")
 DEV_JWT_SECRET = "dev-secret-modif-solde-ne-pas-utiliser-en-production"  # noqa: S105
+DEV_SESSION_SECRET = "dev-session-modif-solde-ne-pas-utiliser-en-production"  # noqa: S105
+DEV_OIDC_CLIENT_SECRET = "dev-client-secret-modif-solde"  # noqa: S105
 
 
 class Settings(BaseSettings):
@@ -40,6 +42,16 @@ class Settings(BaseSettings):
     # How long the API waits for the worker to answer an update before a 503.
     DELAI_REPONSE_WORKFLOW: timedelta = timedelta(seconds=10)
     LOG_FORMAT: Literal["texte", "json"] = "texte"
+    # The portal's login (OpenID Connect, ProConnect in production; the local provider of `make run`).
+    OIDC_DISCOVERY_URL: str = "http://127.0.0.1:9400/.well-known/openid-configuration"
+    OIDC_CLIENT_ID: str = "modif-solde"
+    OIDC_CLIENT_SECRET: str = DEV_OIDC_CLIENT_SECRET
+    OIDC_SCOPES: str = "openid email given_name usual_name uid siret idp_id"
+    OIDC_ACR_VALUES: str = "eidas1"
+    SESSION_SECRET: str = DEV_SESSION_SECRET
+    # A session ends after this much inactivity, and in any case after SESSION_DUREE_MAX.
+    SESSION_INACTIVITE: timedelta = timedelta(minutes=30)
+    SESSION_DUREE_MAX: timedelta = timedelta(hours=12)
 
     @field_validator("DATABASE_URL")
     @classmethod

@@ -17,6 +17,7 @@ import sys
 import urllib.request
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from aiosmtpd.controller import Controller
 from temporalio.client import Client
@@ -26,6 +27,7 @@ from modif_solde.api.auth import Role, emettre_jeton
 from modif_solde.config import DATA_DIR, Settings
 from modif_solde.db import create_engine, session_factory, unit_of_work
 from modif_solde.migrations import migrer
+from modif_solde.services import gestionnaires
 from modif_solde.services import modifications as svc
 from modif_solde.services.demandes import charger_demande, importer_demande, lire_import
 from modif_solde.services.erreurs import Introuvable
@@ -54,6 +56,72 @@ def choisir_developpement() -> None:
     """`modif-solde dev` is the one command that runs in development (public key, demo data);
     its children (worker, API) inherit the choice. An explicit setting is kept."""
     os.environ.setdefault("MODIF_SOLDE_ENVIRONNEMENT", "developpement")
+# The local OpenID provider's demo identities (PORTAL.md): each a button on its login page.
+IDENTITES_DEMO: list[dict[str, str]] = [
+    {
+        "sub": "operateur-sci-voiture",
+        "siret": "50961588600025",
+        "email": "operateur@sci-voiture.example",
+        "given_name": "Camille",
+        "usual_name": "Durand",
+        "uid": "operateur-sci-voiture",
+        "idp_id": "demo",
+    },
+    {
+        "sub": "operateur-mss",
+        "siret": "00000000000000",
+        "email": "contact@operateur-mss.example",
+        "given_name": "Claire",
+        "usual_name": "Martin",
+        "uid": "operateur-mss",
+        "idp_id": "demo",
+    },
+    {
+        "sub": "gestionnaire-asp",
+        "siret": "73282932000074",
+        "email": "gestionnaire@asp.example",
+        "given_name": "Sam",
+        "usual_name": "Gestion",
+        "uid": "gestionnaire-asp",
+        "idp_id": "demo",
+    },
+]
+GESTIONNAIRE_DEMO = "gestionnaire@asp.example"
+
+
+def commande_fournisseur_oidc(hote: str, port: int) -> list[str]:
+    """`oidc-provider-mock` with the demo identities; it checks the nonce like ProConnect."""
+    commande = [
+        str(Path(sys.executable).parent / "oidc-provider-mock"),
+        "--host",
+        hote,
+        "--port",
+        str(port),
+        "--require-nonce",
+        "true",
+    ]
+    for identite in IDENTITES_DEMO:
+        commande += ["--user-claims", json.dumps(identite)]
+    return commande
+
+
+async def _attendre_url(url: str, nom: str, delai: float = 60.0) -> None:
+    for _ in range(int(delai * 4)):
+        try:
+            await asyncio.to_thread(urllib.request.urlopen, url, timeout=1)
+            return
+        except OSError:
+            await asyncio.sleep(0.25)
+    raise RuntimeError(f"{nom} ne répond pas sur {url}")
+
+
+async def inscrire_gestionnaire_demo(settings: Settings) -> None:
+    engine = create_engine(settings.DATABASE_URL)
+    try:
+        async with unit_of_work(session_factory(engine)) as session:
+            await gestionnaires.ajouter(session, GESTIONNAIRE_DEMO)
+    finally:
+        await engine.dispose()
 
 
 def _temporal_bin() -> str:
@@ -171,7 +239,9 @@ def _bandeau(settings: Settings, api: str, puits: Path | None) -> str:
     lignes = [
         "",
         "modif-solde est prêt.",
+        f"  Portail       {settings.PORTAIL_URL}  (Se connecter : operateur-sci-voiture, operateur-mss, gestionnaire-asp)",
         f"  API           {api}  (documentation : {api}/docs)",
+        f"  Identité      {settings.OIDC_DISCOVERY_URL.removesuffix('/.well-known/openid-configuration')}  (fournisseur OpenID Connect local)",
         "  Temporal UI   http://127.0.0.1:8233",
         f"  Temporal      {settings.TEMPORAL_ADDRESS}  (file : {settings.TASK_QUEUE})",
         f"  SMTP          {settings.SMTP_URL}"
@@ -227,6 +297,17 @@ async def executer(settings: Settings, hote_api: str = "127.0.0.1", port_api: in
             dossier_puits = DATA_DIR / "courriels"
             smtp_hote, smtp_port = _hote_port(settings.SMTP_URL.split("://", 1)[1])
             puits = puits_smtp.demarrer(dossier_puits, smtp_hote, smtp_port)
+        await inscrire_gestionnaire_demo(settings)
+        fournisseur = urlsplit(settings.OIDC_DISCOVERY_URL)
+        if fournisseur.scheme == "http" and fournisseur.hostname in ("127.0.0.1", "localhost"):
+            enfants.append(
+                await _lancer(
+                    "fournisseur d'identité (oidc-provider-mock)",
+                    *commande_fournisseur_oidc(fournisseur.hostname, fournisseur.port or 80),
+                    env={"NO_COLOR": "1"},
+                )
+            )
+            await _attendre_url(settings.OIDC_DISCOVERY_URL, "le fournisseur d'identité")
         commande = [sys.executable, "-m", "modif_solde.cli"]
         enfants.append(await _lancer("worker", *commande, "worker"))
         enfants.append(await _lancer("API", *commande, "api", "--host", hote_api, "--port", str(port_api)))

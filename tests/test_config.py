@@ -67,3 +67,20 @@ def test_sans_secret_la_commande_refuse_de_demarrer_en_francais(arguments: list[
     assert "Traceback" not in resultat.stderr
     assert "Réglages invalides" in resultat.stderr
     assert "MODIF_SOLDE_JWT_SECRET doit être défini (32 caractères au moins) en production" in resultat.stderr
+
+
+def test_l_api_refuse_les_reglages_de_connexion_de_developpement_en_francais() -> None:
+    """A real JWT secret is not enough: production refuses the portal's development session
+    secret, and says so without a traceback."""
+    resultat = subprocess.run(  # noqa: S603 (our own command)
+        [sys.executable, "-m", "modif_solde.cli", "api", "--host", "127.0.0.1", "--port", "1"],
+        env={**_env_sans_reglages(), "MODIF_SOLDE_JWT_SECRET": "j" * 40},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert resultat.returncode == 2
+    assert "Traceback" not in resultat.stderr
+    assert "Réglages invalides" in resultat.stderr
+    assert "MODIF_SOLDE_SESSION_SECRET doit être défini" in resultat.stderr

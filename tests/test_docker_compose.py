@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from sqlalchemy.engine import make_url
 
 from modif_solde.config import Settings
+from modif_solde.pages.connexion import verifier_reglages
 
 RACINE = Path(__file__).resolve().parents[1]
 COMPOSE = RACINE / "docker-compose.yml"
@@ -33,10 +34,21 @@ SERVICES = {
     "worker",
 }
 # What a compose user must set: nothing else is required, and these have no default.
-VARIABLES_REQUISES = {"MODIF_SOLDE_JWT_SECRET", "POSTGRES_PASSWORD"}
+VARIABLES_REQUISES = {
+    "MODIF_SOLDE_JWT_SECRET",
+    "POSTGRES_PASSWORD",
+    "MODIF_SOLDE_SESSION_SECRET",
+    "MODIF_SOLDE_OIDC_DISCOVERY_URL",
+    "MODIF_SOLDE_OIDC_CLIENT_ID",
+    "MODIF_SOLDE_OIDC_CLIENT_SECRET",
+}
 VARIABLES_UTILISATEUR = {
     "MODIF_SOLDE_JWT_SECRET": "un-secret-de-test-de-plus-de-32-caracteres",
     "POSTGRES_PASSWORD": "mot-de-passe-de-test",
+    "MODIF_SOLDE_SESSION_SECRET": "un-secret-de-session-de-plus-de-32-caracteres",
+    "MODIF_SOLDE_OIDC_DISCOVERY_URL": "https://fca.example/api/v2/.well-known/openid-configuration",
+    "MODIF_SOLDE_OIDC_CLIENT_ID": "modif-solde",
+    "MODIF_SOLDE_OIDC_CLIENT_SECRET": "un-secret-client-fourni-par-le-fournisseur",
 }
 ATTRIBUTS_DE_RECHERCHE = {
     "DemandeNumero": "Keyword",
@@ -199,6 +211,9 @@ def test_production_settings_validate_with_what_a_user_sets(resolu: dict[str, An
     assert reglages.SMTP_URL == "smtp://mailpit:1025"
     assert reglages.JWT_SECRET == VARIABLES_UTILISATEUR["MODIF_SOLDE_JWT_SECRET"]
     assert str(reglages.STORAGE_DIR) == "/data/pieces"
+    # The portal's login and session settings pass the API's own production check.
+    verifier_reglages(reglages)
+    assert reglages.OIDC_DISCOVERY_URL == VARIABLES_UTILISATEUR["MODIF_SOLDE_OIDC_DISCOVERY_URL"]
 
 
 @pytest.mark.usefixtures("sans_env_modif_solde")

@@ -21,6 +21,7 @@ from modif_solde.api.problemes import installer, reponse
 from modif_solde.config import Settings, get_settings
 from modif_solde.db import create_engine, est_sqlite, session_factory
 from modif_solde.models.schemas import DemandeImport
+from modif_solde.pages import installer_portail
 from modif_solde.services.stockage import Stockage
 from modif_solde.temporal import connecter
 
@@ -107,6 +108,8 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
         )
 
     _openapi_avec_import(app)
+    # The operator's portal (pages, login, session, security headers): see modif_solde/pages.
+    installer_portail(app, settings)
     # An oversized body is refused before anything reads it; every request is logged once.
     app.add_middleware(
         LimiteCorps, limite_json=64 * 1024 * 1024, limite_pieces=settings.PIECE_TAILLE_MAX + 64 * 1024

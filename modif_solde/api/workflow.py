@@ -18,7 +18,7 @@ from temporalio.client import (
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from modif_solde.api.deps import TemporalDep, UtilisateurDep
+from modif_solde.api.deps import UtilisateurDep
 from modif_solde.api.problemes import Probleme
 from modif_solde.db import unit_of_work
 from modif_solde.models.enums import StatutModification
@@ -59,15 +59,19 @@ async def exiger_cycle_actif(client: Client, numero: str) -> None:
         raise cycle_arrete(numero)
 
 
-async def _cycle_actif(numero: str, utilisateur: UtilisateurDep, client: TemporalDep, request: Request) -> None:
-    """For the routes that write the draft or its documents without the workflow: a modification
-    the caller may not see stays a 404 (asked first), a closed one gets the service's own
-    refusal, an open one needs its workflow running. Read in a read-only transaction, so that
-    no lock is held while Temporal answers."""
+async def exiger_cycle_actif_si_ouverte(request: Request, numero: str, siret: str | None) -> None:
+    """For what writes the draft or its documents without the workflow (API routes and pages):
+    a modification the caller may not see stays a 404 (asked first), a closed one gets the
+    service's own refusal, an open one needs its workflow running. Read in a read-only
+    transaction, so that no lock is held while Temporal answers."""
     async with unit_of_work(request.app.state.sessions_lecture) as session:
-        modification = await svc.charger_modification(session, numero, utilisateur.perimetre_siret)
+        modification = await svc.charger_modification(session, numero, siret)
     if modification.statut == StatutModification.OUVERTE:
-        await exiger_cycle_actif(client, numero)
+        await exiger_cycle_actif(request.app.state.temporal, numero)
+
+
+async def _cycle_actif(numero: str, utilisateur: UtilisateurDep, request: Request) -> None:
+    await exiger_cycle_actif_si_ouverte(request, numero, utilisateur.perimetre_siret)
 
 
 CycleActifDep = Annotated[None, Depends(_cycle_actif)]

@@ -177,3 +177,13 @@ class IdempotenceAction(SQLModel, table=True):
     # SHA-256 of the action's content (the update's argument).
     empreinte: str = Field(max_length=64)
     cree_le: datetime = Field(default_factory=maintenant, sa_type=UTCDateTime, nullable=False)
+
+
+class Gestionnaire(SQLModel, table=True):
+    """Who is a gestionnaire: the service's own list (by e-mail address), never a claim alone."""
+
+    __tablename__ = "gestionnaire"
+
+    id: int | None = Field(default=None, primary_key=True)
+    courriel: str = Field(max_length=254, unique=True, index=True)
+    ajoute_le: datetime = Field(default_factory=maintenant, sa_type=UTCDateTime, nullable=False)

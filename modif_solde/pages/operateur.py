@@ -1,0 +1,384 @@
+"""The operator's pages: its requests, the request page, the modification page, the import.
+
+Thin routes over the same services and workflow updates as the API (services/, api/workflow.py):
+every guarantee of the API holds here the same way."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi.responses import FileResponse, RedirectResponse, Response
+from pydantic import BaseModel
+
+from modif_solde.api import demandes as api_demandes
+from modif_solde.api.auth import Role, Utilisateur
+from modif_solde.api.problemes import Probleme
+from modif_solde.api.workflow import appeler, exiger_cycle_actif_si_ouverte, mise_a_jour
+from modif_solde.config import Settings
+from modif_solde.db import unit_of_work
+from modif_solde.models import vues
+from modif_solde.models.enums import CHAMPS_EDITABLES, StatutModification
+from modif_solde.pages import session as sess
+from modif_solde.pages.rendu import LIBELLES, annoncer, page
+from modif_solde.services import lecture
+from modif_solde.services import modifications as svc
+from modif_solde.services.demandes import charger_demande, importer_demande, lire_import
+from modif_solde.services.erreurs import (
+    BrouillonPerime,
+    Conflit,
+    DonneesInvalides,
+    ErreurDomaine,
+    PieceTropGrande,
+    TypeDeContenuRefuse,
+)
+from modif_solde.workflows.contrat import ActionOperateur
+from modif_solde.workflows.modification import ModificationWorkflow
+
+router = APIRouter(include_in_schema=False)
+
+_MORCEAU = 64 * 1024
+# The import file is a JSON document with its documents in base64: a few PDFs.
+IMPORT_TAILLE_MAX = 64 * 1024 * 1024
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def _redirection(chemin: str) -> RedirectResponse:
+    return RedirectResponse(chemin, status_code=303)
+
+
+@router.get("/")
+async def accueil(request: Request) -> Response:
+    if sess.active(request, _settings(request)) is not None:
+        return _redirection("/demandes")
+    return page(request, "accueil.html")
+
+
+@router.get("/demandes")
+async def mes_demandes(request: Request, utilisateur: sess.PortailDep) -> Response:
+    async with unit_of_work(request.app.state.sessions_lecture) as session:
+        liste = await lecture.liste(session, None, utilisateur.perimetre_siret, 500, 0)
+    # Those waiting for the operator first, the nearest deadline first; then the others.
+    a_modifier = sorted(
+        (d for d in liste.demandes if d.modification_ouverte),
+        key=lambda d: d.modification_ouverte.expire_le if d.modification_ouverte else d.statut_modifie_le,
+    )
+    autres = [d for d in liste.demandes if not d.modification_ouverte]
+    return page(
+        request,
+        "demandes.html",
+        demandes=[*a_modifier, *autres],
+        gestionnaire=utilisateur.role == Role.GESTIONNAIRE,
+    )
+
+
+@router.get("/demandes/importer")
+async def importer_formulaire(request: Request, utilisateur: sess.OperateurPortailDep) -> Response:
+    return page(request, "importer.html", erreurs=[])
+
+
+@router.post("/demandes/importer", dependencies=[sess.CsrfDep])
+async def importer(
+    request: Request,
+    utilisateur: sess.OperateurPortailDep,
+    fichier: Annotated[UploadFile | None, File()] = None,
+) -> Response:
+    erreurs: list[dict[str, str]] = []
+    if fichier is None or not fichier.filename:
+        erreurs = [{"champ": "fichier", "message": "Choisissez le fichier JSON de la demande."}]
+    else:
+        brut = await fichier.read(IMPORT_TAILLE_MAX + 1)
+        if len(brut) > IMPORT_TAILLE_MAX:
+            erreurs = [{"champ": "fichier", "message": "Le fichier dépasse la taille maximale (64 Mo)."}]
+    if not erreurs:
+        try:
+            donnees = lire_import(brut)
+            if donnees.operateur.siret != utilisateur.siret:
+                raise Probleme(403, "Un opérateur ne peut importer que les demandes de son propre SIRET.")
+            async with unit_of_work(request.app.state.sessions) as session:
+                demande = await importer_demande(session, request.app.state.stockage, donnees)
+                numero = demande.numero
+        except DonneesInvalides as exc:
+            erreurs = exc.erreurs or [{"champ": "fichier", "message": exc.message}]
+        except Probleme as exc:
+            erreurs = [{"champ": "fichier", "message": exc.detail}]
+        except ErreurDomaine as exc:
+            erreurs = [{"champ": "fichier", "message": exc.message}]
+    if erreurs:
+        return page(request, "importer.html", statut=422, erreurs=erreurs)
+    annoncer(request, "Demande importée", f"La demande {numero} a été importée.")
+    return _redirection(f"/demandes/{numero}")
+
+
+@router.get("/demandes/{numero}")
+async def demande_page(request: Request, numero: str, utilisateur: sess.PortailDep) -> Response:
+    async with unit_of_work(request.app.state.sessions_lecture) as session:
+        demande = await charger_demande(session, numero, utilisateur.perimetre_siret)
+        vue = await lecture.page_demande(session, demande, interne=utilisateur.voit_interne)
+    versions = _versions(vue)
+    return page(
+        request,
+        "demande.html",
+        d=vue,
+        m=vue.modification_ouverte,
+        versions=versions,
+        gestionnaire=utilisateur.role == Role.GESTIONNAIRE,
+        relance_apres=_settings(request).RELANCE_APRES.days,
+        expiration_apres=_settings(request).EXPIRATION_APRES.days,
+    )
+
+
+def _versions(vue: vues.DemandePage) -> list[dict[str, Any]]:
+    """The history grouped by version, newest first: date, who (which modification), changes, documents."""
+    par_version: dict[int, dict[str, Any]] = {}
+    for ligne in vue.historique.elements:
+        v = par_version.setdefault(
+            ligne.version,
+            {
+                "version": ligne.version,
+                "le": ligne.applique_le,
+                "modification": ligne.modification,
+                "lignes": [],
+                "pieces": [],
+            },
+        )
+        v["lignes"].append(ligne)
+    for piece in vue.pieces:
+        if piece.definitive and piece.origine != "import":
+            for v in par_version.values():
+                if v["modification"] == piece.origine:
+                    v["pieces"].append(piece)
+    return sorted(par_version.values(), key=lambda v: v["version"], reverse=True)
+
+
+@router.get("/demandes/{numero}/pieces/{piece_id}")
+async def consulter_piece(
+    request: Request, numero: str, piece_id: str, utilisateur: sess.PortailDep
+) -> FileResponse:
+    async with unit_of_work(request.app.state.sessions_lecture) as session:
+        # The API's own route, called as a function: one path for a document's download.
+        return await api_demandes.telecharger(
+            numero, piece_id, utilisateur, session, request.app.state.stockage
+        )
+
+
+async def _contexte_modification(request: Request, utilisateur: Utilisateur, numero: str) -> dict[str, Any]:
+    async with unit_of_work(request.app.state.sessions_lecture) as session:
+        modification = await svc.charger_modification(session, numero, utilisateur.perimetre_siret)
+        m = await lecture.modification_vue(session, modification, interne=utilisateur.voit_interne)
+        demande = await charger_demande(session, m.demande_numero)
+        d = await lecture.page_demande(session, demande, interne=utilisateur.voit_interne)
+    brouillon = {c.champ: c for c in m.changements}
+    return {
+        "m": m,
+        "d": d,
+        "brouillon": brouillon,
+        "actuelles": d.informations.model_dump(),
+        "valeurs": {
+            c: (brouillon[c].nouvelle_valeur if c in brouillon else getattr(d.informations, c))
+            for c in CHAMPS_EDITABLES
+        },
+        "modifiable": m.statut == StatutModification.OUVERTE and utilisateur.role == Role.OPERATEUR,
+        "gestionnaire": utilisateur.role == Role.GESTIONNAIRE,
+        "champs": CHAMPS_EDITABLES,
+        "libelles": LIBELLES,
+    }
+
+
+@router.get("/modifications/{numero}")
+async def modification_page(request: Request, numero: str, utilisateur: sess.PortailDep) -> Response:
+    contexte = await _contexte_modification(request, utilisateur, numero)
+    return page(request, "modification.html", erreurs=[], erreurs_piece=[], **contexte)
+
+
+@router.post("/modifications/{numero}/brouillon", dependencies=[sess.CsrfDep])
+async def enregistrer(
+    request: Request,
+    numero: str,
+    utilisateur: sess.OperateurPortailDep,
+    contact_support_nom: Annotated[str, Form()] = "",
+    contact_support_telephone: Annotated[str, Form()] = "",
+    contact_support_courriel: Annotated[str, Form()] = "",
+    site_documentation_url: Annotated[str, Form()] = "",
+    brouillon_version: Annotated[int | None, Form()] = None,
+) -> Response:
+    await exiger_cycle_actif_si_ouverte(request, numero, utilisateur.siret)
+    saisie = {
+        "contact_support_nom": contact_support_nom.strip() or None,
+        "contact_support_telephone": contact_support_telephone,
+        "contact_support_courriel": contact_support_courriel,
+        "site_documentation_url": site_documentation_url,
+    }
+    try:
+        async with unit_of_work(request.app.state.sessions) as session:
+            await svc.mettre_a_jour_brouillon(session, numero, saisie, utilisateur.siret, brouillon_version)
+    except BrouillonPerime:
+        # Another tab (or person) saved the draft since this form was shown: nothing is
+        # overwritten; the page shows the draft as it is now.
+        annoncer(
+            request,
+            "Brouillon modifié entre-temps",
+            "Le brouillon a été enregistré ailleurs depuis l'affichage de cette page (un autre onglet ?) : "
+            "rien n'a été changé. Voici le brouillon tel qu'il est ; refaites vos modifications si besoin.",
+            "error",
+        )
+        return _redirection(f"/modifications/{numero}")
+    except DonneesInvalides as exc:
+        contexte = await _contexte_modification(request, utilisateur, numero)
+        # The person's own input stays in the fields, beside what is wrong with it.
+        contexte["valeurs"] = {c: saisie[c] or "" for c in CHAMPS_EDITABLES}
+        return page(
+            request, "modification.html", statut=422, erreurs=[_erreur_du_champ(e) for e in exc.erreurs], erreurs_piece=[], **contexte
+        )
+    annoncer(request, "Modifications enregistrées", "Elles seront appliquées quand vous confirmerez.")
+    return _redirection(f"/modifications/{numero}")
+
+
+def _erreur_du_champ(erreur: dict[str, str]) -> dict[str, str]:
+    """The service names a field by its path (`informations.contact_support_courriel`): on the
+    page the error sits beside that field, and its message says the field's label."""
+    chemin = erreur["champ"]
+    champ = chemin.rsplit(".", 1)[-1]
+    message = erreur["message"].replace(f"« {chemin} »", f"« {LIBELLES.get(champ, champ)} »")
+    return {"champ": champ, "message": message}
+
+
+@router.post("/modifications/{numero}/pieces", dependencies=[sess.CsrfDep])
+async def importer_piece(
+    request: Request,
+    numero: str,
+    utilisateur: sess.OperateurPortailDep,
+    type: Annotated[str, Form()] = "",
+    fichier: Annotated[UploadFile | None, File()] = None,
+) -> Response:
+    settings = _settings(request)
+    await exiger_cycle_actif_si_ouverte(request, numero, utilisateur.siret)
+    erreurs: list[dict[str, str]] = []
+    if not type:
+        erreurs.append({"champ": "type", "message": "Sélectionnez le type de pièce complémentaire."})
+    if fichier is None or not fichier.filename:
+        erreurs.append({"champ": "fichier", "message": "Choisissez le fichier à ajouter (PDF)."})
+    if not erreurs and fichier is not None:
+        televerse = fichier
+
+        async def morceaux() -> AsyncIterator[bytes]:
+            while morceau := await televerse.read(_MORCEAU):
+                yield morceau
+
+        try:
+            async with unit_of_work(request.app.state.sessions) as session:
+                piece = await svc.ajouter_piece(
+                    session,
+                    request.app.state.stockage,
+                    numero,
+                    type,
+                    televerse.filename,
+                    morceaux(),
+                    settings.PIECE_TAILLE_MAX,
+                    utilisateur.siret,
+                    settings.PIECES_MAX_PAR_MODIFICATION,
+                )
+                nom = piece.nom_fichier
+        except DonneesInvalides as exc:
+            erreurs = [
+                {"champ": e["champ"] if e["champ"] == "type" else "fichier", "message": e["message"]}
+                for e in exc.erreurs
+            ] or [{"champ": "fichier", "message": exc.message}]
+        except (PieceTropGrande, TypeDeContenuRefuse, Conflit) as exc:
+            erreurs = [{"champ": "fichier", "message": exc.message}]
+    if erreurs:
+        contexte = await _contexte_modification(request, utilisateur, numero)
+        return page(request, "modification.html", statut=422, erreurs=[], erreurs_piece=erreurs, **contexte)
+    annoncer(request, "Pièce ajoutée", f"La pièce {nom} a été ajoutée à votre modification.")
+    return _redirection(f"/modifications/{numero}#pieces")
+
+
+@router.post("/modifications/{numero}/pieces/{piece_id}/supprimer", dependencies=[sess.CsrfDep])
+async def supprimer_piece(
+    request: Request, numero: str, piece_id: str, utilisateur: sess.OperateurPortailDep
+) -> Response:
+    await exiger_cycle_actif_si_ouverte(request, numero, utilisateur.siret)
+    try:
+        async with unit_of_work(request.app.state.sessions) as session:
+            await svc.supprimer_piece(
+                session, request.app.state.stockage, numero, piece_id, utilisateur.siret
+            )
+    except Conflit as exc:
+        annoncer(request, "Suppression impossible", exc.message, "error")
+        return _redirection(f"/modifications/{numero}#pieces")
+    annoncer(request, "Pièce supprimée")
+    return _redirection(f"/modifications/{numero}#pieces")
+
+
+_ACTIONS = {
+    "confirmer": (
+        ModificationWorkflow.confirmer,
+        "Modification confirmée",
+        "Votre demande repasse au statut « En cours » et sera instruite par un gestionnaire dans les prochains jours.",
+    ),
+    "renoncer": (
+        ModificationWorkflow.renoncer,
+        "Demande laissée sans modification",
+        "Votre demande repasse au statut « En cours » et sera instruite en l'état dans les prochains jours.",
+    ),
+}
+
+
+@router.get("/modifications/{numero}/{action}")
+async def etape_confirmation(
+    request: Request, numero: str, action: str, utilisateur: sess.OperateurPortailDep
+) -> Response:
+    if action not in _ACTIONS:
+        raise Probleme(404, "Page introuvable.")
+    contexte = await _contexte_modification(request, utilisateur, numero)
+    if not contexte["modifiable"]:
+        return _redirection(f"/modifications/{numero}")
+    return page(request, f"{action}.html", **contexte)
+
+
+@router.post("/modifications/{numero}/{action}", dependencies=[sess.CsrfDep])
+async def agir(
+    request: Request,
+    numero: str,
+    action: str,
+    utilisateur: sess.OperateurPortailDep,
+    brouillon_version: Annotated[int | None, Form()] = None,
+) -> Response:
+    if action not in _ACTIONS:
+        raise Probleme(404, "Page introuvable.")
+    methode, titre, texte = _ACTIONS[action]
+    settings = _settings(request)
+    async with unit_of_work(request.app.state.sessions) as session:
+        modification = await svc.charger_modification(session, numero, utilisateur.siret)
+        demande_numero = svc.numero_demande_de(modification.numero)
+    # Confirm only the draft the person reviewed on the confirmation step (as If-Match does).
+    argument: BaseModel = ActionOperateur(
+        par=utilisateur.sub, version_brouillon=brouillon_version if action == "confirmer" else None
+    )
+    try:
+        await appeler(
+            mise_a_jour(request.app.state.temporal, numero, methode, argument),
+            settings.DELAI_REPONSE_WORKFLOW,
+            numero,
+            ouverte_en_base=modification.statut == StatutModification.OUVERTE,
+        )
+    except BrouillonPerime:
+        annoncer(
+            request,
+            "Confirmation impossible",
+            "Le brouillon a changé depuis que vous l'avez vérifié (un autre onglet ?) : rien n'a été confirmé. "
+            "Vérifiez-le à nouveau avant de confirmer.",
+            "error",
+        )
+        return _redirection(f"/modifications/{numero}")
+    except (DonneesInvalides, Conflit) as exc:
+        titre_refus = "Confirmation impossible" if action == "confirmer" else "Action impossible"
+        annoncer(request, titre_refus, exc.message, "error")
+        return _redirection(f"/modifications/{numero}")
+    annoncer(request, titre, texte)
+    return _redirection(f"/demandes/{demande_numero}")

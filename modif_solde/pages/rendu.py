@@ -1,0 +1,102 @@
+"""Rendering of the portal's pages: one Jinja2 environment (autoescape), French formats, labels."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from modif_solde.models.enums import StatutDemande, StatutModification
+from modif_solde.pages import session as sess
+from modif_solde.services.courriels import (
+    LIBELLES_CHAMPS,
+    format_date_fr,
+    format_date_heure_fr,
+)
+
+GABARITS = Path(__file__).parent / "templates"
+SERVICE = "Portail Ségur Numérique"
+
+STATUTS_DEMANDE = {StatutDemande.EN_COURS: "En cours", StatutDemande.A_MODIFIER: "A modifier"}
+STATUTS_MODIFICATION = {
+    StatutModification.OUVERTE: "Ouverte",
+    StatutModification.CONFIRMEE: "Confirmée",
+    StatutModification.RENONCEE: "Close sans modification",
+    StatutModification.EXPIREE: "Expirée",
+    StatutModification.RETIREE: "Retirée par le gestionnaire",
+}
+LIBELLES = {**LIBELLES_CHAMPS, "pieces": "Pièces justificatives"}
+TYPES_PIECE = {
+    "MSS_RESU_TEST_TECH": "Résultat des tests techniques (MSS_RESU_TEST_TECH)",
+    "MSS_GUIDE_PDF_API": "Guide PDF de l'API (MSS_GUIDE_PDF_API)",
+    "AUTRE_S": "Autre pièce (AUTRE_S)",
+}
+
+
+def _date(valeur: date | datetime | None) -> str:
+    if valeur is None:
+        return ""
+    if isinstance(valeur, datetime):
+        return format_date_fr(valeur)
+    return valeur.strftime("%d/%m/%Y")
+
+
+def _date_heure(valeur: datetime | None) -> str:
+    return format_date_heure_fr(valeur) if valeur else ""
+
+
+def _taille(octets: int) -> str:
+    if octets < 1024:
+        return f"{octets} octets"
+    if octets < 1024 * 1024:
+        return f"{octets / 1024:.0f} Ko".replace(".", ",")
+    return f"{octets / 1024 / 1024:.1f} Mo".replace(".", ",")
+
+
+environnement = Environment(
+    loader=FileSystemLoader(GABARITS),
+    autoescape=select_autoescape(["html"], default=True),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+environnement.filters.update(
+    date_fr=_date,
+    date_heure_fr=_date_heure,
+    statut_demande=lambda s: STATUTS_DEMANDE.get(s, s),
+    statut_modification=lambda s: STATUTS_MODIFICATION.get(s, s),
+    libelle=lambda c: LIBELLES.get(c, c),
+    type_piece=lambda t: TYPES_PIECE.get(t, t),
+    taille=_taille,
+)
+environnement.globals.update(SERVICE=SERVICE, TYPES_PIECE=TYPES_PIECE)
+
+
+def page(request: Request, gabarit: str, statut: int = 200, **contexte: Any) -> HTMLResponse:
+    """Render a page; the layout gets the session's user, its CSRF token and a pending message."""
+    donnees = request.session if "sid" in request.session else None
+    message = request.session.pop("message", None) if donnees is not None else None
+    html = environnement.get_template(gabarit).render(
+        request=request,
+        connecte=donnees is not None,
+        nom_utilisateur=_nom(donnees),
+        csrf=sess.jeton_csrf(request) if donnees is not None else "",
+        message=message,
+        **contexte,
+    )
+    return HTMLResponse(html, status_code=statut)
+
+
+def _nom(donnees: Any) -> str:
+    if not donnees:
+        return ""
+    nom = " ".join(str(p) for p in (donnees.get("given_name"), donnees.get("usual_name")) if p)
+    return nom or str(donnees.get("email") or donnees.get("sub"))
+
+
+def annoncer(request: Request, titre: str, texte: str = "", type_: str = "success") -> None:
+    """A message shown once, on the page the next redirect leads to (post/redirect/get)."""
+    request.session["message"] = {"titre": titre, "texte": texte, "type": type_}
