@@ -72,7 +72,7 @@ def test_sans_secret_la_commande_refuse_de_demarrer_en_francais(arguments: list[
 def test_l_api_refuse_les_reglages_de_connexion_de_developpement_en_francais() -> None:
     """A real JWT secret is not enough: production refuses the portal's development session
     secret, and says so without a traceback."""
-    resultat = subprocess.run(  # noqa: S603 (our own command)
+    resultat = subprocess.run(
         [sys.executable, "-m", "modif_solde.cli", "api", "--host", "127.0.0.1", "--port", "1"],
         env={**_env_sans_reglages(), "MODIF_SOLDE_JWT_SECRET": "j" * 40},
         capture_output=True,
