@@ -193,5 +193,7 @@ async def test_serveur_qui_ne_repond_pas(
         assert courriel.erreur_envoi is not None
         assert courriel.erreur_envoi.startswith("serveur SMTP injoignable")
         assert "délai dépassé" in courriel.erreur_envoi
-    assert len(connexions) == sum(c.tentatives for c in courriels) > 3
+    # Every connection the server saw was an attempt recorded first (never a send without its
+    # row); an attempt cut short before its TCP connection (a busy machine) reaches no server.
+    assert 3 < len(connexions) <= sum(c.tentatives for c in courriels)
     assert "Courriel « expiration » non envoyé : serveur SMTP injoignable" in texte

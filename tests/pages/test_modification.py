@@ -24,6 +24,7 @@ from tests.pages.conftest import (
     jeton_csrf,
     se_connecter,
 )
+from tests.workflows.conftest import Banc
 
 MODIFICATION = "/modifications/FINMSS009266M1"
 GESTION = {"Authorization": f"Bearer {emettre_jeton(DEV_JWT_SECRET, 'gestionnaire.test', Role.GESTIONNAIRE)}"}
@@ -225,9 +226,15 @@ async def test_ten_confirmations_at_once_one_succeeds(portail: httpx.AsyncClient
         *(portail.post(f"{MODIFICATION}/confirmer", data={"csrf": csrf}) for _ in range(10))
     )
 
-    reussies = [r for r in reponses if r.status_code == 303]
-    assert len(reussies) == 1, [r.status_code for r in reponses]
-    assert all(r.status_code == 409 for r in reponses if r.status_code != 303)
+    # Post/redirect/get: the one that went through leads to the request page, the nine others
+    # back to the modification page, with the reason beside it.
+    assert all(r.status_code == 303 for r in reponses), [r.status_code for r in reponses]
+    destinations = [r.headers["location"] for r in reponses]
+    assert destinations.count("/demandes/FINMSS009266") == 1, destinations
+    assert destinations.count(MODIFICATION) == 9, destinations
+    # (Each answer sets the one session cookie: which message the tab shows next depends on
+    # which answer came last, so the messages are not compared here.)
+    assert "nécessite des modifications" not in texte((await portail.get("/demandes/FINMSS009266")).text)
 
 
 async def test_another_operator_and_a_gestionnaire_see_the_modification_as_they_may(
@@ -280,3 +287,95 @@ async def test_a_document_is_consulted_through_the_session(
     assert fichier.headers["content-disposition"].startswith("attachment;")
     portail.cookies.clear()
     assert (await portail.get(lien.group(1))).status_code == 303
+
+
+def _saisie(csrf: str, telephone: str, version: str | None) -> dict[str, str]:
+    donnees = {
+        "csrf": csrf,
+        "contact_support_nom": "NOM Prénom",
+        "contact_support_telephone": telephone,
+        "contact_support_courriel": "mail@contact-support.fr",
+        "site_documentation_url": "https://lien_site_web.fr",
+    }
+    if version is not None:
+        donnees["brouillon_version"] = version
+    return donnees
+
+
+def _version(page: str) -> str:
+    trouve = re.search(r'name="brouillon_version" value="(\d+)"', page)
+    assert trouve, "la page porte la version du brouillon"
+    return trouve.group(1)
+
+
+async def test_two_tabs_do_not_overwrite_each_other(
+    portail: httpx.AsyncClient, demande: Demande, factory: SessionFactory
+) -> None:
+    onglet_a = await page_operateur(portail)
+    onglet_b = (await portail.get(MODIFICATION)).text
+    csrf = jeton_csrf(onglet_a)
+
+    r = await portail.post(f"{MODIFICATION}/brouillon", data=_saisie(csrf, "06 12 34 56 78", _version(onglet_b)))
+    assert r.status_code == 303
+    # Tab A still shows the draft from before tab B saved: its save changes nothing.
+    r = await portail.post(f"{MODIFICATION}/brouillon", data=_saisie(csrf, "07 00 00 00 01", _version(onglet_a)))
+    assert r.status_code == 303 and r.headers["location"] == MODIFICATION
+    assert "Brouillon modifié entre-temps" in texte((await portail.get(MODIFICATION)).text)
+    async with unit_of_work(factory) as session:
+        modification = await svc.charger_modification(session, "FINMSS009266M1")
+    assert modification.brouillon == {"contact_support_telephone": "06 12 34 56 78"}
+
+
+async def test_a_confirmation_applies_only_the_draft_its_author_reviewed(
+    portail: httpx.AsyncClient, demande: Demande, factory: SessionFactory
+) -> None:
+    page = await page_operateur(portail)
+    csrf = jeton_csrf(page)
+    etape = (await portail.get(f"{MODIFICATION}/confirmer")).text
+    # Meanwhile, another tab changes the draft.
+    await portail.post(f"{MODIFICATION}/brouillon", data=_saisie(csrf, "06 12 34 56 78", None))
+
+    r = await portail.post(f"{MODIFICATION}/confirmer", data={"csrf": csrf, "brouillon_version": _version(etape)})
+    assert r.status_code == 303 and r.headers["location"] == MODIFICATION
+    assert "le brouillon a changé depuis que vous l'avez vérifié" in texte((await portail.get(MODIFICATION)).text).lower()
+    async with unit_of_work(factory) as session:
+        modification = await svc.charger_modification(session, "FINMSS009266M1")
+    assert modification.statut == "ouverte"
+
+
+async def test_a_second_confirmation_is_refused_beside_the_action(
+    portail: httpx.AsyncClient, demande: Demande
+) -> None:
+    page = await page_operateur(portail)
+    csrf = jeton_csrf(page)
+    premiere = await portail.post(f"{MODIFICATION}/confirmer", data={"csrf": csrf})
+    assert premiere.headers["location"] == "/demandes/FINMSS009266"
+
+    seconde = await portail.post(f"{MODIFICATION}/confirmer", data={"csrf": csrf})
+    assert seconde.status_code == 303 and seconde.headers["location"] == MODIFICATION
+    assert "Confirmation impossible" in texte((await portail.get(MODIFICATION)).text)
+
+
+async def test_a_stopped_cycle_is_refused_with_the_check_to_run(
+    portail: httpx.AsyncClient, demande: Demande, banc: Banc, factory: SessionFactory
+) -> None:
+    page = await page_operateur(portail)
+    csrf = jeton_csrf(page)
+    await banc.client.get_workflow_handle("FINMSS009266M1").terminate("arrêté depuis la Temporal UI")
+
+    for reponse in (
+        await portail.post(f"{MODIFICATION}/brouillon", data=_saisie(csrf, "06 12 34 56 78", None)),
+        await portail.post(
+            f"{MODIFICATION}/pieces",
+            data={"csrf": csrf, "type": "AUTRE_S"},
+            files={"fichier": ("capture.pdf", b"%PDF-1.4\n", "application/pdf")},
+        ),
+    ):
+        assert reponse.status_code == 409
+        assert "modif-solde verifier" in texte(reponse.text)
+    confirmation = await portail.post(f"{MODIFICATION}/confirmer", data={"csrf": csrf})
+    assert confirmation.headers["location"] == MODIFICATION
+    assert "modif-solde verifier" in texte((await portail.get(MODIFICATION)).text)
+    async with unit_of_work(factory) as session:
+        modification = await svc.charger_modification(session, "FINMSS009266M1")
+    assert modification.brouillon == {} and modification.statut == "ouverte"
