@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy import or_
 from sqlmodel import col, select
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
@@ -98,7 +99,21 @@ async def verifier(
                 )
             ).all()
         }
-        demandes = {d.id: d for d in (await session.exec(select(Demande))).all()}
+        # Only the requests that matter (those `a_modifier`, those with an open modification):
+        # the check stays cheap however many requests the service holds.
+        demandes = {
+            d.id: d
+            for d in (
+                await session.exec(
+                    select(Demande).where(
+                        or_(
+                            col(Demande.statut) == StatutDemande.A_MODIFIER,
+                            col(Demande.id).in_({m.demande_id for m in ouvertes.values()}),
+                        )
+                    )
+                )
+            ).all()
+        }
     en_cours = await _executions_en_cours(client)
     ecarts: list[Ecart] = []
 
