@@ -5,8 +5,10 @@ same checks, the same workflow updates, the same refusals; only their rendering 
 
 from __future__ import annotations
 
-from datetime import date, datetime, time
+from collections.abc import Mapping
+from datetime import date, datetime, time, timedelta
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
@@ -16,10 +18,11 @@ from modif_solde.api import modifications as api_modifications
 from modif_solde.api.auth import Utilisateur
 from modif_solde.config import Settings
 from modif_solde.db import unit_of_work
-from modif_solde.models.enums import TypeCourriel
-from modif_solde.models.tables import Operateur
+from modif_solde.models.enums import StatutDemande, TypeCourriel
+from modif_solde.models.tables import Demande, Operateur
 from modif_solde.pages import session as sess
 from modif_solde.pages.rendu import LIBELLES, annoncer, page
+from modif_solde.services import lecture
 from modif_solde.services import modifications as svc
 from modif_solde.services.courriels import FUSEAU_PARIS, ContexteCourriel, rendre_courriel
 from modif_solde.services.demandes import charger_demande
@@ -46,13 +49,17 @@ def refuser(request: Request, action: str, message: str) -> None:
     request.session["refus"] = {"action": action, "message": message}
 
 
-def contexte_gestion(request: Request, vue: Any) -> dict[str, Any]:
-    """What the request page adds for a gestionnaire: the actions, and a pending refusal."""
+async def contexte_gestion(request: Request, demande: Demande) -> dict[str, Any]:
+    """What the request page adds for a gestionnaire: the actions, a pending refusal, every
+    round of modification and the link to each one's workflow in the Temporal Web UI."""
     settings = _settings(request)
+    async with unit_of_work(request.app.state.sessions_lecture) as session:
+        tours = await lecture.tours(session, demande)
     ui = settings.TEMPORAL_UI_URL.rstrip("/")
     return {
         "champs_attendus": CHAMPS_ATTENDUS,
         "refus": request.session.pop("refus", None),
+        "tours": tours,
         "lien_temporal": lambda numero: f"{ui}/namespaces/{settings.TEMPORAL_NAMESPACE}/workflows/{numero}",
     }
 
@@ -312,3 +319,85 @@ async def retirer(
 def _appel(request: Request) -> api_modifications._Appel:
     return api_modifications._Appel(request.app.state.sessions, request.app.state.temporal, _settings(request))
 
+
+
+# --- La file de travail ---
+
+PAR_PAGE = 50
+# An open modification this close to its deadline stands out in the queue (and says so).
+BIENTOT = timedelta(hours=48)
+STATUTS_FILTRE = {"": "Tous", StatutDemande.EN_COURS.value: "En cours", StatutDemande.A_MODIFIER.value: "A modifier"}
+RELANCEE_FILTRE = {"": "Peu importe", "oui": "Oui", "non": "Non"}
+
+
+def _filtres(parametres: Mapping[str, str]) -> tuple[lecture.FiltresFile, int, list[dict[str, str]]]:
+    """The queue's filters read from the query string; what is wrong is named, and ignored."""
+    erreurs: list[dict[str, str]] = []
+    statut = parametres.get("statut", "")
+    if statut not in STATUTS_FILTRE:
+        erreurs.append({"champ": "statut", "message": "Le champ « Statut » doit valoir En cours ou A modifier."})
+        statut = ""
+    echeance_avant = None
+    if texte := parametres.get("echeance_avant", "").strip():
+        try:
+            jour: date | None = date.fromisoformat(texte)
+        except ValueError:
+            jour = None
+        if jour is None:
+            erreurs.append(
+                {"champ": "echeance_avant", "message": "Le champ « Échéance avant le » doit être une date (jour, mois, année)."}
+            )
+        else:
+            # "Before" that day includes it: up to its end, in Paris.
+            echeance_avant = datetime.combine(jour + timedelta(days=1), time(0), FUSEAU_PARIS)
+    relancee = parametres.get("relancee", "")
+    if relancee not in RELANCEE_FILTRE:
+        erreurs.append({"champ": "relancee", "message": "Le champ « Relancée » doit valoir Oui ou Non."})
+        relancee = ""
+    numero_page = parametres.get("page", "1")
+    page_voulue = int(numero_page) if numero_page.isdigit() and 0 < int(numero_page) <= 100_000 else 1
+    filtres = lecture.FiltresFile(
+        statut=StatutDemande(statut) if statut else None,
+        echeance_avant=echeance_avant,
+        relancee={"oui": True, "non": False}.get(relancee),
+        recherche=parametres.get("recherche", "")[:200],
+    )
+    return filtres, page_voulue, erreurs
+
+
+async def file_de_travail(request: Request) -> Response:
+    """`/demandes` for a gestionnaire (the route is the operator's list's: one URL, two views)."""
+    parametres = dict(request.query_params)
+    filtres, numero_page, erreurs = _filtres(parametres)
+    async with unit_of_work(request.app.state.sessions_lecture) as session:
+        liste = await lecture.file_de_travail(session, filtres, PAR_PAGE, (numero_page - 1) * PAR_PAGE)
+    maintenant = datetime.now(FUSEAU_PARIS)
+    lignes = []
+    for d in liste.demandes:
+        m = d.modification_ouverte
+        reste = (m.expire_le - maintenant) if m else None
+        lignes.append(
+            {
+                "d": d,
+                "m": m,
+                "jours": (m.expire_le.astimezone(FUSEAU_PARIS).date() - maintenant.date()).days if m else None,
+                "bientot": reste is not None and reste <= BIENTOT,
+                "depassee": reste is not None and reste.total_seconds() < 0,
+            }
+        )
+    pages = max(1, -(-liste.total // PAR_PAGE))
+    sans_page = {k: v for k, v in parametres.items() if k != "page" and v}
+    return page(
+        request,
+        "gestion/file.html",
+        statut=422 if erreurs else 200,
+        lignes=lignes,
+        total=liste.total,
+        numero_page=numero_page,
+        pages=pages,
+        lien_page=lambda n: "/demandes?" + urlencode({**sans_page, "page": n}),
+        valeurs=parametres,
+        erreurs=erreurs,
+        statuts=STATUTS_FILTRE,
+        relancees=RELANCEE_FILTRE,
+    )

@@ -62,6 +62,8 @@ async def accueil(request: Request) -> Response:
 
 @router.get("/demandes")
 async def mes_demandes(request: Request, utilisateur: sess.PortailDep) -> Response:
+    if utilisateur.role == Role.GESTIONNAIRE:
+        return await gestion_pages.file_de_travail(request)
     async with unit_of_work(request.app.state.sessions_lecture) as session:
         liste = await lecture.liste(session, None, utilisateur.perimetre_siret, 500, 0)
     # Those waiting for the operator first, the nearest deadline first; then the others.
@@ -131,7 +133,7 @@ async def rendre_demande(
         vue = await lecture.page_demande(session, demande, interne=utilisateur.voit_interne)
     versions = _versions(vue)
     gestionnaire = utilisateur.role == Role.GESTIONNAIRE
-    gestion = gestion_pages.contexte_gestion(request, vue) if gestionnaire else {}
+    gestion = await gestion_pages.contexte_gestion(request, demande) if gestionnaire else {}
     return page(
         request,
         "demande.html",
