@@ -25,6 +25,8 @@ class Settings(BaseSettings):
     DATABASE_URL: str = f"sqlite+aiosqlite:///{DATA_DIR}/modif-solde.db"
     TEMPORAL_ADDRESS: str = "127.0.0.1:7233"
     TEMPORAL_NAMESPACE: str = "default"
+    # The Temporal Web UI, for the back-office's link to a modification's workflow.
+    TEMPORAL_UI_URL: str = "http://127.0.0.1:8233"
     TASK_QUEUE: str = "modification-solde"
     SMTP_URL: str = "smtp://127.0.0.1:1025"
     MAIL_FROM: str = "Portail Ségur Numérique <ne-pas-repondre@modif-solde.invalid>"

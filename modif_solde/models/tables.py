@@ -32,6 +32,8 @@ class Operateur(SQLModel, table=True):
 
 class Demande(SQLModel, table=True):
     __tablename__ = "demande"
+    # The work queue filtered by status, in number order (its requests without an open modification).
+    __table_args__ = (Index("ix_demande_statut_numero", "statut", "numero"),)
 
     id: int | None = Field(default=None, primary_key=True)
     numero: str = Field(max_length=20, unique=True, index=True)
@@ -76,6 +78,14 @@ class Modification(SQLModel, table=True):
             "uq_modification_ouverte_par_demande",
             "demande_id",
             unique=True,
+            sqlite_where=text("statut = 'ouverte'"),
+            postgresql_where=text("statut = 'ouverte'"),
+        ),
+        # The work queue's order: open modifications by deadline, small since only open ones are in it.
+        Index(
+            "ix_modification_ouverte_expire_le",
+            "expire_le",
+            "demande_id",
             sqlite_where=text("statut = 'ouverte'"),
             postgresql_where=text("statut = 'ouverte'"),
         ),

@@ -28,6 +28,7 @@ from modif_solde.worker import activites, construire_worker
 journal = logging.getLogger(__name__)
 DOSSIER = Path("docs/captures")
 OPERATEUR = "operateur-mss"
+GESTIONNAIRE = "gestionnaire-asp"
 DEMANDE = dev.DEMO_A_MODIFIER
 MODIFICATION = f"{DEMANDE}M1"
 
@@ -146,6 +147,16 @@ async def _captures() -> list[Path]:
 
             await page.goto(f"{url}/demandes/importer")
             faites.append(await _photographier(page, "07-importer"))
+
+            # The gestionnaire, in a context of its own: the queue, then the request it follows.
+            gestion = await navigateur.new_context(locale="fr-FR", viewport={"width": 1280, "height": 800})
+            page = await gestion.new_page()
+            await page.goto(url + "/connexion")
+            await page.get_by_role("button", name=GESTIONNAIRE, exact=True).click()
+            await page.wait_for_url(url + "/demandes")
+            faites.append(await _photographier(page, "08-file-de-travail"))
+            await page.goto(f"{url}/demandes/{DEMANDE}#titre-gestion")
+            faites.append(await _photographier(page, "09-demande-gestionnaire"))
             await navigateur.close()
     return faites
 

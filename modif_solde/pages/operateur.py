@@ -20,6 +20,7 @@ from modif_solde.config import Settings
 from modif_solde.db import unit_of_work
 from modif_solde.models import vues
 from modif_solde.models.enums import CHAMPS_EDITABLES, StatutModification
+from modif_solde.pages import gestionnaire as gestion_pages
 from modif_solde.pages import session as sess
 from modif_solde.pages.rendu import LIBELLES, annoncer, page
 from modif_solde.services import lecture
@@ -61,6 +62,8 @@ async def accueil(request: Request) -> Response:
 
 @router.get("/demandes")
 async def mes_demandes(request: Request, utilisateur: sess.PortailDep) -> Response:
+    if utilisateur.role == Role.GESTIONNAIRE:
+        return await gestion_pages.file_de_travail(request)
     async with unit_of_work(request.app.state.sessions_lecture) as session:
         liste = await lecture.liste(session, None, utilisateur.perimetre_siret, 500, 0)
     # Those waiting for the operator first, the nearest deadline first; then the others.
@@ -117,19 +120,31 @@ async def importer(
 
 @router.get("/demandes/{numero}")
 async def demande_page(request: Request, numero: str, utilisateur: sess.PortailDep) -> Response:
+    return await rendre_demande(request, numero, utilisateur)
+
+
+async def rendre_demande(
+    request: Request, numero: str, utilisateur: Utilisateur, statut: int = 200, **extra: Any
+) -> Response:
+    """The request page; a gestionnaire's view adds the back-office's actions (`extra`: the
+    errors and input of a refused form)."""
     async with unit_of_work(request.app.state.sessions_lecture) as session:
         demande = await charger_demande(session, numero, utilisateur.perimetre_siret)
         vue = await lecture.page_demande(session, demande, interne=utilisateur.voit_interne)
     versions = _versions(vue)
+    gestionnaire = utilisateur.role == Role.GESTIONNAIRE
+    gestion = await gestion_pages.contexte_gestion(request, demande) if gestionnaire else {}
     return page(
         request,
         "demande.html",
+        statut=statut,
         d=vue,
         m=vue.modification_ouverte,
         versions=versions,
-        gestionnaire=utilisateur.role == Role.GESTIONNAIRE,
+        gestionnaire=gestionnaire,
         relance_apres=_settings(request).RELANCE_APRES.days,
         expiration_apres=_settings(request).EXPIRATION_APRES.days,
+        **{"erreurs": [], "saisie": {}, **gestion, **extra},
     )
 
 

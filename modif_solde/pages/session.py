@@ -129,3 +129,12 @@ def exiger_operateur(utilisateur: PortailDep) -> Utilisateur:
 
 
 OperateurPortailDep = Annotated[Utilisateur, Depends(exiger_operateur)]
+
+
+def exiger_gestionnaire(utilisateur: PortailDep) -> Utilisateur:
+    if utilisateur.role != Role.GESTIONNAIRE:
+        raise Probleme(403, "Cette page est réservée aux gestionnaires.", titre="Accès refusé")
+    return utilisateur
+
+
+GestionnairePortailDep = Annotated[Utilisateur, Depends(exiger_gestionnaire)]

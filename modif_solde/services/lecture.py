@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import and_, or_
+from sqlalchemy import and_, func, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -146,6 +149,17 @@ async def modification_vue(
     )
 
 
+async def tours(session: AsyncSession, demande: Demande) -> list[vues.ModificationVue]:
+    """Every round of modification of a request (M1, M2…), newest first, as a gestionnaire
+    reads them: who opened it, the comment, what it changed, how and when it ended."""
+    modifications = (
+        await session.exec(
+            select(Modification).where(Modification.demande_id == demande.id).order_by(col(Modification.rang).desc())
+        )
+    ).all()
+    return [await modification_vue(session, m, interne=True) for m in modifications]
+
+
 def courriel_vue(courriel: Courriel, numeros: dict[int, str]) -> vues.CourrielVue:
     return vues.CourrielVue(
         id=courriel.id or 0,
@@ -283,6 +297,11 @@ async def liste(
     """The list, and for each open modification its deadline and whether the reminder went out
     (the gestionnaires' work queue)."""
     demandes, total = await lister_demandes(session, statut, siret, limite, decalage)
+    return await _resumes(session, demandes, total)
+
+
+async def _resumes(session: AsyncSession, demandes: Sequence[Demande], total: int) -> vues.ListeDemandes:
+    """Requests as list rows, with their open modification: three queries whatever the count."""
     ids = [d.id for d in demandes]
     sirets = {
         i: siret
@@ -329,3 +348,56 @@ async def liste(
             for d in demandes
         ],
     )
+
+
+@dataclass(frozen=True)
+class FiltresFile:
+    """The work queue's filters; `echeance_avant`: an open modification's deadline before that
+    instant; `relancee`: its reminder sent (True) or not yet (False); `recherche`: a request
+    number, a SIRET or part of a company name."""
+
+    statut: StatutDemande | None = None
+    echeance_avant: datetime | None = None
+    relancee: bool | None = None
+    recherche: str = ""
+
+
+async def file_de_travail(
+    session: AsyncSession, filtres: FiltresFile, limite: int, decalage: int
+) -> vues.ListeDemandes:
+    """The gestionnaires' work queue: open modifications first, the nearest deadline first
+    (served by the partial index on open modifications' deadlines), then the other requests by
+    number; `decalage` is an offset over that indexed order."""
+    jointure = and_(
+        col(Modification.demande_id) == Demande.id, col(Modification.statut) == StatutModification.OUVERTE
+    )
+    requete = (
+        select(Demande.id)
+        .join(Operateur, col(Operateur.id) == Demande.operateur_id)
+        .outerjoin(Modification, jointure)
+    )
+    if filtres.statut is not None:
+        requete = requete.where(Demande.statut == filtres.statut)
+    if filtres.echeance_avant is not None:
+        requete = requete.where(col(Modification.expire_le) < filtres.echeance_avant)
+    if filtres.relancee is True:
+        requete = requete.where(col(Modification.relance_envoyee_le).is_not(None))
+    elif filtres.relancee is False:
+        requete = requete.where(col(Modification.id).is_not(None), col(Modification.relance_envoyee_le).is_(None))
+    cherche = filtres.recherche.strip()
+    if cherche:
+        motif = f"%{cherche.lower()}%"
+        requete = requete.where(
+            or_(
+                col(Demande.numero) == cherche.upper(),
+                col(Operateur.siret) == cherche.replace(" ", ""),
+                func.lower(Demande.operateur_denomination).like(motif),
+            )
+        )
+    total = (await session.exec(select(func.count()).select_from(requete.subquery()))).one()
+    ordre = requete.order_by(
+        col(Modification.expire_le).is_(None), col(Modification.expire_le), col(Demande.numero)
+    )
+    ids = list((await session.exec(ordre.offset(decalage).limit(limite))).all())
+    par_id = {d.id: d for d in (await session.exec(select(Demande).where(col(Demande.id).in_(ids)))).all()}
+    return await _resumes(session, [par_id[i] for i in ids], int(total))
