@@ -202,7 +202,8 @@ def main(argv: list[str] | None = None) -> int:
         help="clore les modifications dont le cycle s'est arrêté, remettre en cours les demandes orphelines",
     )
     args = parser.parse_args(argv)
-    if args.commande == "dev":
+    if args.commande in ("dev", "captures"):
+        # Both run a whole service of their own on the demo data, in development.
         from modif_solde import dev
 
         dev.choisir_developpement()
