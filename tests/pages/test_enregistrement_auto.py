@@ -4,9 +4,11 @@ the draft's version that follows each save, and the refusals."""
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import httpx
 
+from modif_solde.config import Settings
 from modif_solde.db import SessionFactory, unit_of_work
 from modif_solde.models.tables import Demande
 from modif_solde.services import modifications as svc
@@ -132,3 +134,21 @@ async def test_without_htmx_the_same_route_still_posts_and_redirects(
     )
     assert r.status_code == 303 and r.headers["location"] == MODIFICATION
     assert await brouillon(factory) == {"contact_support_telephone": "06 12 34 56 78"}
+
+
+async def test_a_field_saved_after_the_session_ended_sends_the_whole_page_to_the_login(
+    portail: httpx.AsyncClient, demande: Demande, settings: Settings, factory: SessionFactory
+) -> None:
+    page = await page_operateur(portail)
+    # The session is past its idle timeout from now on (no waiting: the limit is moved back).
+    settings.SESSION_INACTIVITE = timedelta(seconds=-1)
+
+    r = await portail.post(
+        f"{MODIFICATION}/brouillon",
+        data=_saisie(jeton_csrf(page), "06 12 34 56 78", _version(page)),
+        headers=htmx("contact_support_telephone"),
+    )
+    # Not a redirect that htmx would follow into the field's place: the page itself goes.
+    assert r.status_code == 200 and r.text == ""
+    assert r.headers["HX-Redirect"] == f"/connexion?retour={MODIFICATION}"
+    assert await brouillon(factory) == {}
