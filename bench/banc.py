@@ -34,7 +34,7 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
-from bench import bases, charge, profil, rapport, sablier
+from bench import bases, charge, portail, profil, rapport, sablier
 from bench.instantane import DEPOT
 from bench.processus import BIN, PYTHON, CompteurCpu, Enfant, Enfants, port_libre, rss_mo
 from bench.puits import PuitsHorodate
@@ -64,6 +64,7 @@ _TYPES_SA = {
 class Options:
     n: int
     concurrence: int
+    operateurs: int
     duree_lecture: float
     attente: int
     base_attente: str
@@ -86,6 +87,7 @@ class Contexte:
     client: Client
     adresse: str
     secret: str
+    secret_session: str
     jeton: str
     tq_noop: str
     temporal: Enfant
@@ -279,6 +281,11 @@ async def phase_base(
         "MODIF_SOLDE_TASK_QUEUE": task_queue,
         "MODIF_SOLDE_SMTP_URL": ctx.puits.url,
         "MODIF_SOLDE_JWT_SECRET": ctx.secret,
+        # The portal's settings, as production requires them; the provider is never reached
+        # (the portal scenario's operators come with their session).
+        "MODIF_SOLDE_SESSION_SECRET": ctx.secret_session,
+        "MODIF_SOLDE_OIDC_CLIENT_SECRET": secrets.token_urlsafe(32),
+        "MODIF_SOLDE_OIDC_DISCOVERY_URL": "https://fournisseur.bench.invalid/.well-known/openid-configuration",
         "MODIF_SOLDE_STORAGE_DIR": str(stockage),
         "MODIF_SOLDE_PORTAIL_URL": api_url,
         "MODIF_SOLDE_GESTIONNAIRES_COURRIEL": "gestionnaires@bench.invalid",
@@ -406,6 +413,11 @@ async def phase_base(
         ctx.phases[f"{base}_lectures"] = round(time.monotonic() - debut, 1)
         journal.info("[%s]   %.0f req/s, p99 %.1f ms", base, lectures.rps, r.get("api_get_p99_ms", 0))
 
+        # 3b. The portal: operators browsing and editing through the pages, then the same
+        # rounds through the API (one after the other, the same duration each).
+        if opts.operateurs > 0:
+            await phase_portail(ctx, pile, liste, r)
+
         # 4. Waiting cost, on one backend.
         if base == opts.base_attente and opts.attente > opts.n + SONDE:
             await phase_attente(ctx, pile, r)
@@ -414,6 +426,39 @@ async def phase_base(
             if enfant is not None:
                 ctx.enfants.arreter(enfant)
     return r, page, distributions
+
+
+async def phase_portail(ctx: Contexte, pile: Pile, liste: list[str], r: dict[str, Any]) -> None:
+    opts = ctx.opts
+    journal.info(
+        "[%s] portail : %d opérateurs, %.0f s par les pages puis %.0f s par l'API",
+        pile.base,
+        opts.operateurs,
+        opts.duree_lecture,
+        opts.duree_lecture,
+    )
+    debut = time.monotonic()
+    cpu = CompteurCpu(pids(ctx, pile))
+    with Profils(ctx, f"{pile.base}-portail", {"api": pile.api}):
+        pages = await portail.parcourir_pages(
+            pile.api_url, ctx.secret_session, bases.SIRET, liste, opts.operateurs, opts.duree_lecture
+        )
+    r["cpu_portal"] = cpu.fin()
+    cpu = CompteurCpu(pids(ctx, pile))
+    api = await portail.parcourir_api(
+        pile.api_url, ctx.secret, bases.SIRET, liste, opts.operateurs, opts.duree_lecture
+    )
+    r["cpu_portal_api"] = cpu.fin()
+    r.update(portail.mesures(pages, api))
+    ctx.phases[f"{pile.base}_portail"] = round(time.monotonic() - debut, 1)
+    journal.info(
+        "[%s]   pages : %.1f tours/s, %d erreurs ; API : %.1f tours/s, %d erreurs",
+        pile.base,
+        r["portal_rounds_per_s"],
+        r["portal_errors"],
+        r["portal_api_rounds_per_s"],
+        r["portal_api_errors"],
+    )
 
 
 async def phase_attente(ctx: Contexte, pile: Pile, r: dict[str, Any]) -> None:
@@ -578,6 +623,7 @@ async def executer(opts: Options, enfants: Enfants, dossier: Path, nettoyage: Ne
             client=client,
             adresse=adresse,
             secret=secret,
+            secret_session=secrets.token_urlsafe(48),
             jeton=emettre_jeton(secret, "gestionnaire.bench", Role.GESTIONNAIRE, duree=timedelta(hours=6)),
             tq_noop=tq_noop,
             temporal=temporal,
@@ -643,6 +689,7 @@ async def executer(opts: Options, enfants: Enfants, dossier: Path, nettoyage: Ne
             "parametres": {
                 "n": opts.n,
                 "concurrence": opts.concurrence,
+                "operateurs_portail": opts.operateurs,
                 "duree_lecture_s": opts.duree_lecture,
                 "attente": opts.attente,
                 "base_attente": opts.base_attente,
@@ -666,6 +713,15 @@ async def executer(opts: Options, enfants: Enfants, dossier: Path, nettoyage: Ne
                     "depuis son lancement : worker à l'écoute (poller vu par DescribeTaskQueue), première "
                     "réponse et dernière réponse à la requête ModificationWorkflow.etat sur un échantillon "
                     "aléatoire des workflows en attente (50 à la fois)"
+                ),
+                "portail": (
+                    f"{opts.operateurs} opérateurs simulés (une session chacun, cookie signé comme après la "
+                    "connexion), chacun sur ses propres demandes ouvertes, en boucle pendant "
+                    f"{opts.duree_lecture:.0f} s : Mes demandes, page de la demande, page de modification, "
+                    "Enregistrer (POST du formulaire, 303 non suivie) ; puis les mêmes tours par l'API avec un "
+                    "jeton opérateur (liste limite=500, GET demande, GET modification, PATCH brouillon avec "
+                    "If-Match). Temps de réponse vus du banc sur la boucle locale, file d'attente comprise ; "
+                    "toutes les demandes du banc ont le même SIRET : Mes demandes en liste 500 (sa limite)"
                 ),
                 "latence_invitation": (
                     "horloge monotone du banc : de l'envoi du POST à la réception du DATA par le puits SMTP "
@@ -707,6 +763,12 @@ def _arguments(argv: list[str] | None) -> Options:
     parser.add_argument("--n", type=int, default=1000, help="ouvertures par base (défaut : 1000)")
     parser.add_argument("--concurrence", type=int, default=50, help="clients concurrents (défaut : 50)")
     parser.add_argument(
+        "--operateurs",
+        type=int,
+        default=portail.OPERATEURS,
+        help=f"opérateurs simulés du portail, 0 pour s'en passer (défaut : {portail.OPERATEURS})",
+    )
+    parser.add_argument(
         "--duree-lecture", type=float, default=15.0, help="secondes de GET mesurées (défaut : 15)"
     )
     parser.add_argument(
@@ -740,6 +802,7 @@ def _arguments(argv: list[str] | None) -> Options:
     return Options(
         n=args.n,
         concurrence=args.concurrence,
+        operateurs=args.operateurs,
         duree_lecture=args.duree_lecture,
         attente=args.attente,
         base_attente=args.base_attente,

@@ -13,6 +13,8 @@ matplotlib.use("Agg")  # no display: files only
 import matplotlib.pyplot as plt
 import numpy as np
 
+from bench import portail
+
 # (key, label, target text, test) — the four targets of the brief.
 OBJECTIFS: list[tuple[str, str, str, Any]] = [
     ("ratio_opens_vs_baseline", "ouvertures / démarrages bruts", "≥ 0.5", lambda v: v >= 0.5),
@@ -103,9 +105,25 @@ def tableau(resultats: dict[str, Any]) -> str:
             f"  (sur {resultats['cycles']} cycles, SQLite)"
         )
     lignes.append(f"{'Durée totale du banc (s)':<{largeur}}{resultats['wall_time_s']:>14.1f}")
+    for base in bases:
+        portail_base = portail.tableau(resultats["par_base"][base])
+        if portail_base:
+            lignes += [
+                "",
+                f"Portail ({base}) : chaque page, temps de réponse sous charge, à côté de l'API :",
+                *portail_base,
+            ]
     lignes += ["", "CPU par phase, en % d'un cœur (2 cœurs = 200 %) :"]
     for base in bases:
-        for phase in ("cpu_baseline", "cpu_opens", "cpu_reads", "cpu_direct_opens", "cpu_restart"):
+        for phase in (
+            "cpu_baseline",
+            "cpu_opens",
+            "cpu_reads",
+            "cpu_portal",
+            "cpu_portal_api",
+            "cpu_direct_opens",
+            "cpu_restart",
+        ):
             mesure = resultats["par_base"][base].get(phase)
             if mesure:
                 lignes.append(f"  {base:<11}{phase.removeprefix('cpu_'):<14}{_pourcents(mesure)}")

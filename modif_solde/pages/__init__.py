@@ -63,6 +63,11 @@ def _erreurs_en_html(app: FastAPI) -> None:
 
     async def _connexion(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, sess.ConnexionRequise)
+        if request.headers.get("HX-Request") == "true":
+            # An autosave after the session ended: the whole page goes to the login, not the field.
+            courante = urlsplit(request.headers.get("HX-Current-URL", "")).path
+            retour = sess.retour_sur(courante, exc.retour)
+            return Response(status_code=200, headers={"HX-Redirect": sess.url_connexion(retour)})
         return RedirectResponse(sess.url_connexion(exc.retour), status_code=303)
 
     async def _domaine(request: Request, exc: Exception) -> Response:

@@ -22,7 +22,7 @@ from modif_solde.models import vues
 from modif_solde.models.enums import CHAMPS_EDITABLES, StatutModification
 from modif_solde.pages import gestionnaire as gestion_pages
 from modif_solde.pages import session as sess
-from modif_solde.pages.rendu import LIBELLES, annoncer, page
+from modif_solde.pages.rendu import LIBELLES, annoncer, fragment, page
 from modif_solde.services import lecture
 from modif_solde.services import modifications as svc
 from modif_solde.services.demandes import charger_demande, importer_demande, lire_import
@@ -222,26 +222,23 @@ async def enregistrer(
     site_documentation_url: Annotated[str, Form()] = "",
     brouillon_version: Annotated[int | None, Form()] = None,
 ) -> Response:
-    await exiger_cycle_actif_si_ouverte(request, numero, utilisateur.siret)
     saisie = {
         "contact_support_nom": contact_support_nom.strip() or None,
         "contact_support_telephone": contact_support_telephone,
         "contact_support_courriel": contact_support_courriel,
         "site_documentation_url": site_documentation_url,
     }
+    champ = _champ_change(request)
+    if champ is not None:
+        return await _enregistrer_champ(request, numero, utilisateur, saisie, champ, brouillon_version)
+    await exiger_cycle_actif_si_ouverte(request, numero, utilisateur.siret)
     try:
         async with unit_of_work(request.app.state.sessions) as session:
             await svc.mettre_a_jour_brouillon(session, numero, saisie, utilisateur.siret, brouillon_version)
     except BrouillonPerime:
         # Another tab (or person) saved the draft since this form was shown: nothing is
         # overwritten; the page shows the draft as it is now.
-        annoncer(
-            request,
-            "Brouillon modifié entre-temps",
-            "Le brouillon a été enregistré ailleurs depuis l'affichage de cette page (un autre onglet ?) : "
-            "rien n'a été changé. Voici le brouillon tel qu'il est ; refaites vos modifications si besoin.",
-            "error",
-        )
+        _annoncer_perime(request)
         return _redirection(f"/modifications/{numero}")
     except DonneesInvalides as exc:
         contexte = await _contexte_modification(request, utilisateur, numero)
@@ -252,6 +249,79 @@ async def enregistrer(
         )
     annoncer(request, "Modifications enregistrées", "Elles seront appliquées quand vous confirmerez.")
     return _redirection(f"/modifications/{numero}")
+
+
+def _annoncer_perime(request: Request) -> None:
+    annoncer(
+        request,
+        "Brouillon modifié entre-temps",
+        "Le brouillon a été enregistré ailleurs depuis l'affichage de cette page (un autre onglet ?) : "
+        "rien n'a été changé. Voici le brouillon tel qu'il est ; refaites vos modifications si besoin.",
+        "error",
+    )
+
+
+def _champ_change(request: Request) -> str | None:
+    """The field htmx saves as it changes (its request names it), or None for Enregistrer."""
+    nom = request.headers.get("HX-Trigger-Name")
+    if request.headers.get("HX-Request") == "true" and nom in CHAMPS_EDITABLES:
+        return nom
+    return None
+
+
+async def _enregistrer_champ(
+    request: Request,
+    numero: str,
+    utilisateur: Utilisateur,
+    saisie: dict[str, str | None],
+    champ: str,
+    version: int | None,
+) -> Response:
+    """A field saved as it changes (JavaScript on): the answer is that field's group in its new
+    state, with the draft's new version and the way to confirm swapped out of band.
+
+    The whole form is saved when it is valid; otherwise the changed field alone is, if it is
+    valid itself (a mistake in another field does not hold it back), and the confirmation
+    stays closed while any field is wrong, as after Enregistrer."""
+    erreurs: dict[str, str] = {}
+    try:
+        await exiger_cycle_actif_si_ouverte(request, numero, utilisateur.siret)
+        try:
+            async with unit_of_work(request.app.state.sessions) as session:
+                await svc.mettre_a_jour_brouillon(session, numero, saisie, utilisateur.siret, version)
+        except DonneesInvalides as exc:
+            for e in map(_erreur_du_champ, exc.erreurs):
+                erreurs.setdefault(e["champ"], e["message"])
+            if champ not in erreurs:
+                async with unit_of_work(request.app.state.sessions) as session:
+                    await svc.mettre_a_jour_brouillon(
+                        session, numero, {champ: saisie[champ]}, utilisateur.siret, version
+                    )
+    except BrouillonPerime:
+        _annoncer_perime(request)
+        return _recharger(f"/modifications/{numero}")
+    except (Probleme, ErreurDomaine) as exc:
+        # The modification closed, expired or its cycle stopped meanwhile: the whole page says so.
+        titre, detail = (exc.titre, exc.detail) if isinstance(exc, Probleme) else (exc.titre, exc.message)
+        annoncer(request, titre, detail, "error")
+        return _recharger(f"/modifications/{numero}")
+    contexte = await _contexte_modification(request, utilisateur, numero)
+    valeur = saisie[champ] if champ in erreurs else contexte["valeurs"][champ]
+    return fragment(
+        request,
+        "brouillon_champ.html",
+        statut=422 if champ in erreurs else 200,
+        champ_saisi=champ,
+        valeur=valeur or "",
+        erreur=erreurs.get(champ),
+        bloquee=bool(erreurs),
+        **contexte,
+    )
+
+
+def _recharger(chemin: str) -> Response:
+    """htmx loads the whole page (with its message) instead of swapping a fragment."""
+    return Response(status_code=200, headers={"HX-Redirect": chemin})
 
 
 def _erreur_du_champ(erreur: dict[str, str]) -> dict[str, str]:

@@ -90,6 +90,12 @@ def page(request: Request, gabarit: str, statut: int = 200, **contexte: Any) -> 
     return HTMLResponse(html, status_code=statut)
 
 
+def fragment(request: Request, gabarit: str, statut: int = 200, **contexte: Any) -> HTMLResponse:
+    """Render a part of a page for htmx: no layout, and a pending message stays for the next page."""
+    html = environnement.get_template(gabarit).render(request=request, **contexte)
+    return HTMLResponse(html, status_code=statut)
+
+
 def _nom(donnees: Any) -> str:
     if not donnees:
         return ""

@@ -201,3 +201,66 @@ async def test_the_pages_work_with_javascript_off(
         await expect(page.get_by_text("Modification confirmée")).to_be_visible()
     finally:
         await contexte.close()
+
+
+async def test_with_javascript_a_field_saves_itself_as_it_changes(
+    serveur_portail: str, onglet: Any, smtp: ServeurSmtp, demande: Demande
+) -> None:
+    page = onglet
+    await ouvrir_modification(serveur_portail, smtp, "FINMSS009266M1")
+    await page.goto(serveur_portail + "/modifications/FINMSS009266M1")
+    await choisir_identite(page, OPERATEUR)
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Modifier une demande de solde MSS")
+    await page.wait_for_load_state("networkidle")
+    # Set on this very document: still there afterwards means no page was loaded meanwhile.
+    await page.evaluate("window.pageInitiale = true")
+    sans_rechargement = "() => window.pageInitiale === true"
+
+    # Change a field and leave it: saved, in green and in words, without Enregistrer.
+    telephone = page.get_by_label("Numéro de téléphone du contact support de l'opérateur")
+    courriel = page.get_by_label("Adresse mail du contact support de l'opérateur")
+    await telephone.fill("06 12 34 56 78")
+    await telephone.press("Tab")
+    await expect(page.get_by_text("Valeur modifiée. Valeur avant modification : 06 00 00 00 00")).to_be_visible()
+    await expect(page.locator("#groupe-contact_support_telephone")).to_have_class(re.compile("fr-input-group--valid"))
+    await expect(page.locator("#annonce-brouillon")).to_have_text(
+        "« Numéro de téléphone du contact support de l'opérateur » enregistré."
+    )
+    await expect(courriel).to_be_focused()
+    assert await page.evaluate(sans_rechargement)
+
+    # A wrong value: its error beside the field, announced, focus kept, no confirmation.
+    ancien_courriel = await courriel.input_value()
+    await courriel.fill("pas-une-adresse")
+    await courriel.press("Tab")
+    erreur = page.locator("#contact_support_courriel-erreur")
+    await expect(erreur).to_contain_text(
+        "Le champ « Adresse mail du contact support de l'opérateur » n'est pas une adresse électronique valide"
+    )
+    await expect(courriel).to_have_attribute("aria-invalid", "true")
+    await expect(courriel).to_have_value("pas-une-adresse")
+    await expect(page.locator("#annonce-brouillon")).to_contain_text("Erreur : ")
+    await expect(page.get_by_label("Lien vers le site web mettant à disposition la documentation")).to_be_focused()
+    await expect(page.get_by_role("link", name="Confirmer", exact=True)).to_have_count(0)
+    assert await page.evaluate(sans_rechargement)
+    await sans_violation(page, "page de modification, erreur d'un enregistrement automatique")
+
+    # Corrected: saved as well; Enregistrer, clicked straight from a changed field, waits for that
+    # save and carries the draft's new version (no "changed meanwhile" refusal).
+    await courriel.fill(ancien_courriel)
+    await courriel.press("Tab")
+    await expect(erreur).to_have_count(0)
+    await expect(page.get_by_role("link", name="Confirmer", exact=True)).to_have_count(1)
+    nom = page.get_by_label("Nom du contact support de l'opérateur")
+    await nom.fill("NOUVEAU Nom")
+    await page.get_by_role("button", name="Enregistrer").click()
+    await expect(page.get_by_text("Modifications enregistrées")).to_be_visible()
+
+    # Reloaded, the page shows what was saved; the confirmation applies it.
+    await page.reload()
+    await expect(telephone).to_have_value("06 12 34 56 78")
+    await expect(nom).to_have_value("NOUVEAU Nom")
+    await expect(courriel).to_have_value(ancien_courriel)
+    await page.get_by_role("link", name="Confirmer", exact=True).click()
+    await page.get_by_role("button", name="Confirmer la modification").click()
+    await expect(page.get_by_text("Modification confirmée")).to_be_visible()
