@@ -291,3 +291,22 @@ async def test_the_work_queue_pages_keep_the_filters(
         assert re.findall(r'<th scope="row"><a href="/demandes/(FINMSS\d+)">', deuxieme.text) == ["FINMSS009268"]
     finally:
         gestion_pages.PAR_PAGE = avant
+
+
+async def test_the_work_queue_pages_run_on_from_the_open_modifications_to_the_other_requests(
+    portail: httpx.AsyncClient, demande: Demande, factory: SessionFactory, stockage: Stockage, seed: dict[str, Any]
+) -> None:
+    # The open modifications and the requests without one are read apart: a page that holds the
+    # last of the first and the first of the others, then a page of the others only.
+    await _trois_demandes(factory, stockage, seed)
+    csrf = await connecter_gestionnaire(portail, factory)
+    donnees = {"csrf": csrf, "commentaire": "À corriger.", "champs": "pieces"}
+    assert (await portail.post("/demandes/FINMSS009267/modifications", data=donnees)).status_code == 303
+    gestion_pages.PAR_PAGE, avant = 2, gestion_pages.PAR_PAGE
+    try:
+        pages = [await portail.get("/demandes", params={"page": str(n)}) for n in (1, 2)]
+        lignes = [re.findall(r'<th scope="row"><a href="/demandes/(FINMSS\d+)">', p.text) for p in pages]
+        assert lignes == [["FINMSS009267", "FINMSS009266"], ["FINMSS009268"]]
+        assert all("3 demandes" in texte(p.text) for p in pages) and "page 2 sur 2" in texte(pages[1].text)
+    finally:
+        gestion_pages.PAR_PAGE = avant
