@@ -352,6 +352,10 @@ async def _resumes(session: AsyncSession, demandes: Sequence[Demande], total: in
     )
 
 
+# Up to this many requests found by a search, the work queue's queries take them by id.
+RECHERCHE_PAR_IDS = 500
+
+
 @dataclass(frozen=True)
 class FiltresFile:
     """The work queue's filters; `echeance_avant`: an open modification's deadline before that
@@ -383,15 +387,17 @@ async def file_de_travail(
     cherche = filtres.recherche.strip()
     if cherche:
         motif = f"%{cherche.lower()}%"
-        sur_demande.append(
-            or_(
-                col(Demande.numero) == cherche.upper(),
-                col(Demande.operateur_id).in_(
-                    select(Operateur.id).where(col(Operateur.siret) == cherche.replace(" ", ""))
-                ),
-                func.lower(Demande.operateur_denomination).like(motif),
-            )
+        recherche = or_(
+            col(Demande.numero) == cherche.upper(),
+            col(Demande.operateur_id).in_(select(Operateur.id).where(col(Operateur.siret) == cherche.replace(" ", ""))),
+            func.lower(Demande.operateur_denomination).like(motif),
         )
+        # A part of a name has no index: read every request once, then the counts and the page
+        # take the few found by their ids (the condition itself when there are many).
+        trouvees = (await session.exec(select(Demande.id).where(recherche).limit(RECHERCHE_PAR_IDS + 1))).all()
+        if len(trouvees) <= RECHERCHE_PAR_IDS:
+            recherche = col(Demande.id).in_([i for i in trouvees if i is not None])
+        sur_demande.append(recherche)
     sur_modification = []
     if filtres.echeance_avant is not None:
         sur_modification.append(col(Modification.expire_le) < filtres.echeance_avant)
