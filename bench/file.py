@@ -111,6 +111,8 @@ def _scenarios(demandes: int) -> list[tuple[str, str, FiltresFile, int]]:
             FiltresFile(recherche=f"alpha {1 + milieu % OPERATEURS}"),
             1,
         ),
+        # A part of a name that every request matches: past RECHERCHE_PAR_IDS, the slow path.
+        ("recherche_large", "recherche large (toutes trouvées)", FiltresFile(recherche="alpha"), 1),
     ]
 
 
