@@ -34,7 +34,7 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
-from bench import bases, charge, portail, profil, rapport, sablier
+from bench import bases, charge, file, portail, profil, rapport, sablier
 from bench.instantane import DEPOT
 from bench.processus import BIN, PYTHON, CompteurCpu, Enfant, Enfants, port_libre, rss_mo
 from bench.puits import PuitsHorodate
@@ -76,6 +76,8 @@ class Options:
     profil: bool
     source: Path | None
     sortie: Path
+    seulement: str | None = None
+    file_demandes: int = file.DEMANDES
 
 
 @dataclass
@@ -670,6 +672,13 @@ async def executer(opts: Options, enfants: Enfants, dossier: Path, nettoyage: Ne
             resultats.update(await sablier.cycles(opts.cycles, dossier, puits))
             ctx.phases["sablier"] = round(time.monotonic() - debut, 1)
 
+        if "postgresql" in opts.bases and opts.file_demandes > 0:
+            debut = time.monotonic()
+            nettoyage.pg_admin_file = opts.pg_admin
+            resultats["file_de_travail"] = await file.mesurer(opts.pg_admin, opts.file_demandes)
+            nettoyage.pg_admin_file = None
+            ctx.phases["file_de_travail"] = round(time.monotonic() - debut, 1)
+
         for r in par_base.values():
             r["objectifs"] = rapport.evaluer(r)
         tete = "postgresql" if "postgresql" in par_base else opts.bases[0]
@@ -758,6 +767,38 @@ async def executer(opts: Options, enfants: Enfants, dossier: Path, nettoyage: Ne
                 journal.error("suppression de %s : %s", bases.PG_BASE, err)
 
 
+async def executer_file(opts: Options, nettoyage: Nettoyage) -> dict[str, Any]:
+    """`--seulement file`: the work queue scenario alone, no Temporal, its own JSON file."""
+    debut = time.monotonic()
+    await bases.verifier_pg(opts.pg_admin)
+    nettoyage.pg_admin_file = opts.pg_admin
+    try:
+        mesure = await file.mesurer(opts.pg_admin, opts.file_demandes)
+    finally:
+        nettoyage.pg_admin_file = None
+    commit, sale = commit_court()
+    resultats: dict[str, Any] = {
+        "date": date.today().isoformat(),
+        "commit": commit,
+        "commit_dirty": sale,
+        "file_de_travail": mesure,
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "plateforme": platform.platform(),
+        },
+        "wall_time_s": round(time.monotonic() - debut, 1),
+    }
+    opts.sortie.mkdir(parents=True, exist_ok=True)
+    chemin = opts.sortie / f"{date.today().isoformat()}-{commit}-file.json"
+    rapport.ecrire_json(chemin, resultats)
+    print()
+    print("\n".join(file.tableau(mesure)))
+    print()
+    journal.info("résultats : %s", chemin)
+    return resultats
+
+
 def _arguments(argv: list[str] | None) -> Options:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--n", type=int, default=1000, help="ouvertures par base (défaut : 1000)")
@@ -793,12 +834,26 @@ def _arguments(argv: list[str] | None) -> Options:
     parser.add_argument(
         "--sortie", type=Path, default=RESULTATS, help="dossier des résultats (défaut : bench/results)"
     )
+    parser.add_argument(
+        "--seulement",
+        choices=["file"],
+        default=None,
+        help="un seul scénario : « file » (la file de travail des gestionnaires, PostgreSQL, sans Temporal)",
+    )
+    parser.add_argument(
+        "--file-demandes",
+        type=int,
+        default=file.DEMANDES,
+        help=f"demandes de la file de travail mesurée sur PostgreSQL, 0 pour s'en passer (défaut : {file.DEMANDES})",
+    )
     args = parser.parse_args(argv)
     liste = [b.strip() for b in args.bases.split(",") if b.strip()]
     if not liste or any(b not in ("sqlite", "postgresql") for b in liste):
         parser.error("--bases : sqlite et/ou postgresql")
     if args.n < 1 or args.n + SONDE > 99_999 or args.attente > 99_999:
         parser.error("--n et --attente : 99 999 au plus (numéros FINMSS<base><5 chiffres>)")
+    if not 0 <= args.file_demandes <= 999_999 or (args.seulement == "file" and args.file_demandes == 0):
+        parser.error("--file-demandes : de 1 à 999 999 (numéros FINMSS<6 chiffres>)")
     return Options(
         n=args.n,
         concurrence=args.concurrence,
@@ -814,6 +869,8 @@ def _arguments(argv: list[str] | None) -> Options:
         profil=args.profil,
         source=args.source,
         sortie=args.sortie,
+        seulement=args.seulement,
+        file_demandes=args.file_demandes,
     )
 
 
@@ -824,6 +881,8 @@ class Nettoyage:
     enfants: Enfants
     dossier: Path
     pg_admin: str | None = None
+    # The work queue scenario's own database, while it exists.
+    pg_admin_file: str | None = None
     en_cours: bool = False
 
     def interrompre(self, signum: int, _frame: Any) -> None:
@@ -839,6 +898,11 @@ class Nettoyage:
         if self.pg_admin is not None:
             admin = self.pg_admin
             fil = threading.Thread(target=lambda: asyncio.run(bases.supprimer_pg(admin)), daemon=True)
+            fil.start()
+            fil.join(15)
+        if self.pg_admin_file is not None:
+            admin_file = self.pg_admin_file
+            fil = threading.Thread(target=lambda: asyncio.run(file.supprimer(admin_file)), daemon=True)
             fil.start()
             fil.join(15)
         journal.info("dossier de travail (journaux des processus) : %s", self.dossier)
@@ -902,7 +966,10 @@ def main(argv: list[str] | None = None, dossier: Path | None = None, code: Path 
     signal.signal(signal.SIGTERM, nettoyage.interrompre)
     reussi = False
     try:
-        boucle_bornee(executer(opts, enfants, dossier, nettoyage))
+        if opts.seulement == "file":
+            boucle_bornee(executer_file(opts, nettoyage))
+        else:
+            boucle_bornee(executer(opts, enfants, dossier, nettoyage))
         reussi = True
         return 0
     except RuntimeError as err:

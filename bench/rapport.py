@@ -13,7 +13,7 @@ matplotlib.use("Agg")  # no display: files only
 import matplotlib.pyplot as plt
 import numpy as np
 
-from bench import portail
+from bench import file, portail
 
 # (key, label, target text, test) — the four targets of the brief.
 OBJECTIFS: list[tuple[str, str, str, Any]] = [
@@ -113,6 +113,8 @@ def tableau(resultats: dict[str, Any]) -> str:
                 f"Portail ({base}) : chaque page, temps de réponse sous charge, à côté de l'API :",
                 *portail_base,
             ]
+    if "file_de_travail" in resultats:
+        lignes += ["", *file.tableau(resultats["file_de_travail"])]
     lignes += ["", "CPU par phase, en % d'un cœur (2 cœurs = 200 %) :"]
     for base in bases:
         for phase in (

@@ -154,7 +154,9 @@ async def tours(session: AsyncSession, demande: Demande) -> list[vues.Modificati
     reads them: who opened it, the comment, what it changed, how and when it ended."""
     modifications = (
         await session.exec(
-            select(Modification).where(Modification.demande_id == demande.id).order_by(col(Modification.rang).desc())
+            select(Modification)
+            .where(Modification.demande_id == demande.id)
+            .order_by(col(Modification.rang).desc())
         )
     ).all()
     return [await modification_vue(session, m, interne=True) for m in modifications]
@@ -350,6 +352,10 @@ async def _resumes(session: AsyncSession, demandes: Sequence[Demande], total: in
     )
 
 
+# Up to this many requests found by a search, the work queue's queries take them by id.
+RECHERCHE_PAR_IDS = 500
+
+
 @dataclass(frozen=True)
 class FiltresFile:
     """The work queue's filters; `echeance_avant`: an open modification's deadline before that
@@ -365,39 +371,64 @@ class FiltresFile:
 async def file_de_travail(
     session: AsyncSession, filtres: FiltresFile, limite: int, decalage: int
 ) -> vues.ListeDemandes:
-    """The gestionnaires' work queue: open modifications first, the nearest deadline first
-    (served by the partial index on open modifications' deadlines), then the other requests by
-    number; `decalage` is an offset over that indexed order."""
-    jointure = and_(
+    """The gestionnaires' work queue: open modifications first, the nearest deadline first,
+    then the other requests by number; `decalage` is an offset over that order.
+
+    Two queries, each in the order of an index, rather than one sort over an outer join (which
+    read and sorted every request for each page): the open modifications through the partial
+    index on their deadlines, then the requests without one by number (`ix_demande_statut_numero`
+    or the numbers' unique index); the page takes from the first, then from the second."""
+    ouverte = and_(
         col(Modification.demande_id) == Demande.id, col(Modification.statut) == StatutModification.OUVERTE
     )
-    requete = (
-        select(Demande.id)
-        .join(Operateur, col(Operateur.id) == Demande.operateur_id)
-        .outerjoin(Modification, jointure)
-    )
+    sur_demande = []
     if filtres.statut is not None:
-        requete = requete.where(Demande.statut == filtres.statut)
-    if filtres.echeance_avant is not None:
-        requete = requete.where(col(Modification.expire_le) < filtres.echeance_avant)
-    if filtres.relancee is True:
-        requete = requete.where(col(Modification.relance_envoyee_le).is_not(None))
-    elif filtres.relancee is False:
-        requete = requete.where(col(Modification.id).is_not(None), col(Modification.relance_envoyee_le).is_(None))
+        sur_demande.append(col(Demande.statut) == filtres.statut)
     cherche = filtres.recherche.strip()
     if cherche:
         motif = f"%{cherche.lower()}%"
-        requete = requete.where(
-            or_(
-                col(Demande.numero) == cherche.upper(),
-                col(Operateur.siret) == cherche.replace(" ", ""),
-                func.lower(Demande.operateur_denomination).like(motif),
-            )
+        recherche = or_(
+            col(Demande.numero) == cherche.upper(),
+            col(Demande.operateur_id).in_(select(Operateur.id).where(col(Operateur.siret) == cherche.replace(" ", ""))),
+            func.lower(Demande.operateur_denomination).like(motif),
         )
-    total = (await session.exec(select(func.count()).select_from(requete.subquery()))).one()
-    ordre = requete.order_by(
-        col(Modification.expire_le).is_(None), col(Modification.expire_le), col(Demande.numero)
-    )
-    ids = list((await session.exec(ordre.offset(decalage).limit(limite))).all())
+        # A part of a name has no index: read every request once, then the counts and the page
+        # take the few found by their ids (the condition itself when there are many).
+        trouvees = (await session.exec(select(Demande.id).where(recherche).limit(RECHERCHE_PAR_IDS + 1))).all()
+        if len(trouvees) <= RECHERCHE_PAR_IDS:
+            recherche = col(Demande.id).in_([i for i in trouvees if i is not None])
+        sur_demande.append(recherche)
+    sur_modification = []
+    if filtres.echeance_avant is not None:
+        sur_modification.append(col(Modification.expire_le) < filtres.echeance_avant)
+    if filtres.relancee is True:
+        sur_modification.append(col(Modification.relance_envoyee_le).is_not(None))
+    elif filtres.relancee is False:
+        sur_modification.append(col(Modification.relance_envoyee_le).is_(None))
+    # A filter on the open modification leaves out every request without one.
+    sans_ouverte_possible = not sur_modification
+
+    ouvertes = select(Demande.id).join(Modification, ouverte).where(*sur_demande, *sur_modification)
+    nb_ouvertes = (await session.exec(select(func.count()).select_from(ouvertes.subquery()))).one()
+    total = nb_ouvertes
+    if sans_ouverte_possible:
+        # At most one open modification per request (a unique index): the rest are without one.
+        total = (await session.exec(select(func.count(col(Demande.id))).where(*sur_demande))).one()
+
+    ids: list[int] = []
+    if decalage < nb_ouvertes:
+        page = (
+            ouvertes.order_by(col(Modification.expire_le), col(Demande.numero)).offset(decalage).limit(limite)
+        )
+        ids += [i for i in (await session.exec(page)).all() if i is not None]
+    if sans_ouverte_possible and len(ids) < limite:
+        sans_ouverte = (
+            select(Demande.id)
+            .where(*sur_demande, ~select(Modification.id).where(ouverte).exists())
+            .order_by(col(Demande.numero))
+            .offset(max(0, decalage - nb_ouvertes))
+            .limit(limite - len(ids))
+        )
+        ids += [i for i in (await session.exec(sans_ouverte)).all() if i is not None]
     par_id = {d.id: d for d in (await session.exec(select(Demande).where(col(Demande.id).in_(ids)))).all()}
     return await _resumes(session, [par_id[i] for i in ids], int(total))

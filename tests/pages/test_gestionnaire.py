@@ -17,7 +17,7 @@ from modif_solde.db import SessionFactory, unit_of_work
 from modif_solde.models.enums import StatutModification, TypeCourriel
 from modif_solde.models.tables import Demande, Modification
 from modif_solde.pages import gestionnaire as gestion_pages
-from modif_solde.services import envoi, gestionnaires
+from modif_solde.services import envoi, gestionnaires, lecture
 from modif_solde.services import modifications as svc
 from modif_solde.services.courriels import rendre_courriel
 from modif_solde.services.demandes import importer_demande, lire_import
@@ -291,3 +291,45 @@ async def test_the_work_queue_pages_keep_the_filters(
         assert re.findall(r'<th scope="row"><a href="/demandes/(FINMSS\d+)">', deuxieme.text) == ["FINMSS009268"]
     finally:
         gestion_pages.PAR_PAGE = avant
+
+
+async def test_the_work_queue_pages_run_on_from_the_open_modifications_to_the_other_requests(
+    portail: httpx.AsyncClient, demande: Demande, factory: SessionFactory, stockage: Stockage, seed: dict[str, Any]
+) -> None:
+    # The open modifications and the requests without one are read apart: a page that holds the
+    # last of the first and the first of the others, then a page of the others only.
+    await _trois_demandes(factory, stockage, seed)
+    csrf = await connecter_gestionnaire(portail, factory)
+    donnees = {"csrf": csrf, "commentaire": "À corriger.", "champs": "pieces"}
+    assert (await portail.post("/demandes/FINMSS009267/modifications", data=donnees)).status_code == 303
+    gestion_pages.PAR_PAGE, avant = 2, gestion_pages.PAR_PAGE
+    try:
+        pages = [await portail.get("/demandes", params={"page": str(n)}) for n in (1, 2)]
+        lignes = [re.findall(r'<th scope="row"><a href="/demandes/(FINMSS\d+)">', p.text) for p in pages]
+        assert lignes == [["FINMSS009267", "FINMSS009266"], ["FINMSS009268"]]
+        assert all("3 demandes" in texte(p.text) for p in pages) and "page 2 sur 2" in texte(pages[1].text)
+    finally:
+        gestion_pages.PAR_PAGE = avant
+
+
+async def test_a_search_finding_more_requests_than_it_takes_by_id_finds_them_all(
+    portail: httpx.AsyncClient, demande: Demande, factory: SessionFactory, stockage: Stockage, seed: dict[str, Any]
+) -> None:
+    # Up to RECHERCHE_PAR_IDS found, the queries take them by id; beyond, the search's own condition.
+    await _trois_demandes(factory, stockage, seed)
+    await connecter_gestionnaire(portail, factory)
+
+    async def numeros(recherche: str) -> list[str]:
+        r = await portail.get("/demandes", params={"recherche": recherche})
+        assert r.status_code == 200, r.text
+        return re.findall(r'<th scope="row"><a href="/demandes/(FINMSS\d+)">', r.text)
+
+    lecture.RECHERCHE_PAR_IDS, avant = 0, lecture.RECHERCHE_PAR_IDS
+    try:
+        assert await numeros("00000000000000") == ["FINMSS009267", "FINMSS009268"]
+        assert await numeros("finmss009268") == ["FINMSS009268"]
+        assert await numeros("introuvable") == []
+    finally:
+        lecture.RECHERCHE_PAR_IDS = avant
+    assert await numeros("00000000000000") == ["FINMSS009267", "FINMSS009268"]
+    assert await numeros("introuvable") == []
