@@ -199,6 +199,39 @@ def _echeance(valeur: str) -> datetime | None:
     return datetime.combine(jour, HEURE_ECHEANCE, FUSEAU_PARIS)
 
 
+async def _lire_echeance(
+    request: Request, utilisateur: Utilisateur, numero: str, expire_le: str
+) -> datetime | Response:
+    """The new deadline typed, or the request page with the error beside the field: one check
+    for the confirmation step and for the action."""
+    echeance = _echeance(expire_le)
+    if echeance is None:
+        return await _erreur_action(
+            request, utilisateur, numero, "expire_le",
+            "Le champ « Nouvelle échéance » doit être une date (jour, mois, année).",
+            {"expire_le": expire_le},
+        )
+    return echeance
+
+
+async def _lire_retrait(
+    request: Request, utilisateur: Utilisateur, numero: str, motif: str
+) -> api_modifications.CorpsRetrait | Response:
+    """The withdrawal's reason, or the request page with the error beside the field: one check
+    for the confirmation step and for the action."""
+    if not motif.strip():
+        return await _erreur_action(
+            request, utilisateur, numero, "motif", "Le champ « Motif » est obligatoire.", {"motif": motif}
+        )
+    try:
+        return api_modifications.CorpsRetrait(motif=motif)
+    except ValueError:
+        return await _erreur_action(
+            request, utilisateur, numero, "motif",
+            "Le champ « Motif » ne doit pas dépasser 2 000 caractères.", {"motif": motif},
+        )
+
+
 async def _erreur_action(
     request: Request, utilisateur: Utilisateur, numero_modification: str, champ: str, message: str, saisie: dict[str, str]
 ) -> Response:
@@ -221,13 +254,9 @@ async def verifier_prolongation(
     expire_le: Annotated[str, Form()] = "",
 ) -> Response:
     modification = await _modification_ouverte(request, numero)
-    echeance = _echeance(expire_le)
-    if echeance is None:
-        return await _erreur_action(
-            request, utilisateur, numero, "expire_le",
-            "Le champ « Nouvelle échéance » doit être une date (jour, mois, année).",
-            {"expire_le": expire_le},
-        )
+    echeance = await _lire_echeance(request, utilisateur, numero, expire_le)
+    if isinstance(echeance, Response):
+        return echeance
     return page(
         request,
         "gestion/confirmer_prolongation.html",
@@ -246,13 +275,9 @@ async def prolonger(
     expire_le: Annotated[str, Form()] = "",
 ) -> Response:
     demande_numero = svc.numero_demande_de(numero)
-    echeance = _echeance(expire_le)
-    if echeance is None:
-        return await _erreur_action(
-            request, utilisateur, numero, "expire_le",
-            "Le champ « Nouvelle échéance » doit être une date (jour, mois, année).",
-            {"expire_le": expire_le},
-        )
+    echeance = await _lire_echeance(request, utilisateur, numero, expire_le)
+    if isinstance(echeance, Response):
+        return echeance
     corps = api_modifications.CorpsProlongation.model_validate({"expire_le": echeance.isoformat()})
     try:
         await api_modifications.prolonger(numero, corps, utilisateur, _appel(request))
@@ -271,16 +296,15 @@ async def verifier_retrait(
     motif: Annotated[str, Form()] = "",
 ) -> Response:
     modification = await _modification_ouverte(request, numero)
-    if not motif.strip():
-        return await _erreur_action(
-            request, utilisateur, numero, "motif", "Le champ « Motif » est obligatoire.", {"motif": motif}
-        )
+    retrait = await _lire_retrait(request, utilisateur, numero, motif)
+    if isinstance(retrait, Response):
+        return retrait
     return page(
         request,
         "gestion/confirmer_retrait.html",
         m=modification,
         demande_numero=svc.numero_demande_de(numero),
-        motif=motif.strip(),
+        motif=retrait.motif.strip(),
     )
 
 
@@ -292,17 +316,9 @@ async def retirer(
     motif: Annotated[str, Form()] = "",
 ) -> Response:
     demande_numero = svc.numero_demande_de(numero)
-    if not motif.strip():
-        return await _erreur_action(
-            request, utilisateur, numero, "motif", "Le champ « Motif » est obligatoire.", {"motif": motif}
-        )
-    try:
-        corps = api_modifications.CorpsRetrait(motif=motif)
-    except ValueError:
-        return await _erreur_action(
-            request, utilisateur, numero, "motif",
-            "Le champ « Motif » ne doit pas dépasser 2 000 caractères.", {"motif": motif},
-        )
+    corps = await _lire_retrait(request, utilisateur, numero, motif)
+    if isinstance(corps, Response):
+        return corps
     try:
         await api_modifications.retirer(numero, utilisateur, _appel(request), corps)
     except (DonneesInvalides, Conflit) as exc:

@@ -168,6 +168,11 @@ async def test_extend_then_withdraw_each_after_a_confirmation_step(
 
     sans_motif = await portail.post("/modifications/FINMSS009266M1/retirer/verifier", data={"csrf": csrf, "motif": " "})
     assert sans_motif.status_code == 422 and "Le champ « Motif » est obligatoire." in texte(sans_motif.text)
+    # Too long a reason is refused at the confirmation step already, not only at the action.
+    trop_long = await portail.post(
+        "/modifications/FINMSS009266M1/retirer/verifier", data={"csrf": csrf, "motif": "x" * 2001}
+    )
+    assert trop_long.status_code == 422 and "ne doit pas dépasser 2 000 caractères" in texte(trop_long.text)
     etape = await portail.post(
         "/modifications/FINMSS009266M1/retirer/verifier", data={"csrf": csrf, "motif": "Ouverte par erreur."}
     )
