@@ -45,6 +45,11 @@ CURSEUR_COURRIELS = r"^[0-9]{1,9}$"
 CURSEUR_HISTORIQUE = r"^[0-9]{1,9}-[0-9]{1,9}$"
 
 
+async def _lire(session: AsyncSession, requete: Any, parametres: dict[str, Any]) -> Sequence[Any]:
+    """The rows of a statement built once, given its bound parameters."""
+    return (await session.exec(requete, params=parametres)).all()
+
+
 def encoder_curseur(*cle: int) -> str:
     """Where the next page starts (the last element's sort key); opaque to the client."""
     return "-".join(str(v) for v in cle)
@@ -281,7 +286,7 @@ async def courriels(
     parametres = {"demande_id": demande.id, "limite": limite + 1}
     if curseur is not None:
         parametres["apres"] = decoder_curseur(curseur, CURSEUR_COURRIELS)[0]
-    lignes = (await session.execute(_COURRIELS[interne, curseur is not None], parametres)).all()
+    lignes = await _lire(session, _COURRIELS[interne, curseur is not None], parametres)
     return vues.PageCourriels.model_validate(_page_courriels(lignes, limite))
 
 
@@ -362,7 +367,7 @@ async def historique(
     if curseur is not None:
         parametres["version"], parametres["apres"] = decoder_curseur(curseur, CURSEUR_HISTORIQUE)
     requete = _HISTORIQUE_SUITE if curseur is not None else _HISTORIQUE_PAGE
-    lignes = (await session.execute(requete, parametres)).all()
+    lignes = await _lire(session, requete, parametres)
     return vues.PageHistorique.model_validate(_page_historique(lignes, limite))
 
 
@@ -424,7 +429,7 @@ async def lire_demande(
     one asked for by number when it is not the open one, one or two more.
     An operator's SIRET scopes the lookup (another's request is answered as if it did not exist)."""
     requete = _PAGE if siret is None else _PAGE_SIRET
-    lignes = (await session.execute(requete, {"numero": numero, "siret": siret})).all()
+    lignes = await _lire(session, requete, {"numero": numero, "siret": siret})
     if not lignes:
         raise Introuvable(f"La demande {numero} est introuvable.")
     demande, siret_operateur, ouverte = lignes[0][0], lignes[0][1], lignes[0][2]
@@ -434,8 +439,8 @@ async def lire_demande(
 
     parametres = {"demande_id": demande.id, "limite": LIMITE_PAGE + 1}
     requete_historique = _HISTORIQUE_ET_CHANGEMENTS if avec_tours else _HISTORIQUE_PAGE
-    lignes_historique = (await session.execute(requete_historique, parametres)).all()
-    lignes_courriels = (await session.execute(_COURRIELS[interne, False], parametres)).all()
+    lignes_historique = await _lire(session, requete_historique, parametres)
+    lignes_courriels = await _lire(session, _COURRIELS[interne, False], parametres)
 
     # Every row of the first page sorts before any other row read with it.
     historique_page = _page_historique(lignes_historique[: LIMITE_PAGE + 1], LIMITE_PAGE)
@@ -510,9 +515,7 @@ async def lire_demande(
                 raise Introuvable(f"La modification {modification} est introuvable.")
             lignes_autre: Sequence[Any] = []
             if autre.statut == StatutModification.CONFIRMEE:
-                lignes_autre = (
-                    await session.execute(_HISTORIQUE_DE_MODIFICATION, {"modification_id": autre.id})
-                ).all()
+                lignes_autre = await _lire(session, _HISTORIQUE_DE_MODIFICATION, {"modification_id": autre.id})
             lecture.modification = vues.ModificationVue.model_validate(
                 _modification(
                     autre,
@@ -605,8 +608,8 @@ async def liste(
     only for a page past the end (to count)."""
     page, compte = _LISTES[siret is not None, statut is not None]
     parametres = {"siret": siret, "statut": statut, "limite": limite, "decalage": decalage}
-    lignes = (await session.execute(page, parametres)).all()
-    total = lignes[0][3] if lignes else (await session.execute(compte, parametres)).scalar_one()
+    lignes = await _lire(session, page, parametres)
+    total = lignes[0][3] if lignes else (await _lire(session, compte, parametres))[0][0]
     return vues.ListeDemandes.model_validate(
         {"total": int(total), "demandes": [_ligne_resume(d, s, m) for d, s, m, _ in lignes]}
     )
@@ -614,7 +617,7 @@ async def liste(
 
 async def _resumes(session: AsyncSession, ids: Sequence[int], total: int) -> vues.ListeDemandes:
     """Requests as list rows in the order of `ids`, with their open modification: one statement."""
-    lignes = (await session.execute(_RESUMES, {"ids": list(ids)})).all() if ids else []
+    lignes = await _lire(session, _RESUMES, {"ids": list(ids)}) if ids else []
     par_id = {d.id: (d, s, m) for d, s, m, _ in lignes}
     return vues.ListeDemandes.model_validate(
         {"total": total, "demandes": [_ligne_resume(*par_id[i]) for i in ids]}
