@@ -5,7 +5,9 @@
 A rich request (3 closed modifications, an open one, documents, history, e-mails) in a fresh
 database; each page is called through the app over ASGI (httpx, no network, no server), as an
 operator and as a gestionnaire; CPU is this process's (time.process_time), so the figures
-include httpx's client side (small, the same for every page) and not the database's."""
+include httpx's client side (the same for every page) and, on SQLite, the database's own work
+(it runs in the process), not PostgreSQL's. The first line is the floor: a bare FastAPI app
+answering the request page's JSON after one hand-written query."""
 
 from __future__ import annotations
 
@@ -21,7 +23,9 @@ from typing import Any
 
 import asyncpg
 import httpx
+from fastapi import FastAPI, Response
 from itsdangerous import TimestampSigner
+from sqlalchemy import text
 
 from modif_solde.api.app import create_app
 from modif_solde.api.auth import Role, emettre_jeton
@@ -39,6 +43,24 @@ SIRET = "50961588600025"
 COURRIEL_GESTIONNAIRE = "gestionnaire@asp.example"
 PG_ADMIN = os.environ.get("MODIF_SOLDE_TEST_PG_ADMIN", "postgresql://127.0.0.1:5432/postgres")
 EXEMPLE = Path(__file__).resolve().parents[1] / "modif_solde" / "demo" / "demande-FINMSS009266.json"
+
+
+def fastapi_nu(url: str, reponses: dict[str, bytes]) -> FastAPI:
+    """The floor: a bare FastAPI app (no middleware, no authentication) answering the same JSON
+    from the same database after one hand-written query (the request's row by its number)."""
+    app = FastAPI()
+    moteur = create_engine(url, lecture_seule=True)
+    requete = text("SELECT id, numero, statut, version FROM demande WHERE numero = :numero")
+
+    @app.get("/nu/{numero}")
+    async def nu(numero: str) -> Response:
+        async with moteur.connect() as conn:
+            ligne = (await conn.execute(requete, {"numero": numero})).first()
+        assert ligne is not None
+        return Response(reponses[numero], media_type="application/json")
+
+    app.state.moteur = moteur
+    return app
 
 
 def cookie(identite: dict[str, Any]) -> str:
@@ -99,22 +121,30 @@ async def mesurer(base: str, appels: int) -> None:
             ("Portail modification, gestionnaire", f"/modifications/{numero}M4", page_ge),
         ]
         async with app.router.lifespan_context(app):
-            moteurs = (app.state.engine, app.state.engine_lecture)
+            state = app.state
+            moteurs = (state.engine, getattr(state, "engine_lecture", state.sessions_lecture.kw["bind"]))
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-                print(f"{base}: {appels} appels par page")
-                for nom, chemin, entetes in cas:
-                    with compter_requetes(*moteurs) as requetes:
-                        reponse = await client.get(chemin, headers=entetes)
-                    assert reponse.status_code == 200, (chemin, reponse.status_code, reponse.text[:300])
-                    for _ in range(min(50, appels)):
-                        await client.get(chemin, headers=entetes)
-                    debut, mur = time.process_time(), time.perf_counter()
-                    for _ in range(appels):
-                        await client.get(chemin, headers=entetes)
-                    cpu = (time.process_time() - debut) / appels * 1000
-                    duree = (time.perf_counter() - mur) / appels * 1000
-                    print(f"  {nom:38} {len(requetes):2} requêtes SQL  {cpu:5.2f} ms CPU  {duree:5.2f} ms")
+                reponse_page = await client.get(f"/api/v1/demandes/{numero}", headers=api_op)
+                nu = fastapi_nu(url, {numero: reponse_page.content})
+                transport_nu = httpx.ASGITransport(app=nu)
+                async with httpx.AsyncClient(transport=transport_nu, base_url="http://test") as client_nu:
+                    cas.insert(0, ("FastAPI nu, une requête écrite à la main", f"/nu/{numero}", {}))
+                    print(f"{base}: {appels} appels par page")
+                    for nom, chemin, entetes in cas:
+                        c = client_nu if chemin.startswith("/nu/") else client
+                        with compter_requetes(*moteurs, nu.state.moteur) as requetes:
+                            reponse = await c.get(chemin, headers=entetes)
+                        assert reponse.status_code == 200, (chemin, reponse.status_code, reponse.text[:300])
+                        for _ in range(min(50, appels)):
+                            await c.get(chemin, headers=entetes)
+                        debut, mur = time.process_time(), time.perf_counter()
+                        for _ in range(appels):
+                            await c.get(chemin, headers=entetes)
+                        cpu = (time.process_time() - debut) / appels * 1000
+                        duree = (time.perf_counter() - mur) / appels * 1000
+                        print(f"  {nom:42} {len(requetes):2} requêtes SQL  {cpu:5.2f} ms CPU  {duree:6.2f} ms")
+                    await nu.state.moteur.dispose()
         if base == "postgresql":
             conn = await asyncpg.connect(PG_ADMIN)
             await conn.execute(f'DROP DATABASE IF EXISTS "modif_solde_cout_page_{os.getpid()}" WITH (FORCE)')
