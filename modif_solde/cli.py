@@ -181,6 +181,11 @@ def _cles(action: str, kid: str, jwks: Path, cle_privee: Path | None, algorithme
 
 
 def _api(hote: str, port: int) -> int:
+    import logging
+    import signal
+    import threading
+    import types
+
     import uvicorn
 
     from modif_solde.api.app import create_app
@@ -196,7 +201,40 @@ def _api(hote: str, port: int) -> int:
         print(f"Réglages invalides :\n  - {exc}", file=sys.stderr)
         return 2
     migrer(settings.DATABASE_URL)
-    uvicorn.run(app, host=hote, port=port, log_config=None, access_log=False)
+
+    class ServeurArretProgressif(uvicorn.Server):
+        """On the first SIGTERM, /readyz answers 503 while the server keeps serving for
+        ARRET_DELAI (the load balancer stops sending), then uvicorn stops accepting and waits up
+        to ARRET_GRACE for the requests under way. A second signal, or Ctrl-C, stops at once."""
+
+        minuterie: threading.Timer | None = None
+
+        def handle_exit(self, sig: int, frame: types.FrameType | None) -> None:
+            if sig == signal.SIGTERM and self.minuterie is None and not self.should_exit:
+                app.state.en_arret = True
+                journal_arret.info(
+                    "SIGTERM : /readyz répond 503 ; arrêt dans %s s", settings.ARRET_DELAI.total_seconds()
+                )
+                self.minuterie = threading.Timer(settings.ARRET_DELAI.total_seconds(), self._arreter)
+                self.minuterie.daemon = True
+                self.minuterie.start()
+                return
+            super().handle_exit(sig, frame)
+
+        def _arreter(self) -> None:
+            journal_arret.info("arrêt : plus de nouvelle connexion, les requêtes en cours finissent")
+            self.should_exit = True
+
+    journal_arret = logging.getLogger("modif_solde.arret")
+    config = uvicorn.Config(
+        app,
+        host=hote,
+        port=port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=int(max(1, settings.ARRET_GRACE.total_seconds())),
+    )
+    ServeurArretProgressif(config).run()
     return 0
 
 

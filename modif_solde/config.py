@@ -45,6 +45,10 @@ class Settings(BaseSettings):
     JWT_JWKS_CACHE: timedelta = Field(default=timedelta(minutes=5), gt=timedelta(0))
     JWT_EMETTEUR: str = Field(default="modif-solde", min_length=1)
     JWT_AUDIENCE: str = Field(default="modif-solde-api", min_length=1)
+    # On SIGTERM the API answers 503 on /readyz for ARRET_DELAI while it keeps serving (the load
+    # balancer notices), then stops accepting and gives in-flight requests ARRET_GRACE to finish.
+    ARRET_DELAI: timedelta = Field(default=timedelta(seconds=5), ge=timedelta(0))
+    ARRET_GRACE: timedelta = Field(default=timedelta(seconds=20), gt=timedelta(0))
     STORAGE_DIR: Path = DATA_DIR / "pieces"
     # A PDF of 10 MiB covers scanned supporting documents; larger is refused (413).
     PIECE_TAILLE_MAX: int = Field(default=10 * 1024 * 1024, gt=0)

@@ -229,6 +229,14 @@ def test_production_settings_refuse_a_missing_jwks(resolu: dict[str, Any]) -> No
         Settings(**{**sans_jwks, "JWT_JWKS_URL": "http://idp.example/jwks.json"})
 
 
+def test_docker_waits_for_the_api_s_graceful_shutdown(services: dict[str, Any]) -> None:
+    """Docker's SIGKILL must not come before the readiness delay and the grace are over."""
+    reglages = Settings.model_fields
+    attente = reglages["ARRET_DELAI"].default + reglages["ARRET_GRACE"].default
+    grace = services["api"]["stop_grace_period"]
+    assert grace.endswith("s") and int(grace[:-1]) > attente.total_seconds()
+
+
 def test_the_database_credentials_agree_everywhere(resolu: dict[str, Any]) -> None:
     services = resolu["services"]
     postgres = _environnement(services["postgresql"])

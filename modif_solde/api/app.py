@@ -79,6 +79,7 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
     )
     installer(app)
     app.state.jetons = verificateur
+    app.state.en_arret = False  # set on SIGTERM by `modif-solde api` (cli.py)
 
     @app.exception_handler(CorpsTropGrand)
     async def _trop_grand(_: Request, __: CorpsTropGrand) -> JSONResponse:
@@ -95,6 +96,9 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
 
     @app.get("/readyz", tags=["sante"], summary="Base de données et Temporal joignables")
     async def readyz(request: Request) -> JSONResponse:
+        if request.app.state.en_arret:
+            # Stopping: the load balancer sends no new requests; those under way still finish.
+            return JSONResponse({"statut": "arret_en_cours"}, status_code=503)
         verifications: dict[str, str] = {}
         try:
             async with request.app.state.engine.connect() as conn:
