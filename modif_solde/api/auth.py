@@ -211,9 +211,10 @@ class SourceFichier:
 
 
 class SourceUrl:
-    """A JWKS at a URL, fetched by PyJWT's PyJWKClient and kept `duree_cache` seconds; an unknown
-    `kid` fetches it again at most every `intervalle` seconds. When the URL fails, the last keys
-    read stay in use."""
+    """A JWKS at a URL, fetched with PyJWT's PyJWKClient and kept `duree_cache` seconds; an
+    unknown `kid` fetches it again at most every `intervalle` seconds. The expiry is ours rather
+    than PyJWKClient's cache: when the URL fails, the last keys read stay in use (its cache would
+    raise instead)."""
 
     def __init__(self, url: str, intervalle: float, duree_cache: float) -> None:
         self.intervalle = intervalle

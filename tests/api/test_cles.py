@@ -10,8 +10,10 @@ import hashlib
 import hmac
 import json
 import os
-from collections.abc import AsyncIterator, Callable
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +23,17 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from modif_solde.api.app import create_app
-from modif_solde.api.auth import PrivateKey, Role, SourceFichier, emettre_jeton, generer_cle, jwk_public
+from modif_solde.api.auth import (
+    ClesIndisponibles,
+    JetonInvalide,
+    PrivateKey,
+    Role,
+    SourceFichier,
+    Verificateur,
+    emettre_jeton,
+    generer_cle,
+    jwk_public,
+)
 from modif_solde.config import Settings
 from modif_solde.migrations import migrer
 
@@ -279,3 +291,131 @@ def test_un_jwks_illisible_au_demarrage_est_refuse_en_francais(
     manquant = tmp_path / "absent.json"
     with pytest.raises(ValueError, match="JWKS illisible"):
         create_app(Settings(ENVIRONNEMENT="developpement", **{**reglages, "JWT_JWKS_FICHIER": manquant}))
+
+
+class ServeurJwks:
+    """A real HTTP server on loopback publishing a JWKS, counting its fetches."""
+
+    def __init__(self) -> None:
+        self.document: dict[str, Any] = {"keys": []}
+        self.lectures = 0
+        self.en_panne = False
+        serveur = self
+
+        class Gestionnaire(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                serveur.lectures += 1
+                if serveur.en_panne:
+                    self.send_error(503)
+                    return
+                corps = json.dumps(serveur.document).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(corps)))
+                self.end_headers()
+                self.wfile.write(corps)
+
+            def log_message(self, *_: Any) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Gestionnaire)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/.well-known/jwks.json"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def publier(self, cles: dict[str, PrivateKey]) -> None:
+        self.document = {"keys": [jwk_public(cle, kid) for kid, cle in cles.items()]}
+
+
+@pytest.fixture
+def serveur_jwks() -> Iterator[ServeurJwks]:
+    serveur = ServeurJwks()
+    try:
+        yield serveur
+    finally:
+        serveur.httpd.shutdown()
+        serveur.httpd.server_close()
+
+
+def _verificateur_url(url: str, relecture: timedelta, cache: timedelta = timedelta(hours=1)) -> Verificateur:
+    return Verificateur(
+        Settings(
+            ENVIRONNEMENT="developpement",
+            JWT_JWKS_URL=url,
+            JWT_JWKS_RELECTURE=relecture,
+            JWT_JWKS_CACHE=cache,
+        )
+    )
+
+
+def _jeton(cle: PrivateKey, kid: str) -> str:
+    return emettre_jeton(cle, "gestionnaire.test", Role.GESTIONNAIRE, kid=kid)
+
+
+def test_jwks_par_url_garde_en_cache_et_relit_pour_un_kid_inconnu(
+    serveur_jwks: ServeurJwks, cle1: PrivateKey, cle2: PrivateKey
+) -> None:
+    serveur_jwks.publier({"cle-1": cle1})
+    verificateur = _verificateur_url(serveur_jwks.url, relecture=timedelta(0))
+    for _ in range(3):
+        assert verificateur.lire(_jeton(cle1, "cle-1")).role == Role.GESTIONNAIRE
+    assert serveur_jwks.lectures == 1  # kept in cache
+
+    serveur_jwks.publier({"cle-1": cle1, "cle-2": cle2})  # the rotation: key 2 published
+    assert verificateur.lire(_jeton(cle2, "cle-2")).role == Role.GESTIONNAIRE  # unknown kid: read again
+    assert serveur_jwks.lectures == 2
+    assert verificateur.lire(_jeton(cle1, "cle-1")).role == Role.GESTIONNAIRE
+    assert serveur_jwks.lectures == 2
+
+    serveur_jwks.publier({"cle-2": cle2})
+    # Key 1 withdrawn: refused once the cache is read again (here by an unknown kid's re-read).
+    with pytest.raises(JetonInvalide):
+        verificateur.lire(_jeton(cle1, "cle-inconnue"))
+    with pytest.raises(JetonInvalide):
+        verificateur.lire(_jeton(cle1, "cle-1"))
+
+
+def test_jwks_par_url_un_kid_inconnu_ne_relit_pas_a_chaque_requete(
+    serveur_jwks: ServeurJwks, cle1: PrivateKey
+) -> None:
+    serveur_jwks.publier({"cle-1": cle1})
+    verificateur = _verificateur_url(serveur_jwks.url, relecture=timedelta(hours=1))
+    for _ in range(5):
+        with pytest.raises(JetonInvalide):
+            verificateur.lire(_jeton(cle1, "invente"))
+    assert serveur_jwks.lectures == 1
+
+
+def test_jwks_par_url_en_panne_garde_les_cles_ou_repond_indisponible(
+    serveur_jwks: ServeurJwks, cle1: PrivateKey
+) -> None:
+    serveur_jwks.publier({"cle-1": cle1})
+    verificateur = _verificateur_url(
+        serveur_jwks.url, relecture=timedelta(0), cache=timedelta(microseconds=1)
+    )
+    assert verificateur.lire(_jeton(cle1, "cle-1")).role == Role.GESTIONNAIRE
+    serveur_jwks.en_panne = True
+    # The cache has expired and the URL fails: the keys read before stay in use.
+    assert verificateur.lire(_jeton(cle1, "cle-1")).role == Role.GESTIONNAIRE
+    assert serveur_jwks.lectures >= 2
+    # Never read at all: the service's fault, not the token's.
+    with pytest.raises(ClesIndisponibles):
+        _verificateur_url(serveur_jwks.url, relecture=timedelta(0)).lire(_jeton(cle1, "cle-1"))
+
+
+async def test_jwks_par_url_injoignable_repond_503_en_francais(
+    reglages: dict[str, Any], serveur_jwks: ServeurJwks, cle1: PrivateKey
+) -> None:
+    serveur_jwks.en_panne = True
+    sans_fichier = {k: v for k, v in reglages.items() if k != "JWT_JWKS_FICHIER"}
+    settings = Settings(ENVIRONNEMENT="developpement", JWT_JWKS_URL=serveur_jwks.url, **sans_fichier)
+    async for http in _client(settings):
+        reponse = await lister(http, signe(cle1, "cle-1"))
+        assert reponse.status_code == 503
+        assert reponse.headers["retry-after"] == "5"
+        assert (
+            reponse.json()["detail"]
+            == "Les clés de vérification des jetons sont momentanément indisponibles."
+        )
+        serveur_jwks.en_panne = False
+        serveur_jwks.publier({"cle-1": cle1})
+        assert (await lister(http, signe(cle1, "cle-1"))).status_code == 200
