@@ -9,7 +9,7 @@ VENDOR := modif_solde/pages/static/vendor
 ASSETS := $(VENDOR)/.installed
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: install run test test-fautes lint bench clean captures navigateur
+.PHONY: install run test test-fautes test-replicas lint bench clean captures navigateur
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,10 @@ test: $(STAMP) $(ASSETS) navigateur lint
 # The fault suite alone (it is part of `make test` too): real processes killed mid-cycle.
 test-fautes: $(STAMP)
 	$(BIN)/pytest -q -m fautes tests/fautes
+
+# Two API and two worker processes on one PostgreSQL under load, alone (part of `make test` too).
+test-replicas: $(STAMP)
+	$(BIN)/pytest -q -m replicas tests/replicas
 
 captures: $(STAMP) $(ASSETS) navigateur
 	$(BIN)/modif-solde captures

@@ -34,8 +34,21 @@ class Settings(BaseSettings):
     PORTAIL_URL: str = "http://127.0.0.1:8000"
     RELANCE_APRES: timedelta = timedelta(days=10)
     EXPIRATION_APRES: timedelta = timedelta(days=20)
+    # HS256 with this secret: development only (production refuses HS256 tokens).
     JWT_SECRET: str = DEV_JWT_SECRET
     JWT_DUREE: timedelta = timedelta(hours=12)
+    # Production: the public keys (RS256, ES256) as a JWKS, at a URL or in a file; one of them.
+    JWT_JWKS_URL: str | None = None
+    JWT_JWKS_FICHIER: Path | None = None
+    # An unknown `kid` reads the JWKS again at most this often; a URL's JWKS is kept JWT_JWKS_CACHE.
+    JWT_JWKS_RELECTURE: timedelta = Field(default=timedelta(seconds=30), ge=timedelta(0))
+    JWT_JWKS_CACHE: timedelta = Field(default=timedelta(minutes=5), gt=timedelta(0))
+    JWT_EMETTEUR: str = Field(default="modif-solde", min_length=1)
+    JWT_AUDIENCE: str = Field(default="modif-solde-api", min_length=1)
+    # On SIGTERM the API answers 503 on /readyz for ARRET_DELAI while it keeps serving (the load
+    # balancer notices), then stops accepting and gives in-flight requests ARRET_GRACE to finish.
+    ARRET_DELAI: timedelta = Field(default=timedelta(seconds=5), ge=timedelta(0))
+    ARRET_GRACE: timedelta = Field(default=timedelta(seconds=20), gt=timedelta(0))
     STORAGE_DIR: Path = DATA_DIR / "pieces"
     # A PDF of 10 MiB covers scanned supporting documents; larger is refused (413).
     PIECE_TAILLE_MAX: int = Field(default=10 * 1024 * 1024, gt=0)
@@ -67,15 +80,25 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _no_dev_secret_outside_dev(self) -> Settings:
-        if self.ENVIRONNEMENT != "developpement":
-            if self.JWT_SECRET == DEV_JWT_SECRET or len(self.JWT_SECRET) < 32:
-                raise ValueError(
-                    "MODIF_SOLDE_JWT_SECRET doit être défini (32 caractères au moins) en production "
-                    "(MODIF_SOLDE_ENVIRONNEMENT=production, le réglage par défaut)"
-                )
+        if self.JWT_JWKS_URL and self.JWT_JWKS_FICHIER is not None:
+            raise ValueError("MODIF_SOLDE_JWT_JWKS_URL et MODIF_SOLDE_JWT_JWKS_FICHIER : l'un ou l'autre, pas les deux")
+        if self.JWT_JWKS_URL and not self.JWT_JWKS_URL.startswith(
+            ("https://", "http://") if self.ENVIRONNEMENT == "developpement" else "https://"
+        ):
+            raise ValueError("MODIF_SOLDE_JWT_JWKS_URL doit être une URL https://")
         if self.RELANCE_APRES >= self.EXPIRATION_APRES:
             raise ValueError("MODIF_SOLDE_RELANCE_APRES doit précéder MODIF_SOLDE_EXPIRATION_APRES")
         return self
+
+
+def verifier_reglages_jetons(settings: Settings) -> None:
+    """What the API needs to check tokens (the other commands do not): in production, a JWKS;
+    HS256 and its shared secret are for development only."""
+    if settings.ENVIRONNEMENT != "developpement" and not (settings.JWT_JWKS_URL or settings.JWT_JWKS_FICHIER):
+        raise ValueError(
+            "MODIF_SOLDE_JWT_JWKS_URL ou MODIF_SOLDE_JWT_JWKS_FICHIER doit être défini en production "
+            "(les clés publiques des jetons ; HS256 et MODIF_SOLDE_JWT_SECRET ne servent qu'en développement)"
+        )
 
 
 def decrire_erreurs(exc: ValidationError) -> list[str]:

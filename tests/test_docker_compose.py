@@ -13,7 +13,7 @@ import yaml
 from pydantic import ValidationError
 from sqlalchemy.engine import make_url
 
-from modif_solde.config import Settings
+from modif_solde.config import Settings, verifier_reglages_jetons
 from modif_solde.pages.connexion import verifier_reglages
 
 RACINE = Path(__file__).resolve().parents[1]
@@ -35,7 +35,7 @@ SERVICES = {
 }
 # What a compose user must set: nothing else is required, and these have no default.
 VARIABLES_REQUISES = {
-    "MODIF_SOLDE_JWT_SECRET",
+    "MODIF_SOLDE_JWT_JWKS_URL",
     "POSTGRES_PASSWORD",
     "MODIF_SOLDE_SESSION_SECRET",
     "MODIF_SOLDE_OIDC_DISCOVERY_URL",
@@ -43,7 +43,7 @@ VARIABLES_REQUISES = {
     "MODIF_SOLDE_OIDC_CLIENT_SECRET",
 }
 VARIABLES_UTILISATEUR = {
-    "MODIF_SOLDE_JWT_SECRET": "un-secret-de-test-de-plus-de-32-caracteres",
+    "MODIF_SOLDE_JWT_JWKS_URL": "https://idp.example/.well-known/jwks.json",
     "POSTGRES_PASSWORD": "mot-de-passe-de-test",
     "MODIF_SOLDE_SESSION_SECRET": "un-secret-de-session-de-plus-de-32-caracteres",
     "MODIF_SOLDE_OIDC_DISCOVERY_URL": "https://fca.example/api/v2/.well-known/openid-configuration",
@@ -183,12 +183,14 @@ def test_every_modif_solde_variable_is_a_setting(compose: dict[str, Any]) -> Non
     assert not inconnus
 
 
-def test_the_jwt_secret_and_the_password_have_no_default(compose: dict[str, Any]) -> None:
+def test_the_jwks_and_the_password_have_no_default(compose: dict[str, Any]) -> None:
     requises = set(re.findall(r"\$\{(\w+):\?", COMPOSE.read_text(encoding="utf-8")))
     assert requises == VARIABLES_REQUISES
     for env in _environnements(compose):
-        if "MODIF_SOLDE_JWT_SECRET" in env:
-            assert env["MODIF_SOLDE_JWT_SECRET"].startswith("${MODIF_SOLDE_JWT_SECRET:?")
+        # Production tokens are checked against the JWKS; the HS256 secret is for development.
+        assert "MODIF_SOLDE_JWT_SECRET" not in env
+        if "MODIF_SOLDE_JWT_JWKS_URL" in env:
+            assert env["MODIF_SOLDE_JWT_JWKS_URL"].startswith("${MODIF_SOLDE_JWT_JWKS_URL:?")
     for nom in VARIABLES_REQUISES:
         with pytest.raises(VariableManquante, match=nom):
             interpoler(compose, {k: v for k, v in VARIABLES_UTILISATEUR.items() if k != nom})
@@ -209,7 +211,8 @@ def test_production_settings_validate_with_what_a_user_sets(resolu: dict[str, An
     assert reglages.DATABASE_URL.startswith("postgresql+asyncpg://")
     assert reglages.TEMPORAL_ADDRESS == "temporal:7233"
     assert reglages.SMTP_URL == "smtp://mailpit:1025"
-    assert reglages.JWT_SECRET == VARIABLES_UTILISATEUR["MODIF_SOLDE_JWT_SECRET"]
+    assert reglages.JWT_JWKS_URL == VARIABLES_UTILISATEUR["MODIF_SOLDE_JWT_JWKS_URL"]
+    verifier_reglages_jetons(reglages)
     assert str(reglages.STORAGE_DIR) == "/data/pieces"
     # The portal's login and session settings pass the API's own production check.
     verifier_reglages(reglages)
@@ -217,11 +220,21 @@ def test_production_settings_validate_with_what_a_user_sets(resolu: dict[str, An
 
 
 @pytest.mark.usefixtures("sans_env_modif_solde")
-def test_production_settings_refuse_a_missing_jwt_secret(resolu: dict[str, Any]) -> None:
+def test_production_settings_refuse_a_missing_jwks(resolu: dict[str, Any]) -> None:
     env = _environnement(resolu["services"]["api"])
-    sans_secret = {nom.removeprefix(PREFIXE): v for nom, v in env.items() if nom != "MODIF_SOLDE_JWT_SECRET"}
-    with pytest.raises(ValidationError, match="JWT_SECRET"):
-        Settings(**sans_secret)
+    sans_jwks = {nom.removeprefix(PREFIXE): v for nom, v in env.items() if nom != "MODIF_SOLDE_JWT_JWKS_URL"}
+    with pytest.raises(ValueError, match="MODIF_SOLDE_JWT_JWKS_URL ou MODIF_SOLDE_JWT_JWKS_FICHIER"):
+        verifier_reglages_jetons(Settings(**sans_jwks))
+    with pytest.raises(ValidationError, match="https://"):
+        Settings(**{**sans_jwks, "JWT_JWKS_URL": "http://idp.example/jwks.json"})
+
+
+def test_docker_waits_for_the_api_s_graceful_shutdown(services: dict[str, Any]) -> None:
+    """Docker's SIGKILL must not come before the readiness delay and the grace are over."""
+    reglages = Settings.model_fields
+    attente = reglages["ARRET_DELAI"].default + reglages["ARRET_GRACE"].default
+    grace = services["api"]["stop_grace_period"]
+    assert grace.endswith("s") and int(grace[:-1]) > attente.total_seconds()
 
 
 def test_the_database_credentials_agree_everywhere(resolu: dict[str, Any]) -> None:
