@@ -6,6 +6,7 @@ from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -37,6 +38,16 @@ class Settings(BaseSettings):
     JWT_SECRET: str = DEV_JWT_SECRET
     JWT_DUREE: timedelta = timedelta(hours=12)
     STORAGE_DIR: Path = DATA_DIR / "pieces"
+    # Where the documents live: empty or `file:///chemin` → a local folder (STORAGE_DIR when
+    # empty); `s3://bucket/prefixe` → an S3-compatible object store (production's choice).
+    STORAGE_URL: str = ""
+    # The object store: its endpoint (empty → AWS), region and keys; the part size of
+    # multipart uploads (S3's minimum is 5 MiB; at most one part is held in memory per upload).
+    S3_ENDPOINT_URL: str = ""
+    S3_REGION: str = "us-east-1"
+    S3_ACCESS_KEY_ID: str = ""
+    S3_SECRET_ACCESS_KEY: str = ""
+    S3_TAILLE_PART: int = Field(default=8 * 1024 * 1024, ge=5 * 1024 * 1024)
     # A PDF of 10 MiB covers scanned supporting documents; larger is refused (413).
     PIECE_TAILLE_MAX: int = Field(default=10 * 1024 * 1024, gt=0)
     # Documents one modification may add: bounds the storage a single draft can take.
@@ -65,6 +76,20 @@ class Settings(BaseSettings):
             return "sqlite+aiosqlite://" + url.split("://", 1)[1]
         return url
 
+    @field_validator("STORAGE_URL")
+    @classmethod
+    def _storage_url(cls, url: str) -> str:
+        if not url:
+            return url
+        parties = urlsplit(url)
+        if parties.scheme == "file" and parties.path and not parties.netloc:
+            return url
+        if parties.scheme == "s3" and parties.netloc and not parties.query:
+            return url
+        raise ValueError(
+            "adresse du stockage des pièces invalide : vide, file:///chemin/absolu ou s3://bucket/prefixe"
+        )
+
     @model_validator(mode="after")
     def _no_dev_secret_outside_dev(self) -> Settings:
         if self.ENVIRONNEMENT != "developpement":
@@ -72,6 +97,11 @@ class Settings(BaseSettings):
                 raise ValueError(
                     "MODIF_SOLDE_JWT_SECRET doit être défini (32 caractères au moins) en production "
                     "(MODIF_SOLDE_ENVIRONNEMENT=production, le réglage par défaut)"
+                )
+            if self.STORAGE_URL.startswith("s3://") and not (self.S3_ACCESS_KEY_ID and self.S3_SECRET_ACCESS_KEY):
+                raise ValueError(
+                    "MODIF_SOLDE_S3_ACCESS_KEY_ID et MODIF_SOLDE_S3_SECRET_ACCESS_KEY doivent être définis "
+                    "en production quand les pièces sont dans S3 (MODIF_SOLDE_STORAGE_URL=s3://…)"
                 )
         if self.RELANCE_APRES >= self.EXPIRATION_APRES:
             raise ValueError("MODIF_SOLDE_RELANCE_APRES doit précéder MODIF_SOLDE_EXPIRATION_APRES")

@@ -1,0 +1,183 @@
+"""One suite for both places the documents can live: the local folder and an S3 object store
+(a real S3 server, moto, on loopback). What the service relies on: a write is checked while it
+streams and leaves nothing behind when refused; a read streams back what was written; the sweep
+finds only the old files no `piece` row references."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlmodel import select
+
+from modif_solde.db import SessionFactory
+from modif_solde.models.tables import Demande, Piece
+from modif_solde.models.types import maintenant
+from modif_solde.services.erreurs import PieceTropGrande, TypeDeContenuRefuse
+from modif_solde.services.stockage import Stockage, StockageDossier
+from modif_solde.services.stockage_s3 import TAILLE_PART_MIN, StockageS3
+from modif_solde.services.verification import fichiers_orphelins, supprimer_orphelins
+from tests.conftest import ServeurS3
+
+MIO = 1024 * 1024
+MORCEAU = 64 * 1024
+
+
+@pytest.fixture(params=["dossier", "s3"])
+async def stockage(request: pytest.FixtureRequest, tmp_path: Any) -> AsyncIterator[Stockage]:
+    """The store under test (and the one the `demande` fixture imports into)."""
+    if request.param == "dossier":
+        yield StockageDossier(tmp_path / "pieces")
+        return
+    serveur: ServeurS3 = request.getfixturevalue("serveur_s3")
+    s3 = serveur.stockage(taille_part=TAILLE_PART_MIN)
+    yield s3
+    await s3.fermer()
+
+
+class Flux:
+    """`taille` bytes of a PDF in chunks, counting the chunks the store asked for."""
+
+    def __init__(self, pdf: bytes, taille: int) -> None:
+        self.contenu = (pdf + bytes(range(256)) * (taille // 256 + 1))[:taille]
+        self.lus = 0
+
+    @property
+    def morceaux_total(self) -> int:
+        return -(-len(self.contenu) // MORCEAU)
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        for debut in range(0, len(self.contenu), MORCEAU):
+            self.lus += 1
+            yield self.contenu[debut : debut + MORCEAU]
+
+
+async def restes(stockage: Stockage) -> list[str]:
+    """Everything the store holds: files (temporary ones too) or objects and pending multipart
+    uploads."""
+    if isinstance(stockage, StockageDossier):
+        if not stockage.racine.exists():
+            return []
+        return sorted(str(p.relative_to(stockage.racine)) for p in stockage.racine.rglob("*") if p.is_file())
+    assert isinstance(stockage, StockageS3)
+    client = await stockage.client()
+    objets = await client.list_objects_v2(Bucket=stockage.bucket, Prefix=stockage.prefixe)
+    envois = await client.list_multipart_uploads(Bucket=stockage.bucket, Prefix=stockage.prefixe)
+    return sorted(o["Key"] for o in objets.get("Contents", [])) + [
+        f"envoi inachevé {u['Key']}" for u in envois.get("Uploads", [])
+    ]
+
+
+async def lire(stockage: Stockage, cle: str) -> bytes:
+    return b"".join([morceau async for morceau in stockage.lire_flux(cle)])
+
+
+async def test_ecrire_lire_supprimer(stockage: Stockage, pdf: bytes) -> None:
+    fichier = await stockage.ecrire(pdf)
+
+    assert len(fichier.cle) == 32 and fichier.taille == len(pdf)
+    assert await stockage.taille(fichier.cle) == len(pdf)
+    assert await lire(stockage, fichier.cle) == pdf
+    assert [o.cle async for o in stockage.lister()] == [fichier.cle]
+
+    await stockage.supprimer(fichier.cle)
+    assert await stockage.taille(fichier.cle) is None
+    assert await restes(stockage) == []
+    await stockage.supprimer(fichier.cle)  # already gone: not an error
+
+
+async def test_cles_generees_jamais_le_nom(stockage: Stockage, pdf: bytes) -> None:
+    premiere, seconde = await stockage.ecrire(pdf), await stockage.ecrire(pdf)
+    assert premiere.cle != seconde.cle
+    with pytest.raises(ValueError, match="clé de stockage invalide"):
+        await stockage.taille("../../etc/passwd")
+
+
+async def test_trop_grand_refuse_en_cours_de_flux_sans_reste(stockage: Stockage, pdf: bytes) -> None:
+    # Past one part: on S3 the multipart upload has started when the limit is crossed.
+    flux = Flux(pdf, 12 * MIO)
+    with pytest.raises(PieceTropGrande, match="6 Mo"):
+        await stockage.ecrire_flux(flux, taille_max=6 * MIO)
+
+    assert flux.lus < flux.morceaux_total  # refused mid-stream, not after reading it all
+    assert await restes(stockage) == []
+
+
+async def test_pas_un_pdf_refuse_des_les_premiers_octets(stockage: Stockage) -> None:
+    flux = Flux(b"MZ\x90\x00 un executable", 8 * MIO)
+    with pytest.raises(TypeDeContenuRefuse, match="PDF"):
+        await stockage.ecrire_flux(flux, taille_max=10 * MIO)
+
+    assert flux.lus == 1
+    assert await restes(stockage) == []
+
+
+async def test_vide_refuse(stockage: Stockage) -> None:
+    with pytest.raises(TypeDeContenuRefuse, match="vide"):
+        await stockage.ecrire(b"")
+    assert await restes(stockage) == []
+
+
+async def test_gros_document_ecrit_par_parts_et_relu_en_flux(stockage: Stockage, pdf: bytes) -> None:
+    # Two full parts and a short last one on S3.
+    flux = Flux(pdf, 2 * TAILLE_PART_MIN + 123_457)
+    fichier = await stockage.ecrire_flux(flux, taille_max=20 * MIO)
+
+    assert fichier.taille == len(flux.contenu)
+    assert await stockage.taille(fichier.cle) == len(flux.contenu)
+    morceaux = [m async for m in stockage.lire_flux(fichier.cle)]
+    assert len(morceaux) > 1  # streamed, not one read of the whole document
+    assert b"".join(morceaux) == flux.contenu
+    assert len(await restes(stockage)) == 1  # the document, no pending upload beside it
+    if isinstance(stockage, StockageS3):
+        client = await stockage.client()
+        objet = await client.head_object(Bucket=stockage.bucket, Key=stockage.nom_objet(fichier.cle))
+        assert objet["ETag"].strip('"').endswith("-3")  # S3's mark of a three-part upload
+
+
+async def test_petit_document_envoye_en_une_fois(stockage: Stockage, pdf: bytes) -> None:
+    flux = Flux(pdf, TAILLE_PART_MIN - 1)
+    fichier = await stockage.ecrire_flux(flux, taille_max=None)
+    assert await lire(stockage, fichier.cle) == flux.contenu
+    if isinstance(stockage, StockageS3):
+        client = await stockage.client()
+        objet = await client.head_object(Bucket=stockage.bucket, Key=stockage.nom_objet(fichier.cle))
+        assert "-" not in objet["ETag"]
+        assert objet["ContentType"] == "application/pdf"
+
+
+async def test_echec_du_flux_source_ne_laisse_rien(stockage: Stockage, pdf: bytes) -> None:
+    """The client's connection breaks mid-upload: the partial file or upload goes."""
+
+    async def coupe() -> AsyncIterator[bytes]:
+        async for morceau in Flux(pdf, TAILLE_PART_MIN + MIO):
+            yield morceau
+        raise ConnectionResetError("connexion perdue")
+
+    with pytest.raises(ConnectionResetError):
+        await stockage.ecrire_flux(coupe(), taille_max=None)
+    assert await restes(stockage) == []
+
+
+async def test_balayage_signale_et_supprime_les_seuls_orphelins_anciens(
+    stockage: Stockage, factory: SessionFactory, demande: Demande, pdf: bytes
+) -> None:
+    async with factory() as session:
+        referencees = set((await session.exec(select(Piece.cle_stockage))).all())
+    assert referencees and {o.cle async for o in stockage.lister()} == referencees
+    orphelin = await stockage.ecrire(pdf)
+
+    # Just written: it may belong to a transaction under way, so it is not reported yet.
+    assert await fichiers_orphelins(factory, stockage) == []
+    dans_deux_jours = maintenant() + timedelta(days=2)
+    trouves = await fichiers_orphelins(factory, stockage, le=dans_deux_jours)
+    assert [o.cle for o in trouves] == [orphelin.cle]
+
+    lignes = await supprimer_orphelins(factory, stockage, trouves)
+
+    assert lignes == [f"Fichier {orphelin.cle} supprimé (aucune pièce ne le référençait)."]
+    assert await stockage.taille(orphelin.cle) is None
+    assert {o.cle async for o in stockage.lister()} == referencees
+    assert await fichiers_orphelins(factory, stockage, le=dans_deux_jours) == []
