@@ -10,13 +10,15 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 from sqlmodel import select
 
+from modif_solde.config import Settings, decrire_erreurs
 from modif_solde.db import SessionFactory
 from modif_solde.models.tables import Demande, Piece
 from modif_solde.models.types import maintenant
 from modif_solde.services.erreurs import PieceTropGrande, TypeDeContenuRefuse
-from modif_solde.services.stockage import Stockage, StockageDossier
+from modif_solde.services.stockage import Stockage, StockageDossier, ouvrir_stockage
 from modif_solde.services.stockage_s3 import TAILLE_PART_MIN, StockageS3
 from modif_solde.services.verification import fichiers_orphelins, supprimer_orphelins
 from tests.conftest import ServeurS3
@@ -181,3 +183,47 @@ async def test_balayage_signale_et_supprime_les_seuls_orphelins_anciens(
     assert await stockage.taille(orphelin.cle) is None
     assert {o.cle async for o in stockage.lister()} == referencees
     assert await fichiers_orphelins(factory, stockage, le=dans_deux_jours) == []
+
+
+SECRET_PROD = "un-secret-de-production-de-32-caracteres-au-moins"
+
+
+def test_le_stockage_suit_les_reglages(tmp_path: Any) -> None:
+    dossier = ouvrir_stockage(Settings(ENVIRONNEMENT="developpement", STORAGE_DIR=tmp_path / "a"))
+    assert isinstance(dossier, StockageDossier) and dossier.racine == tmp_path / "a"
+    fichier = ouvrir_stockage(Settings(ENVIRONNEMENT="developpement", STORAGE_URL=f"file://{tmp_path}/b"))
+    assert isinstance(fichier, StockageDossier) and fichier.racine == tmp_path / "b"
+    s3 = ouvrir_stockage(
+        Settings(
+            ENVIRONNEMENT="developpement",
+            STORAGE_URL="s3://documents/modif-solde/pieces",
+            S3_ENDPOINT_URL="http://127.0.0.1:9000",
+        )
+    )
+    assert isinstance(s3, StockageS3)
+    assert (s3.bucket, s3.prefixe, s3.endpoint_url) == ("documents", "modif-solde/pieces/", "http://127.0.0.1:9000")
+    assert s3.nom_objet("0" * 32) == f"modif-solde/pieces/{'0' * 32}"
+
+
+@pytest.mark.parametrize("url", ["ftp://serveur/pieces", "s3://", "pieces", "file://hote/chemin"])
+def test_adresse_de_stockage_invalide_refusee(url: str) -> None:
+    with pytest.raises(ValidationError) as exc:
+        Settings(ENVIRONNEMENT="developpement", STORAGE_URL=url)
+    assert decrire_erreurs(exc.value)[0].startswith("MODIF_SOLDE_STORAGE_URL : ")
+
+
+def test_production_refuse_s3_sans_cles() -> None:
+    s3 = {"ENVIRONNEMENT": "production", "JWT_SECRET": SECRET_PROD, "STORAGE_URL": "s3://documents"}
+    with pytest.raises(ValidationError, match="MODIF_SOLDE_S3_SECRET_ACCESS_KEY"):
+        Settings(**s3, S3_ACCESS_KEY_ID="modif-solde")
+    with pytest.raises(ValidationError, match="MODIF_SOLDE_S3_ACCESS_KEY_ID"):
+        Settings(**s3, S3_SECRET_ACCESS_KEY="secret")
+    assert Settings(**s3, S3_ACCESS_KEY_ID="modif-solde", S3_SECRET_ACCESS_KEY="secret").STORAGE_URL
+    # The folder needs no key; nor does development (the SDK's usual sources then apply).
+    assert Settings(ENVIRONNEMENT="production", JWT_SECRET=SECRET_PROD).STORAGE_URL == ""
+    assert Settings(ENVIRONNEMENT="developpement", STORAGE_URL="s3://documents").S3_ACCESS_KEY_ID == ""
+
+
+def test_part_sous_le_minimum_de_s3_refusee() -> None:
+    with pytest.raises(ValidationError, match="S3_TAILLE_PART"):
+        Settings(ENVIRONNEMENT="developpement", S3_TAILLE_PART=TAILLE_PART_MIN - 1)
