@@ -6,15 +6,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
+import aiohttp
 import anyio
 from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
+from modif_solde.services.erreurs import StockageIndisponible
 from modif_solde.services.stockage import (
     MORCEAU_LECTURE,
     FichierStocke,
@@ -105,20 +107,24 @@ class StockageS3(Stockage):
                 tampon += morceau
                 while len(tampon) >= self.taille_part:
                     if envoi is None:
-                        reponse = await client.create_multipart_upload(
-                            Bucket=self.bucket, Key=objet, ContentType=TYPE_CONTENU
+                        reponse = await _s3(
+                            client.create_multipart_upload(Bucket=self.bucket, Key=objet, ContentType=TYPE_CONTENU)
                         )
                         envoi = reponse["UploadId"]
                     await self._envoyer_part(client, objet, envoi, parts, bytes(tampon[: self.taille_part]))
                     del tampon[: self.taille_part]
             controle.terminer()
             if envoi is None:
-                await client.put_object(Bucket=self.bucket, Key=objet, Body=bytes(tampon), ContentType=TYPE_CONTENU)
+                await _s3(
+                    client.put_object(Bucket=self.bucket, Key=objet, Body=bytes(tampon), ContentType=TYPE_CONTENU)
+                )
             else:
                 if tampon:
                     await self._envoyer_part(client, objet, envoi, parts, bytes(tampon))
-                await client.complete_multipart_upload(
-                    Bucket=self.bucket, Key=objet, UploadId=envoi, MultipartUpload={"Parts": parts}
+                await _s3(
+                    client.complete_multipart_upload(
+                        Bucket=self.bucket, Key=objet, UploadId=envoi, MultipartUpload={"Parts": parts}
+                    )
                 )
         except BaseException:
             if envoi is not None:
@@ -132,8 +138,8 @@ class StockageS3(Stockage):
         self, client: Any, objet: str, envoi: str, parts: list[dict[str, Any]], contenu: bytes
     ) -> None:
         numero = len(parts) + 1
-        reponse = await client.upload_part(
-            Bucket=self.bucket, Key=objet, UploadId=envoi, PartNumber=numero, Body=contenu
+        reponse = await _s3(
+            client.upload_part(Bucket=self.bucket, Key=objet, UploadId=envoi, PartNumber=numero, Body=contenu)
         )
         parts.append({"PartNumber": numero, "ETag": reponse["ETag"]})
 
@@ -150,28 +156,28 @@ class StockageS3(Stockage):
     async def taille(self, cle: str) -> int | None:
         client = await self.client()
         try:
-            reponse = await client.head_object(Bucket=self.bucket, Key=self.nom_objet(cle))
-        except ClientError as err:
-            if _introuvable(err):
+            reponse = await _s3(client.head_object(Bucket=self.bucket, Key=self.nom_objet(cle)))
+        except StockageIndisponible as err:
+            if isinstance(err.__cause__, ClientError) and _introuvable(err.__cause__):
                 return None
             raise
         return int(reponse["ContentLength"])
 
     async def lire_flux(self, cle: str) -> AsyncIterator[bytes]:
         client = await self.client()
-        reponse = await client.get_object(Bucket=self.bucket, Key=self.nom_objet(cle))
+        reponse = await _s3(client.get_object(Bucket=self.bucket, Key=self.nom_objet(cle)))
         async with reponse["Body"] as corps:
-            while morceau := await corps.read(MORCEAU_LECTURE):
+            while morceau := await _s3(corps.read(MORCEAU_LECTURE)):
                 yield morceau
 
     async def supprimer(self, cle: str) -> None:
         client = await self.client()
-        await client.delete_object(Bucket=self.bucket, Key=self.nom_objet(cle))
+        await _s3(client.delete_object(Bucket=self.bucket, Key=self.nom_objet(cle)))
 
     async def lister(self) -> AsyncIterator[ObjetStocke]:
         client = await self.client()
-        pages = client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self.prefixe)
-        async for page in pages:
+        pages = aiter(client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self.prefixe))
+        while (page := await _s3(anext(pages, None))) is not None:
             for objet in page.get("Contents", []):
                 cle = objet["Key"][len(self.prefixe) :]
                 try:
@@ -179,6 +185,15 @@ class StockageS3(Stockage):
                 except ValueError:
                     continue  # not one of the service's documents
                 yield ObjetStocke(cle, objet["LastModified"])
+
+
+async def _s3(appel: Awaitable[Any]) -> Any:
+    """One call to the store: what fails on its side (unreachable, refusing our keys, no such
+    bucket) becomes StockageIndisponible (503), the cause kept for the log."""
+    try:
+        return await appel
+    except (ClientError, BotoCoreError, aiohttp.ClientError, OSError, TimeoutError) as err:
+        raise StockageIndisponible(f"stockage S3 : {err}") from err
 
 
 def _introuvable(err: ClientError) -> bool:

@@ -11,13 +11,14 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from modif_solde.api.app import create_app
 from modif_solde.config import Settings
 from modif_solde.models.tables import Demande
 from modif_solde.services.stockage_s3 import TAILLE_PART_MIN, StockageS3
 from tests.api.conftest import OPERATEUR, SECRET
 from tests.api.test_commit_avant_reponse import RefusAuCommit, echec_du_commit
-from tests.api.test_parcours import ouvrir
-from tests.conftest import ServeurS3
+from tests.api.test_parcours import ouvrir, probleme
+from tests.conftest import ServeurS3, port_libre
 from tests.workflows.conftest import Banc, ServeurSmtp
 
 M1 = "/api/v1/modifications/FINMSS009266M1"
@@ -141,3 +142,28 @@ async def test_trop_grand_refuse_en_cours_d_envoi_sans_objet(
     )
     assert r.status_code == 413, r.text
     assert await objets(stockage) == avant
+
+
+async def test_stockage_injoignable_503_en_francais_rien_d_enregistre(
+    http: httpx.AsyncClient, settings: Settings, banc: Banc, demande: Demande, smtp: ServeurSmtp, pdf: bytes
+) -> None:
+    await ouvrir(http)
+    piece = (await http.get("/api/v1/demandes/FINMSS009266", headers=OPERATEUR)).json()["pieces"][0]
+    # The same service, its object store on a port where nothing listens.
+    ailleurs = settings.model_copy(update={"S3_ENDPOINT_URL": f"http://127.0.0.1:{port_libre()}"})
+    app = create_app(ailleurs, client=banc.client)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as sans_stockage:
+            ajout = await sans_stockage.post(
+                f"{M1}/pieces",
+                data={"type": "AUTRE_S"},
+                files={"fichier": ("a.pdf", pdf, "application/pdf")},
+                headers=OPERATEUR,
+            )
+            lecture = await sans_stockage.get(piece["url"], headers=OPERATEUR)
+
+    for r in (ajout, lecture):
+        assert "stockage des pièces est momentanément indisponible" in probleme(r, 503)["detail"]
+    assert (await http.get(M1, headers=OPERATEUR)).json()["pieces_ajoutees"] == []
+    assert (await http.get(piece["url"], headers=OPERATEUR)).status_code == 200
