@@ -127,7 +127,10 @@ def _verifier(reparer: bool) -> int:
     from modif_solde.db import create_engine, session_factory
     from modif_solde.services.stockage import ouvrir_stockage
     from modif_solde.services.verification import (
+        abandonner_envois,
+        decrire_envoi_inacheve,
         decrire_orphelin,
+        envois_inacheves,
         fichiers_orphelins,
         supprimer_orphelins,
         verifier,
@@ -159,22 +162,27 @@ def _verifier(reparer: bool) -> int:
             ecarts = await verifier(sessions, client)
             try:
                 orphelins = await fichiers_orphelins(sessions, stockage)
+                inacheves = await envois_inacheves(stockage)
             except Exception as exc:
                 print(f"Stockage des pièces injoignable ({settings.STORAGE_URL or settings.STORAGE_DIR}) : {exc}", file=sys.stderr)
                 return 2
-            if not ecarts and not orphelins:
+            if not ecarts and not orphelins and not inacheves:
                 print("Aucune différence.")
                 return 0
             for ecart in ecarts:
                 print(ecart.message)
             for orphelin in orphelins:
                 print(decrire_orphelin(orphelin))
+            for envoi in inacheves:
+                print(decrire_envoi_inacheve(envoi))
             if not reparer:
                 return 1
             print("Réparations :")
             for ligne in await reparer_ecarts(sessions, client, stockage, ecarts):
                 print(f"  - {ligne}")
             for ligne in await supprimer_orphelins(sessions, stockage, orphelins):
+                print(f"  - {ligne}")
+            for ligne in await abandonner_envois(stockage, inacheves):
                 print(f"  - {ligne}")
             restants = await verifier(sessions, client) if ecarts else []
             for ecart in restants:

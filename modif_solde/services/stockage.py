@@ -43,6 +43,16 @@ class ObjetStocke:
     modifie_le: datetime
 
 
+@dataclass(frozen=True)
+class EnvoiInacheve:
+    """A write that never finished (its process killed mid-upload): a `.partiel` file, or an S3
+    multipart upload neither completed nor aborted."""
+
+    cle: str
+    commence_le: datetime
+    ident: str  # the upload's id (S3) or the temporary file's name (folder)
+
+
 def verifier_cle(cle: str) -> str:
     # Keys are generated hex strings; anything else is refused rather than joined to a path.
     if len(cle) != 32 or not all(c in "0123456789abcdef" for c in cle):
@@ -125,6 +135,14 @@ class Stockage(ABC):
     def lister(self) -> AsyncIterator[ObjetStocke]:
         """Every stored document (complete ones only), for the sweep of unreferenced files."""
 
+    @abstractmethod
+    def envois_inacheves(self) -> AsyncIterator[EnvoiInacheve]:
+        """The writes left unfinished, for the sweep."""
+
+    @abstractmethod
+    async def abandonner(self, envoi: EnvoiInacheve) -> None:
+        """Remove what an unfinished write left."""
+
     async def fermer(self) -> None:
         """Release connections (the S3 client); the folder holds none."""
         return None
@@ -190,6 +208,18 @@ class StockageDossier(Stockage):
                     continue  # a `.partiel` being written, or a file gone meanwhile
                 if sous_dossier.name == cle[:2]:
                     yield ObjetStocke(cle, modifie_le)
+
+    async def envois_inacheves(self) -> AsyncIterator[EnvoiInacheve]:
+        for temporaire in sorted(self.racine.glob("*/*.partiel")):
+            try:
+                cle = verifier_cle(temporaire.stem)
+                commence_le = datetime.fromtimestamp(temporaire.stat().st_mtime, UTC)
+            except (ValueError, FileNotFoundError):
+                continue
+            yield EnvoiInacheve(cle, commence_le, temporaire.name)
+
+    async def abandonner(self, envoi: EnvoiInacheve) -> None:
+        self.chemin(envoi.cle).with_suffix(".partiel").unlink(missing_ok=True)
 
 
 def ouvrir_stockage(settings: Settings) -> Stockage:

@@ -19,6 +19,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from modif_solde.services.erreurs import StockageIndisponible
 from modif_solde.services.stockage import (
     MORCEAU_LECTURE,
+    EnvoiInacheve,
     FichierStocke,
     ObjetStocke,
     Stockage,
@@ -185,6 +186,33 @@ class StockageS3(Stockage):
                 except ValueError:
                     continue  # not one of the service's documents
                 yield ObjetStocke(cle, objet["LastModified"])
+
+
+    async def envois_inacheves(self) -> AsyncIterator[EnvoiInacheve]:
+        client = await self.client()
+        pages = aiter(client.get_paginator("list_multipart_uploads").paginate(Bucket=self.bucket, Prefix=self.prefixe))
+        while (page := await _s3(anext(pages, None))) is not None:
+            for envoi in page.get("Uploads", []):
+                cle = envoi["Key"][len(self.prefixe) :]
+                try:
+                    verifier_cle(cle)
+                except ValueError:
+                    continue
+                yield EnvoiInacheve(cle, envoi["Initiated"], envoi["UploadId"])
+
+    async def abandonner(self, envoi: EnvoiInacheve) -> None:
+        client = await self.client()
+        try:
+            await _s3(
+                client.abort_multipart_upload(Bucket=self.bucket, Key=self.nom_objet(envoi.cle), UploadId=envoi.ident)
+            )
+        except StockageIndisponible as err:
+            if not (isinstance(err.__cause__, ClientError) and _introuvable_envoi(err.__cause__)):
+                raise
+
+
+def _introuvable_envoi(err: ClientError) -> bool:
+    return err.response.get("Error", {}).get("Code") in ("404", "NoSuchUpload")
 
 
 async def _s3(appel: Awaitable[Any]) -> Any:

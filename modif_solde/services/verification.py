@@ -16,7 +16,7 @@ from modif_solde.models.tables import Demande, Historique, Modification, Piece
 from modif_solde.models.types import maintenant
 from modif_solde.services import modifications as svc
 from modif_solde.services.erreurs import ErreurDomaine
-from modif_solde.services.stockage import ObjetStocke, Stockage
+from modif_solde.services.stockage import EnvoiInacheve, ObjetStocke, Stockage
 from modif_solde.workflows.contrat import WORKFLOW_MODIFICATION
 from modif_solde.workflows.modification import SA_STATUT
 
@@ -316,4 +316,28 @@ async def supprimer_orphelins(
             continue
         await stockage.supprimer(objet.cle)
         faits.append(f"Fichier {objet.cle} supprimé (aucune pièce ne le référençait).")
+    return faits
+
+
+async def envois_inacheves(stockage: Stockage, le: datetime | None = None) -> list[EnvoiInacheve]:
+    """The writes begun more than a day ago and never finished (a process killed mid-upload)."""
+    seuil = (le or maintenant()) - ORPHELIN_APRES
+    return sorted(
+        [envoi async for envoi in stockage.envois_inacheves() if envoi.commence_le < seuil],
+        key=lambda e: (e.commence_le, e.cle),
+    )
+
+
+def decrire_envoi_inacheve(envoi: EnvoiInacheve) -> str:
+    return (
+        f"L'envoi de la pièce {envoi.cle} au stockage est inachevé depuis le "
+        f"{envoi.commence_le:%d/%m/%Y %H:%M} UTC."
+    )
+
+
+async def abandonner_envois(stockage: Stockage, envois: list[EnvoiInacheve]) -> list[str]:
+    faits = []
+    for envoi in envois:
+        await stockage.abandonner(envoi)
+        faits.append(f"Envoi inachevé de la pièce {envoi.cle} abandonné.")
     return faits
