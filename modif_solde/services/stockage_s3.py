@@ -112,8 +112,11 @@ class StockageS3(Stockage):
                             client.create_multipart_upload(Bucket=self.bucket, Key=objet, ContentType=TYPE_CONTENU)
                         )
                         envoi = reponse["UploadId"]
-                    await self._envoyer_part(client, objet, envoi, parts, bytes(tampon[: self.taille_part]))
+                    with memoryview(tampon) as vue:
+                        part = bytes(vue[: self.taille_part])  # one copy, not two
                     del tampon[: self.taille_part]
+                    await self._envoyer_part(client, objet, envoi, parts, part)
+                    del part
             controle.terminer()
             if envoi is None:
                 await _s3(
