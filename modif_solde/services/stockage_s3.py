@@ -93,8 +93,9 @@ class StockageS3(Stockage):
             await contexte.__aexit__(None, None, None)
 
     async def ecrire_flux(self, morceaux: AsyncIterable[bytes], taille_max: int | None) -> FichierStocke:
-        """At most one part in memory: a document smaller than a part is buffered then sent in
-        one PUT; a larger one goes as a multipart upload, aborted on any refusal or failure."""
+        """Memory bounded by the part size, not the document's (the buffer and the part on its
+        way): a document smaller than a part is buffered then sent in one PUT; a larger one goes
+        as a multipart upload, aborted on any refusal or failure."""
         client = await self.client()
         cle = nouvelle_cle()
         objet = self.nom_objet(cle)
