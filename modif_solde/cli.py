@@ -20,7 +20,7 @@ def _importer(fichier: Path) -> int:
     from modif_solde.migrations import migrer
     from modif_solde.services.demandes import importer_demande, lire_import
     from modif_solde.services.erreurs import ErreurDomaine
-    from modif_solde.services.stockage import Stockage
+    from modif_solde.services.stockage import ouvrir_stockage
 
     settings = get_settings()
     try:
@@ -32,9 +32,10 @@ def _importer(fichier: Path) -> int:
 
     async def run() -> int:
         engine = create_engine(settings.DATABASE_URL)
+        stockage = ouvrir_stockage(settings)
         try:
             async with unit_of_work(session_factory(engine)) as session:
-                demande = await importer_demande(session, Stockage(settings.STORAGE_DIR), lire_import(brut))
+                demande = await importer_demande(session, stockage, lire_import(brut))
                 numero = demande.numero
         except ErreurDomaine as exc:
             print(f"Import refusé : {exc.message}", file=sys.stderr)
@@ -42,6 +43,7 @@ def _importer(fichier: Path) -> int:
                 print(f"  - {erreur['message']}", file=sys.stderr)
             return 1
         finally:
+            await stockage.fermer()
             await engine.dispose()
         print(f"Demande {numero} importée.")
         return 0
@@ -239,11 +241,20 @@ def _api(hote: str, port: int) -> int:
 
 
 def _verifier(reparer: bool) -> int:
-    """Compare the database and Temporal; 0 when they agree (or every difference was repaired)."""
+    """Compare the database and Temporal, and the stored documents with the `piece` rows; 0 when
+    they agree (or every difference was repaired)."""
     from modif_solde.db import create_engine, session_factory
-    from modif_solde.services.stockage import Stockage
+    from modif_solde.services.stockage import ouvrir_stockage
+    from modif_solde.services.verification import (
+        abandonner_envois,
+        decrire_envoi_inacheve,
+        decrire_orphelin,
+        envois_inacheves,
+        fichiers_orphelins,
+        supprimer_orphelins,
+        verifier,
+    )
     from modif_solde.services.verification import reparer as reparer_ecarts
-    from modif_solde.services.verification import verifier
     from modif_solde.temporal import connecter
 
     settings = get_settings()
@@ -259,6 +270,7 @@ def _verifier(reparer: bool) -> int:
             print(f"Temporal injoignable ({settings.TEMPORAL_ADDRESS}) : {exc}", file=sys.stderr)
             return 2
         engine = create_engine(settings.DATABASE_URL)
+        stockage = ouvrir_stockage(settings)
         try:
             try:
                 client = await connecter(settings)
@@ -267,21 +279,36 @@ def _verifier(reparer: bool) -> int:
                 return 2
             sessions = session_factory(engine)
             ecarts = await verifier(sessions, client)
-            if not ecarts:
+            try:
+                orphelins = await fichiers_orphelins(sessions, stockage)
+                inacheves = await envois_inacheves(stockage)
+            except Exception as exc:
+                print(f"Stockage des pièces injoignable ({settings.STORAGE_URL or settings.STORAGE_DIR}) : {exc}", file=sys.stderr)
+                return 2
+            if not ecarts and not orphelins and not inacheves:
                 print("Aucune différence.")
                 return 0
             for ecart in ecarts:
                 print(ecart.message)
+            for orphelin in orphelins:
+                print(decrire_orphelin(orphelin))
+            for envoi in inacheves:
+                print(decrire_envoi_inacheve(envoi))
             if not reparer:
                 return 1
             print("Réparations :")
-            for ligne in await reparer_ecarts(sessions, client, Stockage(settings.STORAGE_DIR), ecarts):
+            for ligne in await reparer_ecarts(sessions, client, stockage, ecarts):
                 print(f"  - {ligne}")
-            restants = await verifier(sessions, client)
+            for ligne in await supprimer_orphelins(sessions, stockage, orphelins):
+                print(f"  - {ligne}")
+            for ligne in await abandonner_envois(stockage, inacheves):
+                print(f"  - {ligne}")
+            restants = await verifier(sessions, client) if ecarts else []
             for ecart in restants:
                 print(f"Reste à traiter à la main : {ecart.message}")
             return 1 if restants else 0
         finally:
+            await stockage.fermer()
             await engine.dispose()
 
     return asyncio.run(run())
@@ -323,12 +350,14 @@ def main(argv: list[str] | None = None) -> int:
         "smtp-sink", help="puits SMTP local : chaque message gardé en .eml sous .data/courriels"
     )
     p_verifier = commandes.add_parser(
-        "verifier", help="comparer la base et Temporal ; code de sortie 1 s'ils diffèrent"
+        "verifier",
+        help="comparer la base et Temporal, et les fichiers des pièces avec la base ; code de sortie 1 s'ils diffèrent",
     )
     p_verifier.add_argument(
         "--reparer",
         action="store_true",
-        help="clore les modifications dont le cycle s'est arrêté, remettre en cours les demandes orphelines",
+        help="clore les modifications dont le cycle s'est arrêté, remettre en cours les demandes orphelines, "
+        "supprimer les fichiers de pièces qu'aucune pièce ne référence depuis plus d'un jour",
     )
     args = parser.parse_args(argv)
     if args.commande in ("dev", "captures"):

@@ -6,6 +6,7 @@ from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -50,6 +51,16 @@ class Settings(BaseSettings):
     ARRET_DELAI: timedelta = Field(default=timedelta(seconds=5), ge=timedelta(0))
     ARRET_GRACE: timedelta = Field(default=timedelta(seconds=20), gt=timedelta(0))
     STORAGE_DIR: Path = DATA_DIR / "pieces"
+    # Where the documents live: empty or `file:///chemin` → a local folder (STORAGE_DIR when
+    # empty); `s3://bucket/prefixe` → an S3-compatible object store (production's choice).
+    STORAGE_URL: str = ""
+    # The object store: its endpoint (empty → AWS), region and keys; the part size of
+    # multipart uploads (S3's minimum is 5 MiB; at most one part is held in memory per upload).
+    S3_ENDPOINT_URL: str = ""
+    S3_REGION: str = "us-east-1"
+    S3_ACCESS_KEY_ID: str = ""
+    S3_SECRET_ACCESS_KEY: str = ""
+    S3_TAILLE_PART: int = Field(default=8 * 1024 * 1024, ge=5 * 1024 * 1024)
     # A PDF of 10 MiB covers scanned supporting documents; larger is refused (413).
     PIECE_TAILLE_MAX: int = Field(default=10 * 1024 * 1024, gt=0)
     # Documents one modification may add: bounds the storage a single draft can take.
@@ -78,6 +89,20 @@ class Settings(BaseSettings):
             return "sqlite+aiosqlite://" + url.split("://", 1)[1]
         return url
 
+    @field_validator("STORAGE_URL")
+    @classmethod
+    def _storage_url(cls, url: str) -> str:
+        if not url:
+            return url
+        parties = urlsplit(url)
+        if parties.scheme == "file" and parties.path and not parties.netloc:
+            return url
+        if parties.scheme == "s3" and parties.netloc and not parties.query:
+            return url
+        raise ValueError(
+            "adresse du stockage des pièces invalide : vide, file:///chemin/absolu ou s3://bucket/prefixe"
+        )
+
     @model_validator(mode="after")
     def _no_dev_secret_outside_dev(self) -> Settings:
         if self.JWT_JWKS_URL and self.JWT_JWKS_FICHIER is not None:
@@ -86,6 +111,12 @@ class Settings(BaseSettings):
             ("https://", "http://") if self.ENVIRONNEMENT == "developpement" else "https://"
         ):
             raise ValueError("MODIF_SOLDE_JWT_JWKS_URL doit être une URL https://")
+        if self.ENVIRONNEMENT != "developpement":
+            if self.STORAGE_URL.startswith("s3://") and not (self.S3_ACCESS_KEY_ID and self.S3_SECRET_ACCESS_KEY):
+                raise ValueError(
+                    "MODIF_SOLDE_S3_ACCESS_KEY_ID et MODIF_SOLDE_S3_SECRET_ACCESS_KEY doivent être définis "
+                    "en production quand les pièces sont dans S3 (MODIF_SOLDE_STORAGE_URL=s3://…)"
+                )
         if self.RELANCE_APRES >= self.EXPIRATION_APRES:
             raise ValueError("MODIF_SOLDE_RELANCE_APRES doit précéder MODIF_SOLDE_EXPIRATION_APRES")
         return self

@@ -15,7 +15,7 @@ from modif_solde.activities.modification import ActivitesModification
 from modif_solde.config import Settings
 from modif_solde.db import SessionFactory, create_engine, session_factory
 from modif_solde.services.envoi import Expediteur, ExpediteurSmtp
-from modif_solde.services.stockage import Stockage
+from modif_solde.services.stockage import ouvrir_stockage
 from modif_solde.temporal import connecter
 from modif_solde.workflows.modification import ModificationWorkflow
 
@@ -27,7 +27,7 @@ def activites(
 ) -> ActivitesModification:
     return ActivitesModification(
         sessions=sessions,
-        stockage=Stockage(settings.STORAGE_DIR),
+        stockage=ouvrir_stockage(settings),
         expediteur=expediteur or ExpediteurSmtp(settings.SMTP_URL),
         adresse_expediteur=settings.MAIL_FROM,
         adresse_gestionnaires=settings.GESTIONNAIRES_COURRIEL,
@@ -80,11 +80,13 @@ async def executer(settings: Settings, arret: asyncio.Event | None = None) -> No
             pass
     engine = create_engine(settings.DATABASE_URL)
     client = await connecter(settings)
-    worker = construire_worker(client, activites(settings, session_factory(engine)), settings.TASK_QUEUE)
+    acts = activites(settings, session_factory(engine))
+    worker = construire_worker(client, acts, settings.TASK_QUEUE)
     journal.info(
         "worker prêt", extra={"task_queue": settings.TASK_QUEUE, "temporal": settings.TEMPORAL_ADDRESS}
     )
     async with worker:
         await arret.wait()
+    await acts.stockage.fermer()
     await engine.dispose()
     journal.info("worker arrêté")

@@ -7,6 +7,7 @@ import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
@@ -29,6 +30,8 @@ SERVICES = {
     "temporal-create-namespace",
     "temporal-ui",
     "mailpit",
+    "minio",
+    "minio-init",
     "migrate",
     "api",
     "worker",
@@ -41,6 +44,8 @@ VARIABLES_REQUISES = {
     "MODIF_SOLDE_OIDC_DISCOVERY_URL",
     "MODIF_SOLDE_OIDC_CLIENT_ID",
     "MODIF_SOLDE_OIDC_CLIENT_SECRET",
+    "MODIF_SOLDE_S3_ACCESS_KEY_ID",
+    "MODIF_SOLDE_S3_SECRET_ACCESS_KEY",
 }
 VARIABLES_UTILISATEUR = {
     "MODIF_SOLDE_JWT_JWKS_URL": "https://idp.example/.well-known/jwks.json",
@@ -49,6 +54,8 @@ VARIABLES_UTILISATEUR = {
     "MODIF_SOLDE_OIDC_DISCOVERY_URL": "https://fca.example/api/v2/.well-known/openid-configuration",
     "MODIF_SOLDE_OIDC_CLIENT_ID": "modif-solde",
     "MODIF_SOLDE_OIDC_CLIENT_SECRET": "un-secret-client-fourni-par-le-fournisseur",
+    "MODIF_SOLDE_S3_ACCESS_KEY_ID": "modif-solde",
+    "MODIF_SOLDE_S3_SECRET_ACCESS_KEY": "un-secret-de-stockage-de-test",
 }
 ATTRIBUTS_DE_RECHERCHE = {
     "DemandeNumero": "Keyword",
@@ -213,7 +220,10 @@ def test_production_settings_validate_with_what_a_user_sets(resolu: dict[str, An
     assert reglages.SMTP_URL == "smtp://mailpit:1025"
     assert reglages.JWT_JWKS_URL == VARIABLES_UTILISATEUR["MODIF_SOLDE_JWT_JWKS_URL"]
     verifier_reglages_jetons(reglages)
-    assert str(reglages.STORAGE_DIR) == "/data/pieces"
+    assert reglages.STORAGE_URL == "s3://modif-solde/pieces"
+    assert reglages.S3_ENDPOINT_URL == "http://minio:9000"
+    assert reglages.S3_ACCESS_KEY_ID == VARIABLES_UTILISATEUR["MODIF_SOLDE_S3_ACCESS_KEY_ID"]
+    assert reglages.S3_SECRET_ACCESS_KEY == VARIABLES_UTILISATEUR["MODIF_SOLDE_S3_SECRET_ACCESS_KEY"]
     # The portal's login and session settings pass the API's own production check.
     verifier_reglages(reglages)
     assert reglages.OIDC_DISCOVERY_URL == VARIABLES_UTILISATEUR["MODIF_SOLDE_OIDC_DISCOVERY_URL"]
@@ -285,14 +295,31 @@ def test_api_and_worker_start_after_migrations_and_search_attributes(services: d
     assert services["worker"]["command"] == ["worker"]
 
 
-def test_api_and_worker_share_the_documents_volume(compose: dict[str, Any]) -> None:
-    services = compose["services"]
-    stockage = _environnement(services["api"])["MODIF_SOLDE_STORAGE_DIR"]
-    montages = {nom: set(services[nom]["volumes"]) for nom in ("api", "worker")}
-    assert montages["api"] & montages["worker"]
-    volume = next(iter(montages["api"] & montages["worker"])).split(":")
-    assert volume[1] == stockage
-    assert volume[0] in compose["volumes"]
+@pytest.mark.usefixtures("sans_env_modif_solde")
+def test_production_settings_refuse_missing_object_store_keys(resolu: dict[str, Any]) -> None:
+    env = _environnement(resolu["services"]["api"])
+    for manquante in ("MODIF_SOLDE_S3_ACCESS_KEY_ID", "MODIF_SOLDE_S3_SECRET_ACCESS_KEY"):
+        sans_cle = {nom.removeprefix(PREFIXE): v for nom, v in env.items() if nom != manquante}
+        with pytest.raises(ValidationError, match=manquante):
+            Settings(**sans_cle)
+
+
+def test_api_and_worker_keep_the_documents_in_the_stack_object_store(resolu: dict[str, Any]) -> None:
+    services = resolu["services"]
+    app = _environnement(services["api"])
+    minio = _environnement(services["minio"])
+    init = services["minio-init"]
+    bucket = urlsplit(app["MODIF_SOLDE_STORAGE_URL"]).netloc
+
+    assert urlsplit(app["MODIF_SOLDE_S3_ENDPOINT_URL"]).hostname == "minio"
+    assert app["MODIF_SOLDE_S3_ACCESS_KEY_ID"] == minio["MINIO_ROOT_USER"]
+    assert app["MODIF_SOLDE_S3_SECRET_ACCESS_KEY"] == minio["MINIO_ROOT_PASSWORD"]
+    assert _environnement(init) == minio
+    assert f"mc mb --ignore-existing stockage/{bucket}" in _commande(init)
+    assert "http://minio:9000" in _commande(init)
+    for nom in ("api", "worker"):
+        assert services[nom]["depends_on"]["minio-init"]["condition"] == "service_completed_successfully"
+    assert services["minio"]["volumes"][0].split(":")[0] in resolu["volumes"]
 
 
 def test_only_the_api_keeps_the_image_healthcheck(services: dict[str, Any]) -> None:

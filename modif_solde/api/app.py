@@ -23,7 +23,7 @@ from modif_solde.config import Settings, get_settings, verifier_reglages_jetons
 from modif_solde.db import create_engine, est_sqlite, session_factory
 from modif_solde.models.schemas import DemandeImport
 from modif_solde.pages import installer_portail
-from modif_solde.services.stockage import Stockage
+from modif_solde.services.stockage import ouvrir_stockage
 from modif_solde.temporal import connecter
 
 DESCRIPTION = """
@@ -53,10 +53,11 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
             else engine
         )
         app.state.sessions_lecture = session_factory(lecture)
-        app.state.stockage = Stockage(settings.STORAGE_DIR)
+        app.state.stockage = ouvrir_stockage(settings)
         # Lazy: the API starts (and /readyz says why it is not ready) while Temporal is down.
         app.state.temporal = client or await connecter(settings, lazy=True)
         yield
+        await app.state.stockage.fermer()
         await engine.dispose()
         await lecture.dispose()
 

@@ -36,7 +36,7 @@ from modif_solde.models.enums import StatutModification
 from modif_solde.services import modifications as svc
 from modif_solde.services.demandes import importer_demande, lire_import
 from modif_solde.services.envoi import ExpediteurSmtp
-from modif_solde.services.stockage import Stockage
+from modif_solde.services.stockage import StockageDossier
 from modif_solde.temporal import demarrer_modification, enregistrer_search_attributes
 from modif_solde.worker import construire_worker
 from modif_solde.workflows.contrat import (
@@ -196,7 +196,7 @@ async def enregistrer(chemin: str, dossier: Path = HISTORIQUES) -> Path:
         await asyncio.to_thread(migrer, url)
         engine = create_engine(url)
         sessions = session_factory(engine)
-        stockage = Stockage(Path(tmp) / "pieces")
+        stockage = StockageDossier(Path(tmp) / "pieces")
         async with unit_of_work(sessions) as session:
             await importer_demande(session, stockage, lire_import(EXEMPLE.read_bytes()))
         fabrique = SERVEURS.get(chemin, BoiteAuxLettres)
