@@ -184,6 +184,7 @@ def courriel(type_courriel: str, resultat: str) -> None:
 class _Echeances:
     lues_le: float = float("-inf")
     verrou: asyncio.Lock | None = None
+    duree: float = CACHE_ECHEANCES
 
 
 async def lire_echeances(sessions: SessionFactory, le: datetime | None = None) -> tuple[int, int, int]:
@@ -207,7 +208,7 @@ async def _actualiser_echeances(app: Any) -> None:
     if etat.verrou is None:
         etat.verrou = asyncio.Lock()
     async with etat.verrou:
-        if time.monotonic() - etat.lues_le < CACHE_ECHEANCES:
+        if time.monotonic() - etat.lues_le < etat.duree:
             return
         try:
             ouvertes, bientot, depassees = await asyncio.wait_for(
