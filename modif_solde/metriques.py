@@ -375,9 +375,11 @@ class ServeurMetriques:
         self._thread.start()
 
     def arreter(self) -> None:
-        self._serveur.shutdown()
+        # shutdown() waits for serve_forever(): only once it was started.
+        if self._thread.is_alive():
+            self._serveur.shutdown()
+            self._thread.join(timeout=5)
         self._serveur.server_close()
-        self._thread.join(timeout=5)
 
 
 class _Tout(Collector):
