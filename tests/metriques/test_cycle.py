@@ -10,7 +10,7 @@ import urllib.request
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -225,3 +225,74 @@ async def test_les_jauges_comptent_les_echeances_proches_et_depassees(
 async def _echeance(factory: SessionFactory, expire_le: object) -> None:
     async with unit_of_work(factory) as session:
         await session.execute(update(Modification).values(expire_le=expire_le))  # type: ignore[arg-type]
+
+
+async def test_chaque_issue_compte_sous_son_nom(
+    service: Service, demande: Demande, env: WorkflowEnvironment
+) -> None:
+    """Renounced after an extension, withdrawn, expired: one count each, and their e-mails."""
+    statut, texte = await service.worker()
+    assert statut == 200
+    avant = lire(texte)
+
+    async def ouvrir(numero: str) -> None:
+        r = await service.http.post(
+            "/api/v1/demandes/FINMSS009266/modifications",
+            json={"commentaire": "Le site de documentation ne répond pas.", "champs": ["site_documentation_url"]},
+            headers=GESTIONNAIRE,
+        )
+        assert r.status_code == 201 and r.json()["numero"] == numero, r.text
+
+    await ouvrir("FINMSS009266M1")
+    nouvelle = (datetime.now(UTC) + timedelta(days=25)).isoformat()
+    r = await service.http.post(
+        "/api/v1/modifications/FINMSS009266M1/prolonger", json={"expire_le": nouvelle}, headers=GESTIONNAIRE
+    )
+    assert r.status_code == 200, r.text
+    r = await service.http.post("/api/v1/modifications/FINMSS009266M1/renoncer", headers=OPERATEUR)
+    assert r.status_code == 200 and r.json()["statut"] == "renoncee", r.text
+    await ouvrir("FINMSS009266M2")
+    r = await service.http.post(
+        "/api/v1/modifications/FINMSS009266M2/retirer", json={"motif": "Ouverte par erreur."}, headers=GESTIONNAIRE
+    )
+    assert r.status_code == 200 and r.json()["statut"] == "retiree", r.text
+    await ouvrir("FINMSS009266M3")
+    # The test server's clock jumps past the reminder and the deadline.
+    await env.sleep(timedelta(days=21))
+
+    attendus = {
+        ("modif_solde_modifications_total", "evenement", "ouverte"): 3,
+        ("modif_solde_modifications_total", "evenement", "prolongee"): 1,
+        ("modif_solde_modifications_total", "evenement", "renoncee"): 1,
+        ("modif_solde_modifications_total", "evenement", "retiree"): 1,
+        ("modif_solde_modifications_total", "evenement", "expiree"): 1,
+        ("modif_solde_modifications_total", "evenement", "confirmee"): 0,
+        ("modif_solde_delai_reponse_secondes_count", "issue", "renoncee"): 1,
+        ("modif_solde_delai_reponse_secondes_count", "issue", "confirmee"): 0,
+    }
+    apres: Echantillons = {}
+
+    def deltas() -> dict[tuple[str, str, str], float]:
+        return {
+            (nom, cle, v): valeur(apres, nom, **{cle: v}) - valeur(avant, nom, **{cle: v})
+            for nom, cle, v in attendus
+        }
+
+    async def tout_compte() -> bool:
+        nonlocal apres
+        statut, texte = await service.worker()
+        assert statut == 200
+        apres = lire(texte)
+        envoyes = valeur(apres, "modif_solde_courriels_total", type="expiration", resultat="envoye") - valeur(
+            avant, "modif_solde_courriels_total", type="expiration", resultat="envoye"
+        )
+        return deltas() == attendus and envoyes == 1
+
+    await attendre(tout_compte, 60, "les trois issues et le courriel d'expiration sont comptés")
+    assert deltas() == attendus
+    for type_, nombre in {"invitation": 3, "prolongation": 1, "renonciation": 1, "retrait": 1, "expiration": 1}.items():
+        envoyes = valeur(apres, "modif_solde_courriels_total", type=type_, resultat="envoye") - valeur(
+            avant, "modif_solde_courriels_total", type=type_, resultat="envoye"
+        )
+        assert envoyes == nombre, type_
+    assert etiquettes_avec_un_numero(apres) == []
