@@ -14,8 +14,8 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import select
 from temporalio.testing import WorkflowEnvironment
 
 from modif_solde import metriques as m
@@ -222,9 +222,11 @@ async def test_les_jauges_comptent_les_echeances_proches_et_depassees(
     assert valeur(api, "modif_solde_modifications_echeance_depassee") == 1
 
 
-async def _echeance(factory: SessionFactory, expire_le: object) -> None:
+async def _echeance(factory: SessionFactory, expire_le: datetime) -> None:
     async with unit_of_work(factory) as session:
-        await session.execute(update(Modification).values(expire_le=expire_le))  # type: ignore[arg-type]
+        modification = (await session.exec(select(Modification))).one()
+        modification.expire_le = expire_le
+        session.add(modification)
 
 
 async def test_chaque_issue_compte_sous_son_nom(
