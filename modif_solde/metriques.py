@@ -234,12 +234,18 @@ def _route(scope: Scope) -> str:
     request or modification number in a label. Rebuilt from the path and its parameters, which
     holds whatever the nesting of routers and mounts; "aucune" when no route matched."""
     if scope.get("route") is None:
+        # A mount (the static files) sets no route: its prefix is the scope's root path.
+        if scope.get("endpoint") is not None and scope.get("root_path"):
+            return f"{scope['root_path']}/{{path}}"
         return "aucune"
     modele = str(scope["path"])
     parametres = scope.get("path_params") or {}
     for nom, v in sorted(parametres.items(), key=lambda p: -len(str(p[1]))):
         if str(v):
             modele = re.sub(rf"(?<=/){re.escape(str(v))}(?=/|$)", f"{{{nom}}}", modele, count=1)
+    if any(f"{{{nom}}}" not in modele for nom in parametres):
+        # A value the path does not spell as is (a converter's): never the raw path.
+        return str(getattr(scope["route"], "path_format", None) or "inconnue")
     return modele
 
 

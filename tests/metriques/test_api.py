@@ -81,6 +81,10 @@ async def test_chaque_requete_compte_sous_le_modele_de_sa_route(
     assert (await http.get("/api/v1/demandes/FINMSS000001", headers=GESTIONNAIRE)).status_code == 404
     assert (await http.get("/api/v1/demandes/FINMSS009266")).status_code == 401
     assert (await http.get("/pas/une/route/FINMSS009266")).status_code == 404
+    # The portal's pages and static files too.
+    page = await http.get("/demandes/FINMSS009266")
+    assert (await http.get("/static/portail.css")).status_code == 200
+    assert (await http.get("/static/FINMSS009266/absent.css")).status_code == 404
     apres = lire(await metriques(http))
 
     def delta(route: str, statut: str) -> float:
@@ -91,6 +95,9 @@ async def test_chaque_requete_compte_sous_le_modele_de_sa_route(
     assert delta("/api/v1/demandes/{numero}", "404") == 1
     assert delta("/api/v1/demandes/{numero}", "401") == 1
     assert delta("aucune", "404") == 1
+    assert delta("/demandes/{numero}", str(page.status_code)) == 1
+    assert delta("/static/{path}", "200") == 1
+    assert delta("/static/{path}", "404") == 1
     duree = "modif_solde_http_duree_secondes_count"
     route = {"methode": "GET", "route": "/api/v1/demandes/{numero}"}
     assert valeur(apres, duree, **route) - valeur(avant, duree, **route) == 4
