@@ -78,6 +78,12 @@ class Settings(BaseSettings):
     # A session ends after this much inactivity, and in any case after SESSION_DUREE_MAX.
     SESSION_INACTIVITE: timedelta = timedelta(minutes=30)
     SESSION_DUREE_MAX: timedelta = timedelta(hours=12)
+    # Metrics (README, Exploitation): the bearer token Prometheus sends to /metrics (API and
+    # worker); without it, /metrics is open in development and refused in production.
+    METRIQUES_JETON: str | None = None
+    # The worker's /metrics (its counters and the Temporal SDK's): off unless a port is given.
+    METRIQUES_PORT: int | None = Field(default=None, ge=1, le=65535)
+    METRIQUES_ADRESSE: str = "127.0.0.1"
 
     @field_validator("DATABASE_URL")
     @classmethod
@@ -102,6 +108,12 @@ class Settings(BaseSettings):
         raise ValueError(
             "adresse du stockage des pièces invalide : vide, file:///chemin/absolu ou s3://bucket/prefixe"
         )
+    @field_validator("METRIQUES_JETON")
+    @classmethod
+    def _jeton_metriques(cls, jeton: str | None) -> str | None:
+        if jeton is not None and len(jeton) < 32:
+            raise ValueError("le jeton des métriques doit compter 32 caractères au moins")
+        return jeton
 
     @model_validator(mode="after")
     def _no_dev_secret_outside_dev(self) -> Settings:
@@ -116,6 +128,11 @@ class Settings(BaseSettings):
                 raise ValueError(
                     "MODIF_SOLDE_S3_ACCESS_KEY_ID et MODIF_SOLDE_S3_SECRET_ACCESS_KEY doivent être définis "
                     "en production quand les pièces sont dans S3 (MODIF_SOLDE_STORAGE_URL=s3://…)"
+                )
+            if self.METRIQUES_PORT is not None and self.METRIQUES_JETON is None:
+                raise ValueError(
+                    "MODIF_SOLDE_METRIQUES_JETON doit être défini (32 caractères au moins) quand "
+                    "MODIF_SOLDE_METRIQUES_PORT ouvre les métriques du worker en production"
                 )
         if self.RELANCE_APRES >= self.EXPIRATION_APRES:
             raise ValueError("MODIF_SOLDE_RELANCE_APRES doit précéder MODIF_SOLDE_EXPIRATION_APRES")

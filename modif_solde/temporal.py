@@ -14,6 +14,7 @@ from temporalio.common import (
     WorkflowIDReusePolicy,
 )
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.service import RPCError, RPCStatusCode
 
 from modif_solde.config import Settings
@@ -29,12 +30,25 @@ SEARCH_ATTRIBUTES = {
 }
 
 
-async def connecter(settings: Settings, lazy: bool = False) -> Client:
+async def connecter(settings: Settings, lazy: bool = False, runtime: Runtime | None = None) -> Client:
+    """`runtime`: the SDK's runtime, for its telemetry (the worker's metrics); the default one otherwise."""
     return await Client.connect(
         settings.TEMPORAL_ADDRESS,
         namespace=settings.TEMPORAL_NAMESPACE,
         data_converter=pydantic_data_converter,
         lazy=lazy,
+        runtime=runtime,
+    )
+
+
+def runtime_avec_metriques(adresse: str) -> Runtime:
+    """A runtime whose SDK metrics (workflow and activity tasks, polls, failures, latencies) are
+    served in Prometheus' format on `adresse` (host:port): counters with `_total`, durations in
+    seconds, as Prometheus names them."""
+    return Runtime(
+        telemetry=TelemetryConfig(
+            metrics=PrometheusConfig(bind_address=adresse, counters_total_suffix=True, durations_as_seconds=True)
+        )
     )
 
 

@@ -35,6 +35,7 @@ SERVICES = {
     "migrate",
     "api",
     "worker",
+    "prometheus",
 }
 # What a compose user must set: nothing else is required, and these have no default.
 VARIABLES_REQUISES = {
@@ -46,6 +47,7 @@ VARIABLES_REQUISES = {
     "MODIF_SOLDE_OIDC_CLIENT_SECRET",
     "MODIF_SOLDE_S3_ACCESS_KEY_ID",
     "MODIF_SOLDE_S3_SECRET_ACCESS_KEY",
+    "MODIF_SOLDE_METRIQUES_JETON",
 }
 VARIABLES_UTILISATEUR = {
     "MODIF_SOLDE_JWT_JWKS_URL": "https://idp.example/.well-known/jwks.json",
@@ -56,6 +58,7 @@ VARIABLES_UTILISATEUR = {
     "MODIF_SOLDE_OIDC_CLIENT_SECRET": "un-secret-client-fourni-par-le-fournisseur",
     "MODIF_SOLDE_S3_ACCESS_KEY_ID": "modif-solde",
     "MODIF_SOLDE_S3_SECRET_ACCESS_KEY": "un-secret-de-stockage-de-test",
+    "MODIF_SOLDE_METRIQUES_JETON": "un-jeton-de-metriques-de-plus-de-32-caracteres",
 }
 ATTRIBUTS_DE_RECHERCHE = {
     "DemandeNumero": "Keyword",
@@ -347,3 +350,38 @@ def test_dockerignore_keeps_local_state_out_of_the_build_context() -> None:
 def test_the_image_runs_in_production_by_default() -> None:
     """The image sets production itself: run without compose, it still refuses the development key."""
     assert re.search(r"\bMODIF_SOLDE_ENVIRONNEMENT=production\b", DOCKERFILE.read_text(encoding="utf-8"))
+
+
+def test_prometheus_scrapes_the_api_and_the_worker_with_the_metrics_token(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    prometheus = services["prometheus"]
+    montages = {m.split(":")[0]: m.split(":")[1] for m in prometheus["volumes"]}
+    dossier = RACINE / "deploiement" / "prometheus"
+    config_hote = next(h for h, c in montages.items() if c == "/etc/prometheus/prometheus.yml")
+    assert (RACINE / config_hote).resolve() == dossier / "prometheus.yml"
+    config = yaml.safe_load((dossier / "prometheus.yml").read_text(encoding="utf-8"))
+    # Each rule file it names is mounted beside it.
+    for fichier in config["rule_files"]:
+        assert montages[f"./deploiement/prometheus/{fichier}"] == f"/etc/prometheus/{fichier}"
+    assert f"--config.file={montages[config_hote]}" in prometheus["command"]
+
+    # The token is the secret made of the variable the API and the worker read.
+    assert compose["secrets"]["jeton-metriques"] == {"environment": "MODIF_SOLDE_METRIQUES_JETON"}
+    assert prometheus["secrets"] == ["jeton-metriques"]
+    env = _environnement(services["worker"])
+    assert env["MODIF_SOLDE_METRIQUES_JETON"].startswith("${MODIF_SOLDE_METRIQUES_JETON:?")
+    cibles = {}
+    for job in config["scrape_configs"]:
+        assert job["authorization"] == {"credentials_file": "/run/secrets/jeton-metriques"}
+        (dns,) = job["dns_sd_configs"]
+        cibles[job["job_name"]] = (dns["names"], dns["port"])
+    assert cibles == {
+        "modif-solde-api": (["api"], 8000),
+        "modif-solde-worker": (["worker"], int(env["MODIF_SOLDE_METRIQUES_PORT"])),
+    }
+    # The worker's metrics listen beyond its loopback (Prometheus is another container); its port
+    # is not published, and Prometheus' own UI is for this host only.
+    assert env["MODIF_SOLDE_METRIQUES_ADRESSE"] == "0.0.0.0"  # noqa: S104
+    assert "ports" not in services["worker"]
+    assert all(str(p).startswith("127.0.0.1:") for p in prometheus["ports"])
+    assert "prometheus-data" in compose["volumes"]

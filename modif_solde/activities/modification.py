@@ -16,6 +16,7 @@ from typing import ParamSpec, TypeVar
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from modif_solde import metriques
 from modif_solde.db import SessionFactory, unit_of_work
 from modif_solde.models.enums import StatutEnvoi, StatutModification, TypeCourriel
 from modif_solde.models.tables import Demande, Operateur
@@ -104,6 +105,7 @@ class ActivitesModification:
             demande = await session.get_one(Demande, modification.demande_id)
             operateur = await session.get_one(Operateur, demande.operateur_id)
         activity.logger.info("modification ouverte", extra={"modification": modification.numero})
+        metriques.modification_ouverte()
         return OuvertureFaite(
             demande_numero=demande.numero,
             modification_numero=modification.numero,
@@ -121,6 +123,7 @@ class ActivitesModification:
             cloture = await svc.confirmer(
                 session, entree.modification_numero, entree.le, entree.version_brouillon
             )
+        metriques.modification_cloturee(cloture)
         return _faite(cloture)
 
     @activity.defn(name=CLOTURER)
@@ -130,6 +133,7 @@ class ActivitesModification:
             cloture = await svc.cloturer_sans_modifier(
                 session, self.stockage, entree.modification_numero, entree.statut, entree.le, entree.issue
             )
+        metriques.modification_cloturee(cloture)
         return _faite(cloture)
 
     @activity.defn(name=PROLONGER)
@@ -139,6 +143,7 @@ class ActivitesModification:
             modification = await svc.prolonger(
                 session, entree.modification_numero, entree.expire_le, entree.le
             )
+        metriques.modification_prolongee()
         return Echeances(
             relance_le=modification.relance_le,
             expire_le=modification.expire_le,

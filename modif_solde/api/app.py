@@ -21,6 +21,7 @@ from modif_solde.api.limites import CorpsTropGrand, LimiteCorps
 from modif_solde.api.problemes import installer, reponse
 from modif_solde.config import Settings, get_settings, verifier_reglages_jetons
 from modif_solde.db import create_engine, est_sqlite, session_factory
+from modif_solde.metriques import installer_api as installer_metriques
 from modif_solde.models.schemas import DemandeImport
 from modif_solde.pages import installer_portail
 from modif_solde.services.stockage import ouvrir_stockage
@@ -125,6 +126,8 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
         LimiteCorps, limite_json=64 * 1024 * 1024, limite_pieces=settings.PIECE_TAILLE_MAX + 64 * 1024
     )
     app.add_middleware(JournalHttp)
+    # GET /metrics, and every request counted and timed (outermost: 413s and 500s included).
+    installer_metriques(app, settings)
     return app
 
 

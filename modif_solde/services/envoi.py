@@ -22,6 +22,7 @@ import aiosmtplib
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from modif_solde import metriques
 from modif_solde.models.enums import StatutEnvoi, TypeCourriel
 from modif_solde.models.schemas import type_affiche
 from modif_solde.models.tables import Courriel, Demande, Historique, Modification, Operateur, Piece
@@ -247,6 +248,7 @@ async def noter_envoi(session: AsyncSession, courriel_id: int, le: datetime) -> 
         courriel.erreur_envoi = None
         session.add(courriel)
         await session.flush()
+        metriques.courriel(courriel.type, "envoye")
 
 
 async def noter_erreur(session: AsyncSession, courriel_id: int, erreur: str, definitive: bool) -> Courriel:
@@ -259,6 +261,7 @@ async def noter_erreur(session: AsyncSession, courriel_id: int, erreur: str, def
             courriel.statut_envoi = StatutEnvoi.ECHEC
         session.add(courriel)
         await session.flush()
+        metriques.courriel(courriel.type, "echec" if definitive else "reessai")
     return courriel
 
 
