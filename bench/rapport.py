@@ -46,7 +46,7 @@ LIGNES: list[tuple[str, str]] = [
     ("unloaded_open_to_invitation_max_s", "À vide : ouverture → invitation max (s)"),
     ("worker_rss_mb_idle", "RSS worker au repos (Mo)"),
     ("worker_rss_mb_1k", "RSS worker, 1k en attente (Mo)"),
-    ("direct_opens_per_s", "Ouvertures directes (9k) /s"),
+    ("direct_opens_per_s", "Ouvertures directes (→ --attente) /s"),
     ("worker_rss_mb_10k", "RSS worker, 10k en attente (Mo)"),
     ("worker_rss_growth_mb_1k_10k", "Croissance RSS 1k → 10k (Mo)"),
     ("restart_poller_s", "Redémarrage : worker à l'écoute (s)"),
