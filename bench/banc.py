@@ -538,10 +538,10 @@ async def phase_attente(ctx: Contexte, pile: Pile, r: dict[str, Any]) -> None:
 # --- open loop, reads by wrk, baselines, SQL statements -----------------------------------------
 
 
-def compteur(ctx: Contexte, pile: Pile | None = None) -> CompteurCpu:
+def compteur(ctx: Contexte, pile: Pile | None = None, autres: dict[str, int] | None = None) -> CompteurCpu:
     """CPU per process; PostgreSQL's server counted whole except other databases' backends."""
     base_pg = bases.PG_BASE if pile is not None and pile.base == "postgresql" else None
-    return CompteurCpu(pids(ctx, pile), base_pg=base_pg)
+    return CompteurCpu(pids(ctx, pile) | (autres or {}), base_pg=base_pg)
 
 
 async def demandes_neuves(ctx: Contexte, pile: Pile, nombre: int) -> list[str]:
@@ -554,7 +554,7 @@ async def demandes_neuves(ctx: Contexte, pile: Pile, nombre: int) -> list[str]:
 
 
 async def salve_ouvertures(
-    ctx: Contexte, pile: Pile, http: httpx.AsyncClient, rythme: float
+    ctx: Contexte, pile: Pile, http: httpx.AsyncClient, rythme: float, autres: dict[str, int] | None = None
 ) -> tuple[dict[str, Any], list[float]]:
     """Openings at `rythme`/s for --duree-ouverte s; CPU per process from the first send until the
     last invitation arrived (the whole delta attributed to the openings)."""
@@ -564,7 +564,7 @@ async def salve_ouvertures(
         reponse = await http.post(f"/api/v1/demandes/{numero}/modifications", json=charge.OUVERTURE)
         return reponse.status_code, reponse.text
 
-    cpu = compteur(ctx, pile)
+    cpu = compteur(ctx, pile, autres)
     s = await ouvert.salve(rythme, liste, ouvrir, lambda n: f"{n}M1:invitation")
     m, latences = await ouvert.mesurer(s, ctx.puits, 120, "invitation")
     m["cpu"] = cpu.fin()
@@ -627,8 +627,7 @@ async def phase_boucle_ouverte(ctx: Contexte, pile: Pile, r: dict[str, Any]) -> 
             )
             try:
                 await attendre_poller(ctx.client, pile.task_queue, second)
-                deux, _ = await salve_ouvertures(ctx, pile, http, rythme)
-                deux["cpu_worker2_s"] = round(second_cpu(second.pid), 2)
+                deux, _ = await salve_ouvertures(ctx, pile, http, rythme, {"worker2": second.pid})
             finally:
                 ctx.enfants.arreter(second)
             r["deux_workers"] = {"rythme_par_s": rythme, "un": un, "deux": deux}
@@ -638,14 +637,6 @@ async def phase_boucle_ouverte(ctx: Contexte, pile: Pile, r: dict[str, Any]) -> 
         await phase_confirmations(ctx, pile, r, distributions)
     ctx.phases[f"{pile.base}_boucle_ouverte"] = round(time.monotonic() - debut, 1)
     return distributions
-
-
-def second_cpu(pid: int) -> float:
-    try:
-        t = psutil.Process(pid).cpu_times()
-        return float(t.user + t.system)
-    except psutil.Error:
-        return 0.0
 
 
 async def phase_confirmations(
