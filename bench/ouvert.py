@@ -117,7 +117,8 @@ async def mesurer(
     }
     if s.erreurs:
         r["erreurs_par_statut"] = {str(k): v for k, v in s.erreurs.items()}
-    r.update(centiles([e.fin - e.prevu for e in s.reussis], "api", "s"))
+    # Every answer, refusals and timeouts included: a 503 after a bounded wait is latency too.
+    r.update(centiles([e.fin - e.prevu for e in s.envois], "api", "s"))
     r.update(centiles(arrivees, prefixe, "s"))
     if arrivees and s.envois:
         # What the service delivered: e-mails per second from the first intended send to the last arrival.
