@@ -368,7 +368,11 @@ async def phase_base(ctx: Contexte, base: str) -> tuple[dict[str, Any], dict[str
         )
         r["worker_rss_mb_1k"] = await rss_stable(pile.worker.pid)
         r["waiting_1k"] = len(reussies)
-        pile.en_attente.extend(o.modification for o in reussies)
+        # Waiting: every modification whose invitation went out (a 503 after the bounded wait
+        # may still have opened it).
+        pile.en_attente.extend(
+            o.modification for o in ouvertures.appels if f"{o.modification}:invitation" in ctx.puits.arrivees
+        )
 
         # The same opening with nothing else running, one at a time: the floor under the
         # loaded latencies above (what is queueing, what is the path itself).
@@ -397,7 +401,9 @@ async def phase_base(ctx: Contexte, base: str) -> tuple[dict[str, Any], dict[str
             r.get("unloaded_open_to_invitation_p50_s", float("nan")),
         )
 
-        pile.en_attente.extend(o.modification for o in a_vide.appels if o.statut == 201)
+        pile.en_attente.extend(
+            o.modification for o in a_vide.appels if f"{o.modification}:invitation" in ctx.puits.arrivees
+        )
 
         # Open loop: openings and confirmations at fixed rates.
         distributions.update(
@@ -569,7 +575,7 @@ async def salve_ouvertures(
     m, latences = await ouvert.mesurer(s, ctx.puits, 120, "invitation")
     m["cpu"] = cpu.fin()
     m["cpu_ms_par_ouverture"] = cpu.par_operation(len(s.reussis))
-    pile.en_attente.extend(e.cle.split(":")[0] for e in s.reussis)
+    pile.en_attente.extend(e.cle.split(":")[0] for e in s.envois if e.cle in ctx.puits.arrivees)
     journal.info("%s", ouvert.ligne(f"[{pile.base}] ouvertures", m, "invitation"))
     return m, latences
 
