@@ -660,18 +660,28 @@ async def phase_confirmations(
     )
     journal.info("[%s] confirmations : %d brouillons remplis (hors mesure)", pile.base, len(choisies))
     async with ouvert.client(pile.api_url, {"Authorization": f"Bearer {jeton}"}) as http:
+        refusees: list[str] = []
 
         async def remplir(numero: str) -> None:
             vue = await http.get(f"/api/v1/modifications/{numero}")
-            vue.raise_for_status()
-            reponse = await http.patch(
-                f"/api/v1/modifications/{numero}/brouillon",
-                json={**portail.SAISIE, "contact_support_telephone": portail.TELEPHONES[0]},
-                headers={"If-Match": vue.headers["ETag"]},
-            )
-            reponse.raise_for_status()
+            reponse = None
+            if vue.status_code == 200:
+                reponse = await http.patch(
+                    f"/api/v1/modifications/{numero}/brouillon",
+                    json={**portail.SAISIE, "contact_support_telephone": portail.TELEPHONES[0]},
+                    headers={"If-Match": vue.headers["ETag"]},
+                )
+            if reponse is None or reponse.status_code != 200:
+                refusees.append(numero)
+                if len(refusees) <= 3:
+                    corps = (reponse or vue).text[:300]
+                    journal.warning("  brouillon de %s : %s", numero, corps)
 
         await charge.en_parallele("brouillons", choisies, 10, remplir)
+        if refusees:
+            # Not confirmable: left out, and counted in the results.
+            r["confirmations_brouillons_refuses"] = len(refusees)
+            choisies = [m for m in choisies if m not in set(refusees)]
 
         async def confirmer(numero: str) -> tuple[int, str]:
             reponse = await http.post(f"/api/v1/modifications/{numero}/confirmer")
@@ -681,6 +691,8 @@ async def phase_confirmations(
         reste = list(choisies)
         for rythme, nombre in zip(ouvert.RYTHMES, besoin, strict=True):
             lot, reste = reste[:nombre], reste[nombre:]
+            if not lot:
+                break
             cpu = compteur(ctx, pile)
             s = await ouvert.salve(rythme, lot, confirmer, lambda m: f"{m}:confirmation")
             m, latences = await ouvert.mesurer(s, ctx.puits, 120, "confirmation")
