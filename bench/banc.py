@@ -1104,7 +1104,9 @@ RAPIDE: dict[str, Any] = {
     "n": 40,
     "concurrence": 10,
     "operateurs": 2,
-    "duree_lecture": 2.0,
+    "duree_lecture": 3.0,
+    # Few connections: on a loaded machine a page answered in over 3 s would leave wrk empty-handed.
+    "wrk_connexions": 4,
     "attente": 300,
     "echantillon": 20,
     "cycles": 1,
