@@ -132,6 +132,12 @@ def _base(base: str, r: dict[str, Any]) -> list[str]:
                 f"  {nom:<26}{m['rps']:>8.0f} req/s  p50 {m['p50_ms']:>7.1f}  p99 {m['p99_ms']:>7.1f}  "
                 f"erreurs {m['erreurs']:<4} API {_ms(api)} ms CPU/req  wrk {m['wrk_cpu_pct']:.0f} % d'un cœur"
             )
+        if any(
+            m.get("requetes") == 0 for m in [*lectures.values(), *references.values()] if isinstance(m, dict)
+        ):
+            lignes.append(
+                "  attention : une mesure sans aucune réponse complète (pages plus lentes que sa durée)"
+            )
         if "ratio_page_vs_une_requete" in r:
             lignes.append(f"  page / référence à une requête : {r['ratio_page_vs_une_requete']:.3f}")
         if "ratio_page_vs_nue" in r:
