@@ -759,10 +759,10 @@ async def phase_lectures(ctx: Contexte, pile: Pile, liste: list[str], r: dict[st
     # The baselines, same paths, same wrk, same uvicorn settings.
     r["references"] = await phase_references(ctx, pile, pages)
     une = r["references"].get("une_requete")
-    if une and une.get("rps"):
+    if une and une.get("rps") and r["api_get_rps"]:
         r["ratio_page_vs_une_requete"] = round(r["api_get_rps"] / une["rps"], 3)
     nue = r["references"].get("nue")
-    if nue and nue.get("rps"):
+    if nue and nue.get("rps") and r["api_get_rps"]:
         r["ratio_page_vs_nue"] = round(r["api_get_rps"] / nue["rps"], 3)
 
     # SQL statements per page, in this process.
