@@ -550,6 +550,26 @@ def compteur(ctx: Contexte, pile: Pile | None = None, autres: dict[str, int] | N
     return CompteurCpu(pids(ctx, pile) | (autres or {}), base_pg=base_pg)
 
 
+async def calme(ctx: Contexte, pile: Pile, seuil: float = 0.15, delai: float = 60.0) -> None:
+    """Until the worker and the Temporal server together use less than `seuil` of a core over a
+    second (what an earlier phase left behind is done), at most `delai` s: a phase's CPU is then
+    its own."""
+    limite = time.monotonic() + delai
+    while time.monotonic() < limite:
+        cpu = CompteurCpu(
+            {"worker": pile.worker.pid if pile.worker else ctx.temporal.pid, "temporal": ctx.temporal.pid}
+        )
+        await asyncio.sleep(1.0)
+        mesure = cpu.fin()
+        if mesure.get("worker_cpu_s", 0) + mesure.get("temporal_cpu_s", 0) < seuil * mesure["duree_s"]:
+            return
+    journal.warning(
+        "[%s] le worker et Temporal travaillent encore après %.0f s : la phase suivante commence quand même",
+        pile.base,
+        delai,
+    )
+
+
 async def demandes_neuves(ctx: Contexte, pile: Pile, nombre: int) -> list[str]:
     """`nombre` requests never opened, imported now (no piece), outside any measure."""
     debut = ctx.prochain[pile.base]
@@ -565,6 +585,7 @@ async def salve_ouvertures(
     """Openings at `rythme`/s for --duree-ouverte s; CPU per process from the first send until the
     last invitation arrived (the whole delta attributed to the openings)."""
     liste = await demandes_neuves(ctx, pile, max(1, round(rythme * ctx.opts.duree_ouverte)))
+    await calme(ctx, pile)
 
     async def ouvrir(numero: str) -> tuple[int, str]:
         reponse = await http.post(f"/api/v1/demandes/{numero}/modifications", json=charge.OUVERTURE)
@@ -693,6 +714,7 @@ async def phase_confirmations(
             lot, reste = reste[:nombre], reste[nombre:]
             if not lot:
                 break
+            await calme(ctx, pile)
             cpu = compteur(ctx, pile)
             s = await ouvert.salve(rythme, lot, confirmer, lambda m: f"{m}:confirmation")
             m, latences = await ouvert.mesurer(s, ctx.puits, 120, "confirmation")
@@ -725,6 +747,7 @@ async def phase_lectures(ctx: Contexte, pile: Pile, liste: list[str], r: dict[st
         "page_portail": ([f"/demandes/{n}" for n in liste], f"Cookie: {COOKIE}={session}"),
     }
     lectures: dict[str, Any] = {}
+    await calme(ctx, pile)
     for nom, (chemins, entete) in cibles.items():
         journal.info(
             "[%s] wrk %s : %.0f s, %d connexions", base, nom, opts.duree_lecture, opts.wrk_connexions
