@@ -10,8 +10,9 @@ ASSETS := $(VENDOR)/.installed
 CHROMIUM := /usr/bin/chromium
 PROMETHEUS := /usr/bin/prometheus
 PROMTOOL := /usr/bin/promtool
+WRK := /usr/bin/wrk
 
-.PHONY: install run test test-fautes test-replicas lint bench clean captures navigateur prometheus
+.PHONY: install run test test-fautes test-replicas lint bench bench-rapide clean captures navigateur prometheus wrk
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -67,8 +68,17 @@ test-replicas: $(STAMP)
 captures: $(STAMP) $(ASSETS) navigateur
 	$(BIN)/modif-solde captures
 
-bench: $(STAMP)
+# Debian's wrk, the bench's HTTP load generator for the closed-loop reads.
+wrk:
+	@test -x $(WRK) || { apt-get update -q && apt-get install -y --no-install-recommends wrk; } \
+		|| { echo "Installez wrk : apt-get install -y --no-install-recommends wrk" >&2; exit 1; }
+
+bench: $(STAMP) wrk
 	$(BIN)/python -m bench
+
+# Every phase at tiny sizes (about 2 min): checks the bench end to end, its figures mean nothing.
+bench-rapide: $(STAMP) wrk
+	$(BIN)/python -m bench --rapide --sortie $(or $(SORTIE),/tmp/modif-solde-bench-rapide)
 
 clean:
 	rm -rf $(VENV) node_modules $(VENDOR) .data .pytest_cache .mypy_cache .ruff_cache
