@@ -1,11 +1,12 @@
 """Two API processes and two workers on one PostgreSQL database and one Temporal server, as two
 replicas of each run in production. A mixed load goes through either API in turn (imports and
-openings as gestionnaire; drafts, uploads, confirmations, renouncements as the operator; some
-cycles left to expire) while one worker is stopped by SIGTERM and the other killed by SIGKILL
+openings as gestionnaire; drafts, uploads into an S3 store, confirmations, renouncements as the
+operator; some cycles left to expire) while one worker is stopped by SIGTERM and the other killed by SIGKILL
 (replacements started), and while the tokens' signing key is rotated (key 1, then the JWKS with
 keys 1 and 2, the clients on key 2, then key 1 withdrawn). Afterwards: every cycle ended in its
 expected status, every e-mail left exactly once (counted at the SMTP server and in the database),
-`modif-solde verifier` finds nothing, and no request was refused."""
+`modif-solde verifier` finds nothing, the bucket holds exactly the recorded documents, and no
+request was refused."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import os
 import signal
 import subprocess
 import time
+import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -31,8 +33,8 @@ from temporalio.client import Client
 
 from modif_solde.api.auth import PrivateKey, Role, emettre_jeton, generer_cle, jwk_public
 from modif_solde.db import create_engine, session_factory
-from modif_solde.models.tables import Courriel, Modification
-from tests.conftest import EXEMPLE, PDF_EXEMPLE, PG_ADMIN
+from modif_solde.models.tables import Courriel, Modification, Piece
+from tests.conftest import EXEMPLE, PDF_EXEMPLE, PG_ADMIN, ServeurS3
 from tests.processus import Processus, ServeurTemporalDev, commande_modif_solde, port_libre
 
 pytestmark = pytest.mark.replicas
@@ -43,10 +45,10 @@ RELANCE = "PT25S"
 EXPIRATION = "PT60S"
 
 
-def stockage_env(dossier: Path) -> dict[str, str]:
-    """Where the documents live, for every process: the one place to change to test another
-    storage (S3: the bucket's settings instead of a folder shared by the API processes)."""
-    return {"MODIF_SOLDE_STORAGE_DIR": str(dossier / "pieces")}
+def stockage_env(serveur_s3: ServeurS3, prefixe: str) -> dict[str, str]:
+    """Where the documents live, for every process: production's choice, an S3 object store
+    (a real one on loopback, moto's server), so no API shares a disk with another."""
+    return serveur_s3.environnement(prefixe)
 
 
 class BoiteComptee:
@@ -193,7 +195,9 @@ async def cycle(charge: Charge, i: int, pdf: bytes) -> tuple[str, str]:
     return modification, issue
 
 
-async def test_deux_api_deux_workers_pannes_et_rotation_des_cles(tmp_path: Path, base_pg: str) -> None:
+async def test_deux_api_deux_workers_pannes_et_rotation_des_cles(
+    tmp_path: Path, base_pg: str, serveur_s3: ServeurS3
+) -> None:
     debut = time.monotonic()
     boite = BoiteComptee()
     port_smtp = port_libre()
@@ -204,6 +208,7 @@ async def test_deux_api_deux_workers_pannes_et_rotation_des_cles(tmp_path: Path,
     processus: list[Processus] = [temporal]
     cles = {"cle-1": generer_cle("ES256"), "cle-2": generer_cle("RS256")}
     jwks = tmp_path / "jwks.json"
+    prefixe = f"replicas-{uuid.uuid4().hex}"
     ecrire_jwks(jwks, {"cle-1": cles["cle-1"]})
     env = {
         # Development only for the SMTP and portal defaults: the tokens here are all RS/ES from
@@ -220,7 +225,7 @@ async def test_deux_api_deux_workers_pannes_et_rotation_des_cles(tmp_path: Path,
         # A worker killed mid-update: its replacement answers within Temporal's task timeouts.
         "MODIF_SOLDE_DELAI_REPONSE_WORKFLOW": "PT90S",
         "MODIF_SOLDE_LOG_FORMAT": "texte",
-        **stockage_env(tmp_path),
+        **stockage_env(serveur_s3, prefixe),
     }
     moteur = create_engine(base_pg)
     try:
@@ -356,6 +361,16 @@ async def test_deux_api_deux_workers_pannes_et_rotation_des_cles(tmp_path: Path,
         )
         assert verification.returncode == 0, verification.stdout + verification.stderr
         assert verification.stdout.strip() == "Aucune différence."
+
+        # Every document uploaded through either API is in the bucket, and nothing else is.
+        async with session_factory(moteur)() as session:
+            cles_en_base = set((await session.exec(select(Piece.cle_stockage))).all())
+        stockage = serveur_s3.stockage(prefixe)
+        try:
+            cles_s3 = {objet.cle async for objet in stockage.lister()}
+        finally:
+            await stockage.fermer()
+        assert cles_s3 and cles_s3 == cles_en_base
 
         # No request refused, through the worker faults and the key rotation.
         assert charge.refus == []
