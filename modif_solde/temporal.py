@@ -71,11 +71,15 @@ async def enregistrer_search_attributes(client: Client) -> None:
 
 
 async def demarrer_modification(
-    client: Client, task_queue: str, entree: ModificationEntree, operateur_siret: str | None = None
+    client: Client,
+    task_queue: str,
+    entree: ModificationEntree,
+    operateur_siret: str | None = None,
+    update_with_start: bool = True,
 ) -> EtatModification:
     """Start the modification's workflow (its id is the modification number) and answer once
     the opening is persisted: one update-with-start call where the server offers it, otherwise
-    a start then the `attendre_ouverture` update. A second start of the same number while it
+    a start then the `attendre_ouverture` update (also with `update_with_start=False`). A second start of the same number while it
     runs is refused by Temporal itself (WorkflowAlreadyStartedError); a refused opening raises
     the update's error."""
     attributs: list[SearchAttributePair[Any]] = [SearchAttributePair(SA_DEMANDE, entree.demande_numero)]
@@ -95,7 +99,7 @@ async def demarrer_modification(
             f"**Champs attendus** : {', '.join(entree.champs)}\n\nOuverte par {entree.ouverte_par}."
         ),
     }
-    if client not in _SANS_UPDATE_WITH_START:
+    if update_with_start and client not in _SANS_UPDATE_WITH_START:
         # One call: the workflow starts with the update in its first task, which (since the
         # patch "ouverture-en-activite-locale") also writes the opening and answers it.
         try:

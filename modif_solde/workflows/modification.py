@@ -112,6 +112,7 @@ class ModificationWorkflow:
         self._echeances_changees = False
         self._courriels_a_cote = False  # the sender task sends them, the main loop only waits
         self._echecs_courriel: list[str] = []
+        self._ouverture_locale = False  # since the patch "ouverture-en-activite-locale"
 
     @workflow.run
     async def run(self, entree: ModificationEntree) -> ModificationResultat:
@@ -121,7 +122,9 @@ class ModificationWorkflow:
                 modification_numero=entree.modification_numero, statut=None, motif=self._refus_ouverture
             )
         self._envoyer_plus_tard(TypeCourriel.INVITATION)
-        if workflow.patched(PATCH_COURRIELS_A_COTE):
+        # A run with the local opening is newer than the e-mails beside the timers: no second
+        # marker (nor its TemporalChangeVersion upsert) to say so.
+        if self._ouverture_locale or workflow.patched(PATCH_COURRIELS_A_COTE):
             # The timers run whatever the e-mails do: they go out beside the wait, in order.
             self._courriels_a_cote = True
             expediteur = asyncio.create_task(self._expedier())
@@ -153,6 +156,7 @@ class ModificationWorkflow:
         try:
             ouverture: OuvertureFaite
             if workflow.patched(PATCH_OUVERTURE_LOCALE):
+                self._ouverture_locale = True
                 ouverture = await workflow.execute_local_activity(
                     OUVRIR,
                     demande,
