@@ -143,7 +143,7 @@ class ModificationWorkflow:
     async def _ouvrir(self) -> bool:
         maintenant = workflow.now()
         entree = self._entree
-        demande = OuvertureActivite(
+        ecriture = OuvertureActivite(
             demande_numero=entree.demande_numero,
             modification_numero=entree.modification_numero,
             commentaire=entree.commentaire,
@@ -159,7 +159,7 @@ class ModificationWorkflow:
                 self._ouverture_locale = True
                 ouverture = await workflow.execute_local_activity(
                     OUVRIR,
-                    demande,
+                    ecriture,
                     result_type=OuvertureFaite,
                     start_to_close_timeout=_DELAI_BASE,
                     retry_policy=_RETRY_BASE,
@@ -168,7 +168,7 @@ class ModificationWorkflow:
             else:
                 ouverture = await workflow.execute_activity(
                     OUVRIR,
-                    demande,
+                    ecriture,
                     result_type=OuvertureFaite,
                     start_to_close_timeout=_DELAI_BASE,
                     retry_policy=_RETRY_BASE,
