@@ -16,10 +16,11 @@ from temporalio.common import (
     WorkflowIDReusePolicy,
 )
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from modif_solde.config import Settings
-from modif_solde.workflows.contrat import EtatModification, ModificationEntree
+from modif_solde.workflows.contrat import WORKFLOW_MODIFICATION, EtatModification, ModificationEntree
 from modif_solde.workflows.modification import SA_DEMANDE, SA_SIRET, ModificationWorkflow
 
 journal = logging.getLogger(__name__)
@@ -110,6 +111,10 @@ async def demarrer_modification(
                 ),
             )
         except RPCError as err:
+            if err.status == RPCStatusCode.ALREADY_EXISTS:
+                # The SDK makes it a WorkflowAlreadyStartedError only when the server details
+                # it (the time-skipping test server does not): the same refusal either way.
+                raise WorkflowAlreadyStartedError(entree.modification_numero, WORKFLOW_MODIFICATION) from err
             if err.status not in _NON_PRIS_EN_CHARGE:
                 raise
             journal.info("update-with-start refusé par le serveur Temporal (%s) : démarrage puis update", err)
