@@ -165,31 +165,36 @@ class ActivitesModification:
         Temporal to retry with backoff, after noting the server's answer on the row."""
         cle = envoi.cle_idempotence(entree.modification_numero, entree.type, entree.discriminant)
         async with unit_of_work(self.sessions) as session:
-            modification = await svc.charger_modification(session, entree.modification_numero)
+            # One query for the modification, its request and its operator; the templates'
+            # other reads (changes, documents) only for the kinds that show them.
+            modification, demande, _ = await envoi.charger_pour_courriel(session, entree.modification_numero)
             if entree.type in _SEULEMENT_SI_OUVERTE and modification.statut != StatutModification.OUVERTE:
                 activity.logger.info("relance sans objet : modification close")
                 return CourrielEnvoye(cle=cle)
-            contexte = await envoi.contexte(session, modification, self.portail_url)
-            # Already loaded by contexte(): served from the session, no new query.
-            demande = await session.get_one(Demande, modification.demande_id)
+            contexte = await envoi.contexte(session, modification, self.portail_url, entree.type)
             # The address the request was filed with, whatever a later import of its SIRET says.
             destinataire = (
                 self.adresse_gestionnaires
                 if entree.type in _POUR_GESTIONNAIRES
                 else demande.operateur_courriel
             )
-            courriel = await envoi.consigner(
-                session, modification, entree.type, destinataire, rendre_courriel(entree.type, contexte), cle
+            # Logged and this attempt counted in one statement (INSERT … ON CONFLICT … RETURNING).
+            courriel, a_envoyer = await envoi.consigner_et_tenter(
+                session,
+                modification,
+                entree.type,
+                destinataire,
+                rendre_courriel(entree.type, contexte),
+                cle,
+                maintenant(),
             )
-            if courriel.statut_envoi != StatutEnvoi.EN_ATTENTE or courriel.envoye_le is not None:
+            if not a_envoyer:
                 activity.logger.info("courriel déjà traité", extra={"cle": cle})
                 return CourrielEnvoye(
                     cle=cle,
                     statut=StatutEnvoi.ENVOYE if courriel.envoye_le else StatutEnvoi(courriel.statut_envoi),
                     erreur=courriel.erreur_envoi,
                 )
-            assert courriel.id is not None
-            courriel = await envoi.noter_tentative(session, courriel.id, maintenant())
         assert courriel.id is not None
         try:
             await self.expediteur.envoyer(envoi.construire_message(courriel, self.adresse_expediteur))
@@ -208,7 +213,7 @@ class ActivitesModification:
                 activity.logger.warning("erreur d'envoi non consignée", exc_info=True)
             raise
         async with unit_of_work(self.sessions) as session:
-            await envoi.noter_envoi(session, courriel.id, maintenant())
+            await envoi.marquer_envoye(session, courriel, maintenant())
         activity.logger.info("courriel envoyé", extra={"cle": cle, "destinataire": destinataire})
         return CourrielEnvoye(cle=cle, statut=StatutEnvoi.ENVOYE)
 

@@ -67,8 +67,11 @@ class Scene:
     task_queue: str
     sessions: SessionFactory
     boite: BoiteAuxLettres
+    update_with_start: bool = True
 
     async def ouvrir(self, attendre_invitation: bool = True) -> Handle:
+        # The paths named `…_demarrage_puis_update`: the start, then the update (where the
+        # server has no update-with-start).
         entree = ModificationEntree(
             demande_numero="FINMSS009266",
             modification_numero=NUMERO,
@@ -79,7 +82,9 @@ class Scene:
             expiration_apres=EXPIRATION,
             abandon_courriel_apres=ABANDON_COURRIEL,
         )
-        etat = await demarrer_modification(self.client, self.task_queue, entree, "50961588600025")
+        etat = await demarrer_modification(
+            self.client, self.task_queue, entree, "50961588600025", update_with_start=self.update_with_start
+        )
         assert etat.statut == StatutModification.OUVERTE
         if attendre_invitation:
             # The operator acts once the invitation is in: one recorded order of events per path.
@@ -167,6 +172,8 @@ class BoiteQuiRefuseLOperateur(BoiteAuxLettres):
 SERVEURS: dict[str, Callable[[], BoiteAuxLettres] | None] = {
     "courriels_a_cote_refus_definitif": BoiteQuiRefuseLOperateur,
     "courriels_a_cote_serveur_injoignable": None,  # nothing listens
+    "ouverture_locale_refus_definitif": BoiteQuiRefuseLOperateur,
+    "ouverture_locale_serveur_injoignable": None,
 }
 
 # Path name (the file's name) -> scenario and the outcome it must reach.
@@ -186,6 +193,20 @@ CHEMINS: dict[str, tuple[Callable[[Scene], Awaitable[ModificationResultat]], Sta
         serveur_injoignable_puis_expiration,
         StatutModification.EXPIREE,
     ),
+    # Since the patch "ouverture-en-activite-locale": the opening written by a local activity
+    # in the first workflow task, which also answers the update sent with the start.
+    "ouverture_locale_confirmation": (confirmation_avant_relance, StatutModification.CONFIRMEE),
+    "ouverture_locale_relance_puis_confirmation": (relance_puis_confirmation, StatutModification.CONFIRMEE),
+    "ouverture_locale_renonciation": (renonciation, StatutModification.RENONCEE),
+    "ouverture_locale_retrait": (retrait, StatutModification.RETIREE),
+    "ouverture_locale_expiration": (expiration_avec_relance, StatutModification.EXPIREE),
+    "ouverture_locale_prolongation": (prolongation_avant_relance, StatutModification.EXPIREE),
+    "ouverture_locale_refus_definitif": (courriel_refuse_puis_expiration, StatutModification.EXPIREE),
+    "ouverture_locale_serveur_injoignable": (
+        serveur_injoignable_puis_expiration,
+        StatutModification.EXPIREE,
+    ),
+    "ouverture_locale_demarrage_puis_update": (confirmation_avant_relance, StatutModification.CONFIRMEE),
 }
 
 
@@ -222,7 +243,10 @@ async def enregistrer(chemin: str, dossier: Path = HISTORIQUES) -> Path:
             async with construire_worker(
                 env.client, activites, task_queue, arret_gracieux=timedelta(seconds=10)
             ):
-                resultat = await scenario(Scene(env.client, env, task_queue, sessions, boite))
+                scene = Scene(
+                    env.client, env, task_queue, sessions, boite, "demarrage_puis_update" not in chemin
+                )
+                resultat = await scenario(scene)
                 if resultat.statut != statut_attendu:
                     raise AssertionError(f"{chemin} : {resultat.statut} au lieu de {statut_attendu}")
                 historique = await env.client.get_workflow_handle(NUMERO).fetch_history()
