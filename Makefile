@@ -8,8 +8,11 @@ DSFR := node_modules/@gouvfr/dsfr/dist
 VENDOR := modif_solde/pages/static/vendor
 ASSETS := $(VENDOR)/.installed
 CHROMIUM := /usr/bin/chromium
+PROMETHEUS := /usr/bin/prometheus
+PROMTOOL := /usr/bin/promtool
+WRK := /usr/bin/wrk
 
-.PHONY: install run test test-fautes lint bench clean captures navigateur
+.PHONY: install run test test-fautes test-replicas lint bench bench-rapide clean captures navigateur prometheus wrk
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,7 +37,15 @@ navigateur:
 	@test -x $(CHROMIUM) || { apt-get update -q && apt-get install -y --no-install-recommends chromium fonts-liberation; } \
 		|| { echo "Installez Chromium : apt-get install -y --no-install-recommends chromium fonts-liberation" >&2; exit 1; }
 
-install: $(STAMP) $(ASSETS) navigateur
+# Debian's Prometheus: promtool checks and unit-tests the alert rules, the server runs in the
+# scrape test on a port of its own. The package's own service is stopped and disabled right
+# away (where no policy-rc.d already keeps it from starting): nothing is left running on 9090.
+prometheus:
+	@test -x $(PROMTOOL) -a -x $(PROMETHEUS) || { apt-get update -q && apt-get install -y --no-install-recommends prometheus \
+		&& { systemctl disable --now prometheus >/dev/null 2>&1 || service prometheus stop >/dev/null 2>&1 || true; }; } \
+		|| { echo "Installez Prometheus : apt-get install -y --no-install-recommends prometheus" >&2; exit 1; }
+
+install: $(STAMP) $(ASSETS) navigateur prometheus
 
 run: $(STAMP) $(ASSETS)
 	$(BIN)/modif-solde dev
@@ -43,18 +54,31 @@ lint: $(STAMP)
 	$(BIN)/ruff check modif_solde tests $(wildcard bench)
 	$(BIN)/mypy
 
-test: $(STAMP) $(ASSETS) navigateur lint
+test: $(STAMP) $(ASSETS) navigateur prometheus lint
 	$(BIN)/pytest -q
 
 # The fault suite alone (it is part of `make test` too): real processes killed mid-cycle.
 test-fautes: $(STAMP)
 	$(BIN)/pytest -q -m fautes tests/fautes
 
+# Two API and two worker processes on one PostgreSQL under load, alone (part of `make test` too).
+test-replicas: $(STAMP)
+	$(BIN)/pytest -q -m replicas tests/replicas
+
 captures: $(STAMP) $(ASSETS) navigateur
 	$(BIN)/modif-solde captures
 
-bench: $(STAMP)
+# Debian's wrk, the bench's HTTP load generator for the closed-loop reads.
+wrk:
+	@test -x $(WRK) || { apt-get update -q && apt-get install -y --no-install-recommends wrk; } \
+		|| { echo "Installez wrk : apt-get install -y --no-install-recommends wrk" >&2; exit 1; }
+
+bench: $(STAMP) wrk
 	$(BIN)/python -m bench
+
+# Every phase at tiny sizes (about 2 min): checks the bench end to end, its figures mean nothing.
+bench-rapide: $(STAMP) wrk
+	$(BIN)/python -m bench --rapide --sortie $(or $(SORTIE),/tmp/modif-solde-bench-rapide)
 
 clean:
 	rm -rf $(VENV) node_modules $(VENDOR) .data .pytest_cache .mypy_cache .ruff_cache

@@ -34,12 +34,13 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
-from bench import bases, charge, file, portail, profil, rapport, sablier
+from bench import bases, charge, file, ouvert, portail, profil, rapport, requetes, sablier, wrk
 from bench.instantane import DEPOT
 from bench.processus import BIN, PYTHON, CompteurCpu, Enfant, Enfants, port_libre, rss_mo
 from bench.puits import PuitsHorodate
 from modif_solde.api.auth import Role, emettre_jeton
 from modif_solde.config import Settings
+from modif_solde.pages.session import COOKIE
 from modif_solde.temporal import SEARCH_ATTRIBUTES, connecter, enregistrer_search_attributes
 from modif_solde.workflows.contrat import ModificationEntree
 
@@ -78,6 +79,12 @@ class Options:
     sortie: Path
     seulement: str | None = None
     file_demandes: int = file.DEMANDES
+    duree_ouverte: float = 15.0
+    recherche: int = len(ouvert.RECHERCHE)
+    deux_workers: bool = True
+    confirmations: bool = True
+    wrk_connexions: int = wrk.CONNEXIONS
+    rapide: bool = False
 
 
 @dataclass
@@ -96,6 +103,8 @@ class Contexte:
     noop: Enfant
     profils: Path | None
     phases: dict[str, float] = field(default_factory=dict)
+    # Per backend, the next request number never used.
+    prochain: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -109,6 +118,8 @@ class Pile:
     api_url: str
     api: Enfant | None = None
     worker: Enfant | None = None
+    # The modifications opened and still waiting (workflows asleep until their deadline).
+    en_attente: list[str] = field(default_factory=list)
 
 
 # --- the stack ---------------------------------------------------------------------------------
@@ -260,9 +271,7 @@ class Profils:
 # --- the phases ----------------------------------------------------------------------------------
 
 
-async def phase_base(
-    ctx: Contexte, base: str
-) -> tuple[dict[str, Any], dict[str, Any], dict[str, list[float]]]:
+async def phase_base(ctx: Contexte, base: str) -> tuple[dict[str, Any], dict[str, list[float]]]:
     """One backend: import, its own worker and API, raw baseline, openings, reads, waiting."""
     opts = ctx.opts
     r: dict[str, Any] = {"n": opts.n}
@@ -272,6 +281,7 @@ async def phase_base(
     liste = bases.numeros(base, 1, opts.n)
     sonde = bases.numeros(base, opts.n + 1, opts.n + SONDE)
     stockage = ctx.dossier / f"pieces-{base}"
+    ctx.prochain[base] = opts.n + SONDE + 1
     r["import_per_s"] = round(await bases.importer(url, stockage, [*liste, *sonde], pieces=1), 1)
 
     api_port = port_libre()
@@ -294,7 +304,6 @@ async def phase_base(
     }
     pile = Pile(base, url, task_queue, env, api_url)
     distributions: dict[str, list[float]] = {}
-    page: dict[str, Any] = {}
     try:
         pile.worker = lancer_worker(ctx, pile)
         pile.api = lancer_api(ctx, pile, api_port)
@@ -308,7 +317,7 @@ async def phase_base(
             "[%s] référence brute : %d workflows no-op, %d à la fois", base, opts.n, opts.concurrence
         )
         debut = time.monotonic()
-        cpu = CompteurCpu(pids(ctx, pile))
+        cpu = compteur(ctx, pile)
         ids = [f"noop-{base}-{i}-{uuid.uuid4().hex[:6]}" for i in range(opts.n)]
         r.update(await charge.demarrer_noop(ctx.client, ctx.tq_noop, ids, opts.concurrence))
         r["cpu_baseline"] = cpu.fin()
@@ -318,7 +327,7 @@ async def phase_base(
         # 1. Openings through the API, and their invitations at the sink.
         journal.info("[%s] ouvertures par l'API : %d, %d clients", base, opts.n, opts.concurrence)
         debut = time.monotonic()
-        cpu = CompteurCpu(pids(ctx, pile))
+        cpu = compteur(ctx, pile)
         with Profils(ctx, f"{base}-ouvertures", {"api": pile.api, "worker": pile.worker}):
             ouvertures = await charge.ouvrir_par_api(api_url, ctx.jeton, liste, opts.concurrence)
             reussies = [o for o in ouvertures.appels if o.statut == 201]
@@ -359,6 +368,11 @@ async def phase_base(
         )
         r["worker_rss_mb_1k"] = await rss_stable(pile.worker.pid)
         r["waiting_1k"] = len(reussies)
+        # Waiting: every modification whose invitation went out (a 503 after the bounded wait
+        # may still have opened it).
+        pile.en_attente.extend(
+            o.modification for o in ouvertures.appels if f"{o.modification}:invitation" in ctx.puits.arrivees
+        )
 
         # The same opening with nothing else running, one at a time: the floor under the
         # loaded latencies above (what is queueing, what is the path itself).
@@ -387,33 +401,17 @@ async def phase_base(
             r.get("unloaded_open_to_invitation_p50_s", float("nan")),
         )
 
-        # 3. Reads of the request page.
-        journal.info(
-            "[%s] lectures GET pendant %.0f s, %d clients", base, opts.duree_lecture, opts.concurrence
+        pile.en_attente.extend(
+            o.modification for o in a_vide.appels if f"{o.modification}:invitation" in ctx.puits.arrivees
         )
-        debut = time.monotonic()
-        entetes = {"Authorization": f"Bearer {ctx.jeton}"}
-        async with httpx.AsyncClient(base_url=api_url, timeout=30) as http:
-            reponse = await http.get(f"/api/v1/demandes/{liste[0]}", headers=entetes)
-            reponse.raise_for_status()
-            page = reponse.json()
-            r["api_get_body_bytes"] = len(reponse.content)
-        cpu = CompteurCpu(pids(ctx, pile))
-        with Profils(ctx, f"{base}-lectures", {"api": pile.api}):
-            lectures = await charge.lire_en_charge(
-                api_url,
-                [f"/api/v1/demandes/{n}" for n in liste],
-                entetes,
-                opts.concurrence,
-                opts.duree_lecture,
-            )
-        r["cpu_reads"] = cpu.fin()
-        distributions["lecture"] = lectures.latences_s
-        r.update(charge.centiles(lectures.latences_s, "api_get", "ms", 1000))
-        r["api_get_rps"] = round(lectures.rps, 1)
-        r["api_get_errors"] = lectures.erreurs
-        ctx.phases[f"{base}_lectures"] = round(time.monotonic() - debut, 1)
-        journal.info("[%s]   %.0f req/s, p99 %.1f ms", base, lectures.rps, r.get("api_get_p99_ms", 0))
+
+        # Open loop: openings and confirmations at fixed rates.
+        distributions.update(
+            {f"ouvert {k}": v for k, v in (await phase_boucle_ouverte(ctx, pile, r)).items()}
+        )
+
+        # 3. Reads by wrk, the baselines, SQL statements per page.
+        await phase_lectures(ctx, pile, liste, r)
 
         # 3b. The portal: operators browsing and editing through the pages, then the same
         # rounds through the API (one after the other, the same duration each).
@@ -421,13 +419,13 @@ async def phase_base(
             await phase_portail(ctx, pile, liste, r)
 
         # 4. Waiting cost, on one backend.
-        if base == opts.base_attente and opts.attente > opts.n + SONDE:
+        if base == opts.base_attente and opts.attente > len(pile.en_attente):
             await phase_attente(ctx, pile, r)
     finally:
         for enfant in (pile.api, pile.worker):
             if enfant is not None:
                 ctx.enfants.arreter(enfant)
-    return r, page, distributions
+    return r, distributions
 
 
 async def phase_portail(ctx: Contexte, pile: Pile, liste: list[str], r: dict[str, Any]) -> None:
@@ -440,13 +438,13 @@ async def phase_portail(ctx: Contexte, pile: Pile, liste: list[str], r: dict[str
         opts.duree_lecture,
     )
     debut = time.monotonic()
-    cpu = CompteurCpu(pids(ctx, pile))
+    cpu = compteur(ctx, pile)
     with Profils(ctx, f"{pile.base}-portail", {"api": pile.api}):
         pages = await portail.parcourir_pages(
             pile.api_url, ctx.secret_session, bases.SIRET, liste, opts.operateurs, opts.duree_lecture
         )
     r["cpu_portal"] = cpu.fin()
-    cpu = CompteurCpu(pids(ctx, pile))
+    cpu = compteur(ctx, pile)
     api = await portail.parcourir_api(
         pile.api_url, ctx.secret, bases.SIRET, liste, opts.operateurs, opts.duree_lecture
     )
@@ -467,8 +465,10 @@ async def phase_attente(ctx: Contexte, pile: Pile, r: dict[str, Any]) -> None:
     opts = ctx.opts
     assert pile.worker is not None
     base = pile.base
-    # The probe's modifications (see phase_base) wait too: n + SONDE + extra = attente.
-    extra = bases.numeros(base, opts.n + SONDE + 1, opts.attente)
+    # Everything opened so far waits too: en_attente + extra = attente.
+    debut_extra = ctx.prochain[base]
+    extra = bases.numeros(base, debut_extra, debut_extra + max(opts.attente - len(pile.en_attente), 0) - 1)
+    ctx.prochain[base] = debut_extra + len(extra)
     journal.info("[%s] attente : import de %d demandes de plus (sans pièce)", base, len(extra))
     debut = time.monotonic()
     await bases.importer(pile.url, ctx.dossier / f"pieces-{base}", extra, pieces=0, lot=250)
@@ -494,7 +494,7 @@ async def phase_attente(ctx: Contexte, pile: Pile, r: dict[str, Any]) -> None:
         )
         for numero in extra
     ]
-    cpu = CompteurCpu(pids(ctx, pile))
+    cpu = compteur(ctx, pile)
     r.update(
         await charge.ouvrir_directement(ctx.client, pile.task_queue, entrees, opts.concurrence, bases.SIRET)
     )
@@ -504,7 +504,7 @@ async def phase_attente(ctx: Contexte, pile: Pile, r: dict[str, Any]) -> None:
     ctx.phases[f"{base}_ouvertures_directes"] = round(time.monotonic() - debut, 1)
     journal.info("[%s]   %.1f ouvertures directes/s", base, r["direct_opens_per_s"])
     r["worker_rss_mb_10k"] = await rss_stable(pile.worker.pid)
-    r["waiting_10k"] = r["waiting_1k"] + SONDE + len(extra) - sum(r["direct_opens_errors"].values())
+    r["waiting_10k"] = len(pile.en_attente) + len(extra) - sum(r["direct_opens_errors"].values())
     r["worker_rss_growth_mb_1k_10k"] = round(r["worker_rss_mb_10k"] - r["worker_rss_mb_1k"], 1)
     journal.info(
         "[%s]   RSS du worker : %.1f Mo (1k) → %.1f Mo (10k)",
@@ -523,9 +523,9 @@ async def phase_attente(ctx: Contexte, pile: Pile, r: dict[str, Any]) -> None:
     pile.worker = lancer_worker(ctx, pile)
     origine = pile.worker.lance_le
     r["restart_poller_s"] = round(await attendre_poller(ctx.client, pile.task_queue, pile.worker), 3)
-    tous = [f"{n}M1" for n in bases.numeros(base, 1, opts.attente)]
+    tous = [*pile.en_attente, *(f"{n}M1" for n in extra)]
     echantillon = random.sample(tous, min(opts.echantillon, len(tous)))
-    cpu = CompteurCpu(pids(ctx, pile))
+    cpu = compteur(ctx, pile)
     with Profils(ctx, f"{base}-reprise", {"worker": pile.worker}):
         r.update(await charge.interroger(ctx.client, echantillon, opts.concurrence, origine))
     r["cpu_restart"] = cpu.fin()
@@ -541,35 +541,334 @@ async def phase_attente(ctx: Contexte, pile: Pile, r: dict[str, Any]) -> None:
     )
 
 
-async def phase_nu(
-    ctx: Contexte, page: dict[str, Any], chemins: list[str]
-) -> tuple[dict[str, Any], list[float]]:
-    """The bare FastAPI app, same load, serving the captured request page."""
-    opts = ctx.opts
-    journal.info(
-        "[nue] FastAPI nue : lectures GET pendant %.0f s, %d clients", opts.duree_lecture, opts.concurrence
+# --- open loop, reads by wrk, baselines, SQL statements -----------------------------------------
+
+
+def compteur(ctx: Contexte, pile: Pile | None = None, autres: dict[str, int] | None = None) -> CompteurCpu:
+    """CPU per process; PostgreSQL's server counted whole except other databases' backends."""
+    base_pg = bases.PG_BASE if pile is not None and pile.base == "postgresql" else None
+    return CompteurCpu(pids(ctx, pile) | (autres or {}), base_pg=base_pg)
+
+
+async def calme(ctx: Contexte, pile: Pile, seuil: float = 0.15, delai: float = 60.0) -> None:
+    """Until the worker and the Temporal server together use less than `seuil` of a core over a
+    second (what an earlier phase left behind is done), at most `delai` s: a phase's CPU is then
+    its own."""
+    limite = time.monotonic() + delai
+    while time.monotonic() < limite:
+        cpu = CompteurCpu(
+            {"worker": pile.worker.pid if pile.worker else ctx.temporal.pid, "temporal": ctx.temporal.pid}
+        )
+        await asyncio.sleep(1.0)
+        mesure = cpu.fin()
+        if mesure.get("worker_cpu_s", 0) + mesure.get("temporal_cpu_s", 0) < seuil * mesure["duree_s"]:
+            return
+    journal.warning(
+        "[%s] le worker et Temporal travaillent encore après %.0f s : la phase suivante commence quand même",
+        pile.base,
+        delai,
     )
+
+
+async def demandes_neuves(ctx: Contexte, pile: Pile, nombre: int) -> list[str]:
+    """`nombre` requests never opened, imported now (no piece), outside any measure."""
+    debut = ctx.prochain[pile.base]
+    liste = bases.numeros(pile.base, debut, debut + nombre - 1)
+    ctx.prochain[pile.base] = debut + nombre
+    await bases.importer(pile.url, ctx.dossier / f"pieces-{pile.base}", liste, pieces=0, lot=250)
+    return liste
+
+
+async def salve_ouvertures(
+    ctx: Contexte, pile: Pile, http: httpx.AsyncClient, rythme: float, autres: dict[str, int] | None = None
+) -> tuple[dict[str, Any], list[float]]:
+    """Openings at `rythme`/s for --duree-ouverte s; CPU per process from the first send until the
+    last invitation arrived (the whole delta attributed to the openings)."""
+    liste = await demandes_neuves(ctx, pile, max(1, round(rythme * ctx.opts.duree_ouverte)))
+    await calme(ctx, pile)
+
+    async def ouvrir(numero: str) -> tuple[int, str]:
+        reponse = await http.post(f"/api/v1/demandes/{numero}/modifications", json=charge.OUVERTURE)
+        return reponse.status_code, reponse.text
+
+    cpu = compteur(ctx, pile, autres)
+    s = await ouvert.salve(rythme, liste, ouvrir, lambda n: f"{n}M1:invitation")
+    m, latences = await ouvert.mesurer(s, ctx.puits, 120, "invitation")
+    m["cpu"] = cpu.fin()
+    m["cpu_ms_par_ouverture"] = cpu.par_operation(len(s.reussis))
+    pile.en_attente.extend(e.cle.split(":")[0] for e in s.envois if e.cle in ctx.puits.arrivees)
+    journal.info("%s", ouvert.ligne(f"[{pile.base}] ouvertures", m, "invitation"))
+    return m, latences
+
+
+async def phase_boucle_ouverte(ctx: Contexte, pile: Pile, r: dict[str, Any]) -> dict[str, list[float]]:
+    """Openings at 5, 10, 20/s, then the search for the highest rate held; one worker against two
+    at 20/s; confirmations at 5, 10, 20/s."""
+    opts = ctx.opts
     debut = time.monotonic()
+    journal.info(
+        "[%s] boucle ouverte : ouvertures à %s/s, %.0f s chacune",
+        pile.base,
+        ", ".join(f"{x:.0f}" for x in ouvert.RYTHMES),
+        opts.duree_ouverte,
+    )
+    distributions: dict[str, list[float]] = {}
+    ouvertures: dict[str, Any] = {}
+    async with ouvert.client(pile.api_url, {"Authorization": f"Bearer {ctx.jeton}"}) as http:
+        for rythme in ouvert.RYTHMES:
+            ouvertures[f"{rythme:.0f}"], distributions[f"{rythme:.0f}/s"] = await salve_ouvertures(
+                ctx, pile, http, rythme
+            )
+        # The search: upwards while the rates hold, else between the last held and the first not.
+        tenus = [x for x in ouvert.RYTHMES if ouvertures[f"{x:.0f}"]["tenu"]]
+        essais = [x for x in ouvert.RECHERCHE][: opts.recherche] if ouvert.RYTHMES[-1] in tenus else []
+        if not essais and tenus and opts.recherche > 0:
+            suivant = (
+                min(x for x in ouvert.RYTHMES if x > max(tenus)) if max(tenus) < ouvert.RYTHMES[-1] else None
+            )
+            if suivant is not None:
+                essais = [round((max(tenus) + suivant) / 2)]
+        for rythme in essais:
+            journal.info("[%s] recherche du rythme tenu : %.0f/s", pile.base, rythme)
+            m, _ = await salve_ouvertures(ctx, pile, http, rythme)
+            ouvertures[f"{rythme:.0f}"] = m
+            if not m["tenu"]:
+                break
+        tenus = [float(k) for k, m in ouvertures.items() if m["tenu"]]
+        r["rythme_max_tenu_par_s"] = max(tenus) if tenus else None
+        r["boucle_ouverte_ouvertures"] = ouvertures
+        a20 = ouvertures.get("20", {})
+        r["invitation_p99_s_a_20"] = a20.get("invitation_p99_s")
+        r["api_ouverture_p99_s_a_20"] = a20.get("api_p99_s")
+        if "10" in ouvertures:
+            r["cpu_ms_par_ouverture"] = ouvertures["10"]["cpu_ms_par_ouverture"]
+            r["cpu_ouverture_total_ms"] = r["cpu_ms_par_ouverture"].get("total_ms")
+
+        # Two worker processes on the same task queue, against one, at 20/s, back to back.
+        if opts.deux_workers:
+            rythme = ouvert.RYTHMES[-1]
+            journal.info("[%s] un worker puis deux, ouvertures à %.0f/s", pile.base, rythme)
+            un, _ = await salve_ouvertures(ctx, pile, http, rythme)
+            second = ctx.enfants.lancer(
+                f"worker2-{pile.base}", [PYTHON, "-m", "modif_solde.cli", "worker"], pile.env
+            )
+            try:
+                await attendre_poller(ctx.client, pile.task_queue, second)
+                deux, _ = await salve_ouvertures(ctx, pile, http, rythme, {"worker2": second.pid})
+            finally:
+                ctx.enfants.arreter(second)
+            r["deux_workers"] = {"rythme_par_s": rythme, "un": un, "deux": deux}
+
+    # Confirmations: operators confirm drafts of the modifications opened above.
+    if opts.confirmations:
+        await phase_confirmations(ctx, pile, r, distributions)
+    ctx.phases[f"{pile.base}_boucle_ouverte"] = round(time.monotonic() - debut, 1)
+    return distributions
+
+
+async def phase_confirmations(
+    ctx: Contexte, pile: Pile, r: dict[str, Any], distributions: dict[str, list[float]]
+) -> None:
+    opts = ctx.opts
+    besoin = [max(1, round(x * opts.duree_ouverte)) for x in ouvert.RYTHMES]
+    if len(pile.en_attente) < sum(besoin):
+        journal.warning("[%s] pas assez de modifications ouvertes pour les confirmations", pile.base)
+        return
+    choisies = pile.en_attente[-sum(besoin) :]
+    del pile.en_attente[-sum(besoin) :]
+    jeton = emettre_jeton(
+        ctx.secret, "operateur.bench", Role.OPERATEUR, siret=bases.SIRET, duree=timedelta(hours=6)
+    )
+    journal.info("[%s] confirmations : %d brouillons remplis (hors mesure)", pile.base, len(choisies))
+    async with ouvert.client(pile.api_url, {"Authorization": f"Bearer {jeton}"}) as http:
+        refusees: list[str] = []
+
+        async def remplir(numero: str) -> None:
+            vue = await http.get(f"/api/v1/modifications/{numero}")
+            reponse = None
+            if vue.status_code == 200:
+                reponse = await http.patch(
+                    f"/api/v1/modifications/{numero}/brouillon",
+                    json={**portail.SAISIE, "contact_support_telephone": portail.TELEPHONES[0]},
+                    headers={"If-Match": vue.headers["ETag"]},
+                )
+            if reponse is None or reponse.status_code != 200:
+                refusees.append(numero)
+                if len(refusees) <= 3:
+                    corps = (reponse or vue).text[:300]
+                    journal.warning("  brouillon de %s : %s", numero, corps)
+
+        await charge.en_parallele("brouillons", choisies, 10, remplir)
+        if refusees:
+            # Not confirmable: left out, and counted in the results.
+            r["confirmations_brouillons_refuses"] = len(refusees)
+            choisies = [m for m in choisies if m not in set(refusees)]
+
+        async def confirmer(numero: str) -> tuple[int, str]:
+            reponse = await http.post(f"/api/v1/modifications/{numero}/confirmer")
+            return reponse.status_code, reponse.text
+
+        confirmations: dict[str, Any] = {}
+        reste = list(choisies)
+        for rythme, nombre in zip(ouvert.RYTHMES, besoin, strict=True):
+            lot, reste = reste[:nombre], reste[nombre:]
+            if not lot:
+                break
+            await calme(ctx, pile)
+            cpu = compteur(ctx, pile)
+            s = await ouvert.salve(rythme, lot, confirmer, lambda m: f"{m}:confirmation")
+            m, latences = await ouvert.mesurer(s, ctx.puits, 120, "confirmation")
+            m["cpu"] = cpu.fin()
+            m["cpu_ms_par_confirmation"] = cpu.par_operation(len(s.reussis))
+            confirmations[f"{rythme:.0f}"] = m
+            distributions[f"confirmation {rythme:.0f}/s"] = latences
+            journal.info("%s", ouvert.ligne(f"[{pile.base}] confirmations", m, "confirmation"))
+    r["boucle_ouverte_confirmations"] = confirmations
+    if "10" in confirmations:
+        r["cpu_ms_par_confirmation"] = confirmations["10"]["cpu_ms_par_confirmation"]
+        r["cpu_confirmation_total_ms"] = r["cpu_ms_par_confirmation"].get("total_ms")
+
+
+async def phase_lectures(ctx: Contexte, pile: Pile, liste: list[str], r: dict[str, Any]) -> None:
+    """wrk on the request page, the list and the portal's request page; then the baselines on
+    the same paths; then the SQL statements of each page."""
+    opts = ctx.opts
+    base = pile.base
+    debut = time.monotonic()
+    gestionnaire = f"Authorization: Bearer {ctx.jeton}"
+    session = portail.cookie_session(ctx.secret_session, "operateur-bench-lecture", bases.SIRET)
+    pages = [f"/api/v1/demandes/{n}" for n in liste]
+    cibles = {
+        "page_demande": (pages, gestionnaire),
+        "liste": (
+            [f"/api/v1/demandes?limite=100&decalage={d}" for d in range(0, max(len(liste) - 100, 1), 100)],
+            gestionnaire,
+        ),
+        "page_portail": ([f"/demandes/{n}" for n in liste], f"Cookie: {COOKIE}={session}"),
+    }
+    lectures: dict[str, Any] = {}
+    await calme(ctx, pile)
+    for nom, (chemins, entete) in cibles.items():
+        journal.info(
+            "[%s] wrk %s : %.0f s, %d connexions", base, nom, opts.duree_lecture, opts.wrk_connexions
+        )
+        m, cpu = await wrk.lire(
+            pile.api_url,
+            chemins,
+            entete,
+            opts.duree_lecture,
+            ctx.dossier,
+            f"{base}-{nom}",
+            connexions=opts.wrk_connexions,
+            apres_chauffe=lambda: compteur(ctx, pile),
+        )
+        m["cpu"] = cpu.fin()
+        m["cpu_ms_par_requete"] = cpu.par_operation(m["requetes"])
+        lectures[nom] = m
+        journal.info(
+            "[%s]   %.0f req/s, p50 %.1f ms, p99 %.1f ms, %d erreurs ; API %.2f ms CPU/req ; wrk %.0f %% d'un cœur",
+            base,
+            m["rps"],
+            m["p50_ms"],
+            m["p99_ms"],
+            m["erreurs"],
+            m["cpu_ms_par_requete"].get("api_ms", 0),
+            m["wrk_cpu_pct"],
+        )
+    r["lectures_wrk"] = lectures
+    r["api_get_rps"] = lectures["page_demande"]["rps"]
+    r["cpu_page_api_ms"] = lectures["page_demande"]["cpu_ms_par_requete"].get("api_ms")
+
+    # The baselines, same paths, same wrk, same uvicorn settings.
+    r["references"] = await phase_references(ctx, pile, pages)
+    une = r["references"].get("une_requete")
+    if une and une.get("rps") and r["api_get_rps"]:
+        r["ratio_page_vs_une_requete"] = round(r["api_get_rps"] / une["rps"], 3)
+    nue = r["references"].get("nue")
+    if nue and nue.get("rps") and r["api_get_rps"]:
+        r["ratio_page_vs_nue"] = round(r["api_get_rps"] / nue["rps"], 3)
+
+    # SQL statements per page, in this process.
+    jeton_op = emettre_jeton(ctx.secret, "operateur-bench-lecture", Role.OPERATEUR, siret=bases.SIRET)
+    sql = await requetes.compter(
+        pile.env,
+        {
+            "page_demande": (pages[0], {"Authorization": f"Bearer {ctx.jeton}"}),
+            "liste": ("/api/v1/demandes?limite=100", {"Authorization": f"Bearer {ctx.jeton}"}),
+            "page_demande_operateur": (pages[0], {"Authorization": f"Bearer {jeton_op}"}),
+            "page_portail": (f"/demandes/{liste[0]}", {"Cookie": f"{COOKIE}={session}"}),
+        },
+    )
+    r["requetes_sql"] = sql
+    r["sql_page_demande"] = sql["page_demande"]["requetes_sql"]
+    journal.info(
+        "[%s] requêtes SQL par page : %s",
+        base,
+        ", ".join(f"{k} {v['requetes_sql']} (HTTP {v['statut']})" for k, v in sql.items()),
+    )
+    ctx.phases[f"{base}_lectures"] = round(time.monotonic() - debut, 1)
+
+
+async def phase_references(ctx: Contexte, pile: Pile, chemins: list[str]) -> dict[str, Any]:
+    """The bare FastAPI app (the captured page as a constant) and, on PostgreSQL, the app that
+    builds the same JSON with one hand-written query; each under wrk like the API."""
+    opts = ctx.opts
+    resultat: dict[str, Any] = {}
+    async with httpx.AsyncClient(base_url=pile.api_url, timeout=30) as http:
+        reponse = await http.get(chemins[0], headers={"Authorization": f"Bearer {ctx.jeton}"})
+        reponse.raise_for_status()
+        page = reponse.json()
     fichier = ctx.dossier / "page.json"
     fichier.write_text(json.dumps(page, ensure_ascii=False))
-    port = port_libre()
-    commande = [PYTHON, "-m", "bench.enfant", "nu", "--port", str(port), "--corps", str(fichier)]
-    nu = ctx.enfants.lancer("fastapi-nue", commande, env_propre())
-    try:
-        base = f"http://127.0.0.1:{port}"
-        await attendre_http(f"{base}/healthz", nu)
-        cpu = CompteurCpu({"bench": os.getpid(), "api": nu.pid})
-        lectures = await charge.lire_en_charge(base, chemins, {}, opts.concurrence, opts.duree_lecture)
-        r: dict[str, Any] = {"cpu_reads": cpu.fin()}
-    finally:
-        ctx.enfants.arreter(nu)
-    mesures = charge.centiles(lectures.latences_s, "baseline_api", "ms", 1000)
-    r.update(mesures)
-    r["baseline_api_rps"] = round(lectures.rps, 1)
-    r["baseline_api_errors"] = lectures.erreurs
-    ctx.phases["nue_lectures"] = round(time.monotonic() - debut, 1)
-    journal.info("[nue]   %.0f req/s, p99 %.1f ms", lectures.rps, r.get("baseline_api_p99_ms", 0))
-    return r, lectures.latences_s
+    apps: dict[str, list[str]] = {"nue": ["nu", "--corps", str(fichier)]}
+    if pile.base == "postgresql":
+        apps["une_requete"] = ["une-requete", "--base", pile.url, "--portail-url", pile.api_url]
+    for nom, arguments in apps.items():
+        port = port_libre()
+        commande = [PYTHON, "-m", "bench.enfant", *arguments[:1], "--port", str(port), *arguments[1:]]
+        enfant = ctx.enfants.lancer(f"reference-{nom}", commande, env_propre())
+        try:
+            url = f"http://127.0.0.1:{port}"
+            await attendre_http(f"{url}/healthz", enfant)
+            if nom == "une_requete":
+                async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+                    autre = (await http.get(chemins[0])).json()
+                resultat["une_requete_json_identique"] = autre == page
+                if autre != page:
+                    resultat["une_requete_json_differences"] = differences(page, autre)
+            m, cpu = await wrk.lire(
+                url,
+                chemins,
+                "X-Banc: 1",
+                opts.duree_lecture,
+                ctx.dossier,
+                f"reference-{nom}",
+                connexions=opts.wrk_connexions,
+                apres_chauffe=lambda pid=enfant.pid: CompteurCpu(  # type: ignore[misc]
+                    {"api": pid}, base_pg=bases.PG_BASE if pile.base == "postgresql" else None
+                ),
+            )
+            m["cpu"] = cpu.fin()
+            m["cpu_ms_par_requete"] = cpu.par_operation(m["requetes"])
+        finally:
+            ctx.enfants.arreter(enfant)
+        resultat[nom] = m
+        journal.info("[%s] référence %s : %.0f req/s, p99 %.1f ms", pile.base, nom, m["rps"], m["p99_ms"])
+    return resultat
+
+
+def differences(a: Any, b: Any, chemin: str = "") -> list[str]:
+    """Where two JSON documents differ (the first 20 places)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        sortie = []
+        for cle in sorted(set(a) | set(b)):
+            sortie += differences(a.get(cle, "<absent>"), b.get(cle, "<absent>"), f"{chemin}.{cle}")
+        return sortie[:20]
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        return [
+            d for i, (x, y) in enumerate(zip(a, b, strict=True)) for d in differences(x, y, f"{chemin}[{i}]")
+        ][:20]
+    return [] if a == b else [f"{chemin or '.'} : {str(a)[:60]!r} ≠ {str(b)[:60]!r}"]
 
 
 # --- the run ----------------------------------------------------------------------------------------
@@ -636,30 +935,26 @@ async def executer(opts: Options, enfants: Enfants, dossier: Path, nettoyage: Ne
 
         par_base: dict[str, dict[str, Any]] = {}
         invitations: dict[str, list[float]] = {}
-        lectures: dict[str, list[float]] = {}
-        page: dict[str, Any] = {}
+        ouvertes: dict[str, list[float]] = {}
         for base in opts.bases:
             if base == "postgresql":
                 pg_cree = True
                 nettoyage.pg_admin = opts.pg_admin
-            par_base[base], page_base, distributions = await phase_base(ctx, base)
-            page = page or page_base
-            invitations[base] = distributions.get("invitation", [])
-            lectures[f"API {base}"] = distributions.get("lecture", [])
+            par_base[base], distributions = await phase_base(ctx, base)
+            invitations[f"{base} (boucle fermée)"] = distributions.get("invitation", [])
+            ouvertes.update(
+                {
+                    f"{base} {k.removeprefix('ouvert ')}": v
+                    for k, v in distributions.items()
+                    if k.startswith("ouvert ")
+                }
+            )
         if pg_cree:
             await bases.supprimer_pg(opts.pg_admin)
             pg_cree = False
             nettoyage.pg_admin = None
 
         resultats: dict[str, Any] = {}
-        if page:
-            chemins = [f"/api/v1/demandes/{n}" for n in bases.numeros(opts.bases[0], 1, opts.n)]
-            nu, lectures["FastAPI nue"] = await phase_nu(ctx, page, chemins)
-            resultats["baseline_api"] = nu
-            for r in par_base.values():
-                r["baseline_api_rps"] = nu["baseline_api_rps"]
-                r["baseline_api_p99_ms"] = nu.get("baseline_api_p99_ms")
-                r["ratio_api_vs_baseline"] = round(r["api_get_rps"] / nu["baseline_api_rps"], 3)
 
         # Nothing else runs now: stop the dev server and the no-op worker before the cycles.
         enfants.arreter(noop)
@@ -680,7 +975,7 @@ async def executer(opts: Options, enfants: Enfants, dossier: Path, nettoyage: Ne
             ctx.phases["file_de_travail"] = round(time.monotonic() - debut, 1)
 
         for r in par_base.values():
-            r["objectifs"] = rapport.evaluer(r)
+            r["objectifs"] = rapport.evaluer(r, resultats)
         tete = "postgresql" if "postgresql" in par_base else opts.bases[0]
         commit, sale = commit_court()
         entete: dict[str, Any] = {
@@ -704,6 +999,11 @@ async def executer(opts: Options, enfants: Enfants, dossier: Path, nettoyage: Ne
                 "base_attente": opts.base_attente,
                 "echantillon_redemarrage": opts.echantillon,
                 "cycles": opts.cycles,
+                "duree_ouverte_s": opts.duree_ouverte,
+                "recherche": opts.recherche,
+                "wrk_connexions": opts.wrk_connexions,
+                "wrk_fils": wrk.FILS,
+                "rapide": opts.rapide,
                 "source": str(opts.source) if opts.source else "dépôt (copie au lancement)",
             },
             "machine": {
@@ -732,6 +1032,29 @@ async def executer(opts: Options, enfants: Enfants, dossier: Path, nettoyage: Ne
                     "If-Match). Temps de réponse vus du banc sur la boucle locale, file d'attente comprise ; "
                     "toutes les demandes du banc ont le même SIRET : Mes demandes en liste 500 (sa limite)"
                 ),
+                "boucle_ouverte": (
+                    "chaque requête a son instant prévu (début + i / rythme) et part à cet instant, "
+                    "concurremment aux autres quoi qu'il arrive aux précédentes ; ses latences (appel API, "
+                    "courriel reçu au puits) comptent depuis cet instant prévu : un arrêt du service est dans "
+                    "la latence de chaque requête qu'il a retardée (pas d'omission coordonnée). Tenu : p99 du "
+                    "courriel < 1 s, aucune erreur, tous les courriels reçus"
+                ),
+                "cpu_par_operation": (
+                    "psutil, cpu_times (user + system) de chaque processus avant / après la salve à 10/s, "
+                    "jusqu'au dernier courriel reçu ; le delta entier attribué à l'opération (ce qui tourne "
+                    "à vide compris). PostgreSQL : le postmaster et ses enfants (processus de fond et "
+                    "connexions de la base du banc ; les connexions aux autres bases exclues)"
+                ),
+                "lectures_wrk": (
+                    f"wrk (boucle fermée), {wrk.FILS} fil, {opts.wrk_connexions} connexions, "
+                    f"{opts.duree_lecture:.0f} s après 1 s de chauffe, script bench/lectures.lua (en-tête "
+                    "Authorization ou cookie de session, chemins en rotation) ; CPU de wrk par son rusage"
+                ),
+                "requetes_sql": (
+                    "l'application (create_app, réglages de l'API) dans le processus du banc par le transport "
+                    "ASGI de httpx, sur la base du banc ; écouteur SQLAlchemy before_cursor_execute ; "
+                    "le deuxième appel de chaque chemin compté"
+                ),
                 "latence_invitation": (
                     "horloge monotone du banc : de l'envoi du POST à la réception du DATA par le puits SMTP "
                     "du banc (aiosmtpd, fil du processus du banc)"
@@ -746,7 +1069,7 @@ async def executer(opts: Options, enfants: Enfants, dossier: Path, nettoyage: Ne
         sortie.mkdir(parents=True, exist_ok=True)
         nom = f"{date.today().isoformat()}-{commit}"
         rapport.ecrire_json(sortie / f"{nom}.json", resultats)
-        rapport.dessiner(sortie / f"{nom}.png", invitations, lectures)
+        rapport.dessiner(sortie / f"{nom}.png", invitations, ouvertes)
         if profils is not None:
             cible = sortie / f"{nom}-profils"
             shutil.rmtree(cible, ignore_errors=True)
@@ -799,6 +1122,23 @@ async def executer_file(opts: Options, nettoyage: Nettoyage) -> dict[str, Any]:
     return resultats
 
 
+# --rapide: every phase, tiny; the figures mean nothing, the pipeline is checked end to end.
+RAPIDE: dict[str, Any] = {
+    "n": 40,
+    "concurrence": 10,
+    "operateurs": 2,
+    "duree_lecture": 3.0,
+    # Few connections: on a loaded machine a page answered in over 3 s would leave wrk empty-handed.
+    "wrk_connexions": 4,
+    "attente": 300,
+    "echantillon": 20,
+    "cycles": 1,
+    "duree_ouverte": 1.0,
+    "recherche": 1,
+    "file_demandes": 2000,
+}
+
+
 def _arguments(argv: list[str] | None) -> Options:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--n", type=int, default=1000, help="ouvertures par base (défaut : 1000)")
@@ -810,7 +1150,10 @@ def _arguments(argv: list[str] | None) -> Options:
         help=f"opérateurs simulés du portail, 0 pour s'en passer (défaut : {portail.OPERATEURS})",
     )
     parser.add_argument(
-        "--duree-lecture", type=float, default=15.0, help="secondes de GET mesurées (défaut : 15)"
+        "--duree-lecture",
+        type=float,
+        default=10.0,
+        help="secondes de GET mesurées par wrk, par page (défaut : 10)",
     )
     parser.add_argument(
         "--attente",
@@ -821,7 +1164,11 @@ def _arguments(argv: list[str] | None) -> Options:
     parser.add_argument("--base-attente", default="postgresql", choices=["sqlite", "postgresql"])
     parser.add_argument("--echantillon", type=int, default=500, help="workflows interrogés après redémarrage")
     parser.add_argument("--cycles", type=int, default=5, help="cycles de 20 jours sur le serveur de test")
-    parser.add_argument("--bases", default="sqlite,postgresql", help="bases mesurées, dans l'ordre")
+    parser.add_argument(
+        "--bases",
+        default="postgresql",
+        help="bases mesurées, dans l'ordre : sqlite,postgresql (défaut : postgresql)",
+    )
     parser.add_argument("--pg-admin", default=bases.PG_ADMIN, help="connexion d'administration PostgreSQL")
     parser.add_argument("--garder", action="store_true", help="garder le dossier de travail (journaux)")
     parser.add_argument("--profil", action="store_true", help="échantillonner API et worker avec py-spy")
@@ -846,6 +1193,39 @@ def _arguments(argv: list[str] | None) -> Options:
         default=file.DEMANDES,
         help=f"demandes de la file de travail mesurée sur PostgreSQL, 0 pour s'en passer (défaut : {file.DEMANDES})",
     )
+    parser.add_argument(
+        "--duree-ouverte",
+        type=float,
+        default=15.0,
+        help="secondes d'envois par rythme de la boucle ouverte (défaut : 15)",
+    )
+    parser.add_argument(
+        "--recherche",
+        type=int,
+        default=len(ouvert.RECHERCHE),
+        help="rythmes essayés au plus au-delà de 20/s pour trouver le plus haut tenu (0 : aucun)",
+    )
+    parser.add_argument(
+        "--sans-deux-workers", action="store_true", help="sans la comparaison un / deux workers"
+    )
+    parser.add_argument(
+        "--sans-confirmations", action="store_true", help="sans les confirmations en boucle ouverte"
+    )
+    parser.add_argument(
+        "--wrk-connexions",
+        type=int,
+        default=wrk.CONNEXIONS,
+        help=f"connexions de wrk (défaut : {wrk.CONNEXIONS})",
+    )
+    parser.add_argument(
+        "--rapide",
+        action="store_true",
+        help="chaque phase en tout petit (≈ 2 min) : vérifier le banc de bout en bout, pas mesurer",
+    )
+    premiers = parser.parse_args(argv)
+    if premiers.rapide:
+        # Explicit options still win: these are only the defaults.
+        parser.set_defaults(**RAPIDE)
     args = parser.parse_args(argv)
     liste = [b.strip() for b in args.bases.split(",") if b.strip()]
     if not liste or any(b not in ("sqlite", "postgresql") for b in liste):
@@ -871,6 +1251,12 @@ def _arguments(argv: list[str] | None) -> Options:
         sortie=args.sortie,
         seulement=args.seulement,
         file_demandes=args.file_demandes,
+        duree_ouverte=args.duree_ouverte,
+        recherche=args.recherche,
+        deux_workers=not args.sans_deux_workers,
+        confirmations=not args.sans_confirmations,
+        wrk_connexions=args.wrk_connexions,
+        rapide=args.rapide,
     )
 
 

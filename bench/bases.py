@@ -16,7 +16,7 @@ import asyncpg
 from modif_solde.db import create_engine, session_factory, unit_of_work
 from modif_solde.migrations import migrer
 from modif_solde.services.demandes import importer_demande, lire_import
-from modif_solde.services.stockage import Stockage
+from modif_solde.services.stockage import StockageDossier
 
 journal = logging.getLogger("bench")
 
@@ -110,7 +110,7 @@ async def importer(url: str, stockage: Path, liste: Sequence[str], pieces: int, 
     answers the imports per second."""
     engine = create_engine(url_async(url))
     sessions = session_factory(engine)
-    depot = Stockage(stockage)
+    depot = StockageDossier(stockage)
     modele = seed()
     debut = time.monotonic()
     prochain_journal = 0.0

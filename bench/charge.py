@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -141,52 +140,6 @@ async def ouvrir_par_api(base: str, jeton: str, liste: Sequence[str], concurrenc
 
         duree = await en_parallele("ouvertures (API)", liste, concurrence, ouvrir)
     return Ouvertures(appels, duree, erreurs)
-
-
-@dataclass
-class Lectures:
-    latences_s: list[float]
-    rps: float
-    erreurs: int
-
-
-async def lire_en_charge(
-    base: str,
-    chemins: Sequence[str],
-    entetes: dict[str, str],
-    concurrence: int,
-    duree: float,
-    echauffement: float = 2.0,
-) -> Lectures:
-    """GET the paths in a random order for `duree` seconds after a warm-up, `concurrence` at a time."""
-    ordre = list(chemins)
-    random.shuffle(ordre)
-    latences: list[float] = []
-    erreurs = 0
-    async with clients_http(base, concurrence) as clients:
-        debut_mesure = time.monotonic() + echauffement
-        fin_mesure = debut_mesure + duree
-        derniere = debut_mesure
-
-        async def ouvrier(k: int) -> None:
-            nonlocal erreurs, derniere
-            http = clients[k]
-            i = k
-            while (t0 := time.monotonic()) < fin_mesure:
-                try:
-                    r = await http.get(ordre[i % len(ordre)], headers=entetes)
-                    ok = r.status_code == 200
-                except httpx.HTTPError:
-                    ok = False
-                t1 = time.monotonic()
-                if t0 >= debut_mesure:
-                    latences.append(t1 - t0)
-                    derniere = max(derniere, t1)
-                    erreurs += not ok
-                i += concurrence
-
-        await asyncio.gather(*(ouvrier(k) for k in range(concurrence)))
-    return Lectures(latences, len(latences) / (derniere - debut_mesure), erreurs)
 
 
 async def demarrer_noop(

@@ -18,6 +18,11 @@ def main(argv: list[str] | None = None) -> int:
     p_nu.add_argument("--hote", default="127.0.0.1")
     p_nu.add_argument("--port", type=int, required=True)
     p_nu.add_argument("--corps", type=Path, required=True)
+    p_une = commandes.add_parser("une-requete", help="la page de la demande en une requête SQL")
+    p_une.add_argument("--hote", default="127.0.0.1")
+    p_une.add_argument("--port", type=int, required=True)
+    p_une.add_argument("--base", required=True, help="URL PostgreSQL de la base du banc")
+    p_une.add_argument("--portail-url", default="")
     args = parser.parse_args(argv)
     # Imported here so that the workflow module is `bench.noop`, never `__main__` (the sandbox
     # re-imports a workflow's module by name).
@@ -25,6 +30,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench.noop import executer_worker
 
         asyncio.run(executer_worker(args.adresse, args.file))
+    elif args.commande == "une-requete":
+        from bench.unerequete import servir as servir_une
+
+        servir_une(args.hote, args.port, args.base)
     else:
         from bench.nu import servir
 

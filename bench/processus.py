@@ -126,8 +126,9 @@ def rss_mo(pid: int) -> float:
 class CompteurCpu:
     """CPU seconds used per process during a phase: who saturates the two cores."""
 
-    def __init__(self, pids: dict[str, int]) -> None:
+    def __init__(self, pids: dict[str, int], base_pg: str | None = None) -> None:
         self.pids = pids
+        self.base_pg = base_pg
         self._debut = time.monotonic()
         self._avant = self._mesurer()
 
@@ -139,23 +140,52 @@ class CompteurCpu:
                 mesures[nom] = t.user + t.system
             except psutil.Error:
                 pass
-        # PostgreSQL's backends are not ours: read only, summed under one name.
-        total_pg = 0.0
-        for proc in psutil.process_iter(["name"]):
-            if proc.info["name"] in ("postgres", "postmaster"):
-                try:
-                    t = proc.cpu_times()
-                    total_pg += t.user + t.system
-                except psutil.Error:
-                    pass
-        mesures["postgres"] = total_pg
+        # PostgreSQL's server: its backends are not ours, read only, summed under one name.
+        mesures["postgres"] = cpu_postgres(self.base_pg)
         return mesures
+
+    def par_operation(self, operations: int) -> dict[str, float]:
+        """After `fin`: milliseconds of CPU per operation, per process, and their sum."""
+        if operations <= 0:
+            return {}
+        ms = {
+            f"{nom}_ms": round(1000 * v / operations, 2)
+            for nom, v in self.deltas.items()
+            if nom not in ("bench", "worker_noop", "wrk")
+        }
+        ms["total_ms"] = round(sum(ms.values()), 2)
+        return ms
 
     def fin(self) -> dict[str, float]:
         apres = self._mesurer()
         duree = time.monotonic() - self._debut
+        # Unrounded, for the CPU per operation.
+        self.deltas = {nom: apres[nom] - self._avant.get(nom, 0.0) for nom in apres}
         resultat = {
             f"{nom}_cpu_s": round(apres[nom] - self._avant.get(nom, 0.0), 2) for nom in apres if nom in apres
         }
         resultat["duree_s"] = round(duree, 2)
         return resultat
+
+
+def cpu_postgres(base: str | None = None) -> float:
+    """CPU seconds of the PostgreSQL server: the postmaster and its children (backends and
+    background processes). With `base`, the other databases' client backends are left out (the
+    server is shared); the background processes (WAL writer, checkpointer, autovacuum...) are
+    counted whole. A backend that ended during a phase takes its CPU with it: the bench's pools
+    keep theirs open."""
+    total = 0.0
+    for proc in psutil.process_iter(["name", "ppid", "cmdline"]):
+        if proc.info["name"] not in ("postgres", "postmaster"):
+            continue
+        ligne = " ".join(proc.info["cmdline"] or [])
+        # A client backend's title: "postgres: 15/main: user database 127.0.0.1(port) state".
+        client = "(" in ligne and ")" in ligne
+        if base is not None and client and f" {base} " not in ligne:
+            continue
+        try:
+            t = proc.cpu_times()
+            total += t.user + t.system
+        except psutil.Error:
+            pass
+    return total

@@ -19,7 +19,7 @@ from modif_solde.activities.modification import ActivitesModification
 from modif_solde.db import create_engine, session_factory
 from modif_solde.models.enums import StatutModification
 from modif_solde.services.envoi import ExpediteurSmtp
-from modif_solde.services.stockage import Stockage
+from modif_solde.services.stockage import StockageDossier
 from modif_solde.temporal import demarrer_modification, enregistrer_search_attributes
 from modif_solde.worker import construire_worker
 from modif_solde.workflows.contrat import ModificationEntree
@@ -50,7 +50,7 @@ async def cycles(n: int, dossier: Path, puits: PuitsHorodate) -> dict[str, Any]:
         await enregistrer_search_attributes(env.client)
         activites = ActivitesModification(
             sessions=session_factory(engine),
-            stockage=Stockage(dossier / "pieces-sablier"),
+            stockage=StockageDossier(dossier / "pieces-sablier"),
             expediteur=ExpediteurSmtp(puits.url),
             adresse_expediteur="Portail <ne-pas-repondre@bench.invalid>",
             adresse_gestionnaires="gestionnaires@bench.invalid",

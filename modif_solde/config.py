@@ -6,6 +6,7 @@ from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -34,9 +35,32 @@ class Settings(BaseSettings):
     PORTAIL_URL: str = "http://127.0.0.1:8000"
     RELANCE_APRES: timedelta = timedelta(days=10)
     EXPIRATION_APRES: timedelta = timedelta(days=20)
+    # HS256 with this secret: development only (production refuses HS256 tokens).
     JWT_SECRET: str = DEV_JWT_SECRET
     JWT_DUREE: timedelta = timedelta(hours=12)
+    # Production: the public keys (RS256, ES256) as a JWKS, at a URL or in a file; one of them.
+    JWT_JWKS_URL: str | None = None
+    JWT_JWKS_FICHIER: Path | None = None
+    # An unknown `kid` reads the JWKS again at most this often; a URL's JWKS is kept JWT_JWKS_CACHE.
+    JWT_JWKS_RELECTURE: timedelta = Field(default=timedelta(seconds=30), ge=timedelta(0))
+    JWT_JWKS_CACHE: timedelta = Field(default=timedelta(minutes=5), gt=timedelta(0))
+    JWT_EMETTEUR: str = Field(default="modif-solde", min_length=1)
+    JWT_AUDIENCE: str = Field(default="modif-solde-api", min_length=1)
+    # On SIGTERM the API answers 503 on /readyz for ARRET_DELAI while it keeps serving (the load
+    # balancer notices), then stops accepting and gives in-flight requests ARRET_GRACE to finish.
+    ARRET_DELAI: timedelta = Field(default=timedelta(seconds=5), ge=timedelta(0))
+    ARRET_GRACE: timedelta = Field(default=timedelta(seconds=20), gt=timedelta(0))
     STORAGE_DIR: Path = DATA_DIR / "pieces"
+    # Where the documents live: empty or `file:///chemin` → a local folder (STORAGE_DIR when
+    # empty); `s3://bucket/prefixe` → an S3-compatible object store (production's choice).
+    STORAGE_URL: str = ""
+    # The object store: its endpoint (empty → AWS), region and keys; the part size of
+    # multipart uploads (S3's minimum is 5 MiB; at most one part is held in memory per upload).
+    S3_ENDPOINT_URL: str = ""
+    S3_REGION: str = "us-east-1"
+    S3_ACCESS_KEY_ID: str = ""
+    S3_SECRET_ACCESS_KEY: str = ""
+    S3_TAILLE_PART: int = Field(default=8 * 1024 * 1024, ge=5 * 1024 * 1024)
     # A PDF of 10 MiB covers scanned supporting documents; larger is refused (413).
     PIECE_TAILLE_MAX: int = Field(default=10 * 1024 * 1024, gt=0)
     # Documents one modification may add: bounds the storage a single draft can take.
@@ -54,6 +78,12 @@ class Settings(BaseSettings):
     # A session ends after this much inactivity, and in any case after SESSION_DUREE_MAX.
     SESSION_INACTIVITE: timedelta = timedelta(minutes=30)
     SESSION_DUREE_MAX: timedelta = timedelta(hours=12)
+    # Metrics (README, Exploitation): the bearer token Prometheus sends to /metrics (API and
+    # worker); without it, /metrics is open in development and refused in production.
+    METRIQUES_JETON: str | None = None
+    # The worker's /metrics (its counters and the Temporal SDK's): off unless a port is given.
+    METRIQUES_PORT: int | None = Field(default=None, ge=1, le=65535)
+    METRIQUES_ADRESSE: str = "127.0.0.1"
 
     @field_validator("DATABASE_URL")
     @classmethod
@@ -65,17 +95,58 @@ class Settings(BaseSettings):
             return "sqlite+aiosqlite://" + url.split("://", 1)[1]
         return url
 
+    @field_validator("STORAGE_URL")
+    @classmethod
+    def _storage_url(cls, url: str) -> str:
+        if not url:
+            return url
+        parties = urlsplit(url)
+        if parties.scheme == "file" and parties.path and not parties.netloc:
+            return url
+        if parties.scheme == "s3" and parties.netloc and not parties.query:
+            return url
+        raise ValueError(
+            "adresse du stockage des pièces invalide : vide, file:///chemin/absolu ou s3://bucket/prefixe"
+        )
+    @field_validator("METRIQUES_JETON")
+    @classmethod
+    def _jeton_metriques(cls, jeton: str | None) -> str | None:
+        if jeton is not None and len(jeton) < 32:
+            raise ValueError("le jeton des métriques doit compter 32 caractères au moins")
+        return jeton
+
     @model_validator(mode="after")
     def _no_dev_secret_outside_dev(self) -> Settings:
+        if self.JWT_JWKS_URL and self.JWT_JWKS_FICHIER is not None:
+            raise ValueError("MODIF_SOLDE_JWT_JWKS_URL et MODIF_SOLDE_JWT_JWKS_FICHIER : l'un ou l'autre, pas les deux")
+        if self.JWT_JWKS_URL and not self.JWT_JWKS_URL.startswith(
+            ("https://", "http://") if self.ENVIRONNEMENT == "developpement" else "https://"
+        ):
+            raise ValueError("MODIF_SOLDE_JWT_JWKS_URL doit être une URL https://")
         if self.ENVIRONNEMENT != "developpement":
-            if self.JWT_SECRET == DEV_JWT_SECRET or len(self.JWT_SECRET) < 32:
+            if self.STORAGE_URL.startswith("s3://") and not (self.S3_ACCESS_KEY_ID and self.S3_SECRET_ACCESS_KEY):
                 raise ValueError(
-                    "MODIF_SOLDE_JWT_SECRET doit être défini (32 caractères au moins) en production "
-                    "(MODIF_SOLDE_ENVIRONNEMENT=production, le réglage par défaut)"
+                    "MODIF_SOLDE_S3_ACCESS_KEY_ID et MODIF_SOLDE_S3_SECRET_ACCESS_KEY doivent être définis "
+                    "en production quand les pièces sont dans S3 (MODIF_SOLDE_STORAGE_URL=s3://…)"
+                )
+            if self.METRIQUES_PORT is not None and self.METRIQUES_JETON is None:
+                raise ValueError(
+                    "MODIF_SOLDE_METRIQUES_JETON doit être défini (32 caractères au moins) quand "
+                    "MODIF_SOLDE_METRIQUES_PORT ouvre les métriques du worker en production"
                 )
         if self.RELANCE_APRES >= self.EXPIRATION_APRES:
             raise ValueError("MODIF_SOLDE_RELANCE_APRES doit précéder MODIF_SOLDE_EXPIRATION_APRES")
         return self
+
+
+def verifier_reglages_jetons(settings: Settings) -> None:
+    """What the API needs to check tokens (the other commands do not): in production, a JWKS;
+    HS256 and its shared secret are for development only."""
+    if settings.ENVIRONNEMENT != "developpement" and not (settings.JWT_JWKS_URL or settings.JWT_JWKS_FICHIER):
+        raise ValueError(
+            "MODIF_SOLDE_JWT_JWKS_URL ou MODIF_SOLDE_JWT_JWKS_FICHIER doit être défini en production "
+            "(les clés publiques des jetons ; HS256 et MODIF_SOLDE_JWT_SECRET ne servent qu'en développement)"
+        )
 
 
 def decrire_erreurs(exc: ValidationError) -> list[str]:

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+import inspect
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
+import anyio
 from sqlalchemy import Engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
+
+journal = logging.getLogger(__name__)
 
 
 def create_engine(url: str, lecture_seule: bool = False, **kwargs: Any) -> AsyncEngine:
@@ -68,25 +73,41 @@ async def unit_of_work(factory: SessionFactory) -> AsyncIterator[AsyncSession]:
                 yield session
         except BaseException:
             session.info.pop(_AFTER_COMMIT, None)
-            for hook in session.info.pop(_ON_ROLLBACK, []):
-                hook()
+            await _executer(session.info.pop(_ON_ROLLBACK, []))
             raise
         session.info.pop(_ON_ROLLBACK, None)
-        for hook in session.info.pop(_AFTER_COMMIT, []):
-            hook()
+        await _executer(session.info.pop(_AFTER_COMMIT, []))
+
+
+async def _executer(hooks: list[Hook]) -> None:
+    """Run each hook (awaited when it is a coroutine, like an object store's delete). A hook
+    that fails is logged and the others still run: the transaction's outcome stands, and a
+    file left behind is found by the sweep of `modif-solde verifier`."""
+    for hook in hooks:
+        try:
+            resultat = hook()
+            if inspect.isawaitable(resultat):
+                # Shielded: a cancelled request still removes the file it wrote.
+                with anyio.CancelScope(shield=True):
+                    await resultat
+        except Exception:
+            journal.warning("action après la transaction en échec", exc_info=True)
 
 
 _AFTER_COMMIT = "apres_commit"
 _ON_ROLLBACK = "si_annule"
 
 
-def after_commit(session: AsyncSession, hook: Callable[[], None]) -> None:
+Hook = Callable[[], Awaitable[None] | None]
+
+
+def after_commit(session: AsyncSession, hook: Hook) -> None:
     """Run `hook` once the transaction has committed (e.g. delete a discarded file): never
     before, so a rolled-back transaction loses nothing."""
     session.info.setdefault(_AFTER_COMMIT, []).append(hook)
 
 
-def on_rollback(session: AsyncSession, hook: Callable[[], None]) -> None:
+def on_rollback(session: AsyncSession, hook: Hook) -> None:
     """Run `hook` if the transaction is rolled back (e.g. delete a file written for it)."""
     session.info.setdefault(_ON_ROLLBACK, []).append(hook)
 

@@ -31,7 +31,7 @@ from modif_solde.services import gestionnaires
 from modif_solde.services import modifications as svc
 from modif_solde.services.demandes import charger_demande, importer_demande, lire_import
 from modif_solde.services.erreurs import Introuvable
-from modif_solde.services.stockage import Stockage
+from modif_solde.services.stockage import ouvrir_stockage
 from modif_solde.temporal import (
     SEARCH_ATTRIBUTES,
     connecter,
@@ -188,7 +188,7 @@ async def charger_demo(settings: Settings, client: Client) -> None:
     """Idempotent: imports what is missing, and leaves one request `a_modifier` waiting."""
     engine = create_engine(settings.DATABASE_URL)
     sessions = session_factory(engine)
-    stockage = Stockage(settings.STORAGE_DIR)
+    stockage = ouvrir_stockage(settings)
     try:
         for donnees in donnees_demo():
             async with unit_of_work(sessions) as session:
@@ -222,6 +222,7 @@ async def charger_demo(settings: Settings, client: Client) -> None:
             )
             journal.info("modification de démonstration ouverte", extra={"modification": numero})
     finally:
+        await stockage.fermer()
         await engine.dispose()
 
 

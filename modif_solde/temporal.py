@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+import weakref
 from typing import Any
 
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
-from temporalio.client import Client
+from temporalio.client import Client, WithStartWorkflowOperation
 from temporalio.common import (
     SearchAttributePair,
     TypedSearchAttributes,
@@ -14,11 +16,21 @@ from temporalio.common import (
     WorkflowIDReusePolicy,
 )
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.service import RPCError, RPCStatusCode
 
 from modif_solde.config import Settings
-from modif_solde.workflows.contrat import EtatModification, ModificationEntree
+from modif_solde.workflows.contrat import WORKFLOW_MODIFICATION, EtatModification, ModificationEntree
 from modif_solde.workflows.modification import SA_DEMANDE, SA_SIRET, ModificationWorkflow
+
+journal = logging.getLogger(__name__)
+
+# The clients whose server refused update-with-start (ExecuteMultiOperation): the time-skipping
+# test server does not implement it, a server may have it disabled
+# (`frontend.enableExecuteMultiOperation`). Found once per client, then start + update.
+_SANS_UPDATE_WITH_START: weakref.WeakSet[Client] = weakref.WeakSet()
+_NON_PRIS_EN_CHARGE = (RPCStatusCode.UNIMPLEMENTED, RPCStatusCode.PERMISSION_DENIED)
 
 # API.md: what operations filter on in the Web UI and `temporal workflow list --query`.
 SEARCH_ATTRIBUTES = {
@@ -29,12 +41,25 @@ SEARCH_ATTRIBUTES = {
 }
 
 
-async def connecter(settings: Settings, lazy: bool = False) -> Client:
+async def connecter(settings: Settings, lazy: bool = False, runtime: Runtime | None = None) -> Client:
+    """`runtime`: the SDK's runtime, for its telemetry (the worker's metrics); the default one otherwise."""
     return await Client.connect(
         settings.TEMPORAL_ADDRESS,
         namespace=settings.TEMPORAL_NAMESPACE,
         data_converter=pydantic_data_converter,
         lazy=lazy,
+        runtime=runtime,
+    )
+
+
+def runtime_avec_metriques(adresse: str) -> Runtime:
+    """A runtime whose SDK metrics (workflow and activity tasks, polls, failures, latencies) are
+    served in Prometheus' format on `adresse` (host:port): counters with `_total`, durations in
+    seconds, as Prometheus names them."""
+    return Runtime(
+        telemetry=TelemetryConfig(
+            metrics=PrometheusConfig(bind_address=adresse, counters_total_suffix=True, durations_as_seconds=True)
+        )
     )
 
 
@@ -61,27 +86,53 @@ async def enregistrer_search_attributes(client: Client) -> None:
 
 
 async def demarrer_modification(
-    client: Client, task_queue: str, entree: ModificationEntree, operateur_siret: str | None = None
+    client: Client,
+    task_queue: str,
+    entree: ModificationEntree,
+    operateur_siret: str | None = None,
+    update_with_start: bool = True,
 ) -> EtatModification:
     """Start the modification's workflow (its id is the modification number) and answer once
-    the opening is persisted. A second start of the same number while it runs is refused by
-    Temporal itself (WorkflowAlreadyStartedError); a refused opening raises the update's error."""
+    the opening is persisted: one update-with-start call where the server offers it, otherwise
+    a start then the `attendre_ouverture` update (also with `update_with_start=False`). A second start of the same number while it
+    runs is refused by Temporal itself (WorkflowAlreadyStartedError); a refused opening raises
+    the update's error."""
     attributs: list[SearchAttributePair[Any]] = [SearchAttributePair(SA_DEMANDE, entree.demande_numero)]
     if operateur_siret:
         attributs.append(SearchAttributePair(SA_SIRET, operateur_siret))
-    handle = await client.start_workflow(
-        ModificationWorkflow.run,
-        entree,
-        id=entree.modification_numero,
-        task_queue=task_queue,
-        id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-        id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-        search_attributes=TypedSearchAttributes(attributs),
-        static_summary=f"Modification {entree.modification_numero} de la demande de solde {entree.demande_numero}",
-        static_details=(
+    options: dict[str, Any] = {
+        "id": entree.modification_numero,
+        "task_queue": task_queue,
+        "id_reuse_policy": WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+        "id_conflict_policy": WorkflowIDConflictPolicy.FAIL,
+        "search_attributes": TypedSearchAttributes(attributs),
+        "static_summary": (
+            f"Modification {entree.modification_numero} de la demande de solde {entree.demande_numero}"
+        ),
+        "static_details": (
             f"**Commentaire du gestionnaire** :\n\n{entree.commentaire}\n\n"
             f"**Champs attendus** : {', '.join(entree.champs)}\n\nOuverte par {entree.ouverte_par}."
         ),
-    )
+    }
+    if update_with_start and client not in _SANS_UPDATE_WITH_START:
+        # One call: the workflow starts with the update in its first task, which (since the
+        # patch "ouverture-en-activite-locale") also writes the opening and answers it.
+        try:
+            return await client.execute_update_with_start_workflow(
+                ModificationWorkflow.attendre_ouverture,  # type: ignore[arg-type]
+                start_workflow_operation=WithStartWorkflowOperation(
+                    ModificationWorkflow.run, entree, **options
+                ),
+            )
+        except RPCError as err:
+            if err.status == RPCStatusCode.ALREADY_EXISTS:
+                # The SDK makes it a WorkflowAlreadyStartedError only when the server details
+                # it (the time-skipping test server does not): the same refusal either way.
+                raise WorkflowAlreadyStartedError(entree.modification_numero, WORKFLOW_MODIFICATION) from err
+            if err.status not in _NON_PRIS_EN_CHARGE:
+                raise
+            journal.info("update-with-start refusé par le serveur Temporal (%s) : démarrage puis update", err)
+            _SANS_UPDATE_WITH_START.add(client)
+    handle = await client.start_workflow(ModificationWorkflow.run, entree, **options)
     # The SDK's overloads do not match a parameterless async update under mypy.
     return await handle.execute_update(ModificationWorkflow.attendre_ouverture)  # type: ignore[arg-type]

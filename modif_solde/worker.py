@@ -5,18 +5,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import socket
 from datetime import timedelta
 
 from temporalio.client import Client
+from temporalio.runtime import Runtime
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from modif_solde.activities.modification import ActivitesModification
 from modif_solde.config import Settings
 from modif_solde.db import SessionFactory, create_engine, session_factory
+from modif_solde.metriques import ServeurMetriques
 from modif_solde.services.envoi import Expediteur, ExpediteurSmtp
-from modif_solde.services.stockage import Stockage
-from modif_solde.temporal import connecter
+from modif_solde.services.stockage import ouvrir_stockage
+from modif_solde.temporal import connecter, runtime_avec_metriques
 from modif_solde.workflows.modification import ModificationWorkflow
 
 journal = logging.getLogger(__name__)
@@ -27,7 +30,7 @@ def activites(
 ) -> ActivitesModification:
     return ActivitesModification(
         sessions=sessions,
-        stockage=Stockage(settings.STORAGE_DIR),
+        stockage=ouvrir_stockage(settings),
         expediteur=expediteur or ExpediteurSmtp(settings.SMTP_URL),
         adresse_expediteur=settings.MAIL_FROM,
         adresse_gestionnaires=settings.GESTIONNAIRES_COURRIEL,
@@ -78,13 +81,47 @@ async def executer(settings: Settings, arret: asyncio.Event | None = None) -> No
             boucle.add_signal_handler(sig, arret.set)
         except (NotImplementedError, RuntimeError):
             pass
+    # The worker's /metrics (bound now: a port already taken stops the start here).
+    serveur, runtime = serveur_de_metriques(settings)
     engine = create_engine(settings.DATABASE_URL)
-    client = await connecter(settings)
-    worker = construire_worker(client, activites(settings, session_factory(engine)), settings.TASK_QUEUE)
-    journal.info(
-        "worker prêt", extra={"task_queue": settings.TASK_QUEUE, "temporal": settings.TEMPORAL_ADDRESS}
-    )
-    async with worker:
-        await arret.wait()
-    await engine.dispose()
+    acts: ActivitesModification | None = None
+    try:
+        client = await connecter(settings, runtime=runtime)
+        acts = activites(settings, session_factory(engine))
+        worker = construire_worker(client, acts, settings.TASK_QUEUE)
+        if serveur is not None:
+            serveur.demarrer()
+        journal.info(
+            "worker prêt",
+            extra={
+                "task_queue": settings.TASK_QUEUE,
+                "temporal": settings.TEMPORAL_ADDRESS,
+                "metriques": f"{settings.METRIQUES_ADRESSE}:{serveur.port}" if serveur else None,
+            },
+        )
+        async with worker:
+            await arret.wait()
+    finally:
+        if serveur is not None:
+            serveur.arreter()
+        if acts is not None:
+            await acts.stockage.fermer()
+        await engine.dispose()
     journal.info("worker arrêté")
+
+
+def serveur_de_metriques(settings: Settings) -> tuple[ServeurMetriques | None, Runtime | None]:
+    """With MODIF_SOLDE_METRIQUES_PORT: the worker's /metrics, and a Temporal runtime serving the
+    SDK's metrics on a free loopback port, which /metrics reads and merges in (one scrape target)."""
+    if settings.METRIQUES_PORT is None:
+        return None, None
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port_sdk = int(s.getsockname()[1])
+    serveur = ServeurMetriques(
+        settings.METRIQUES_ADRESSE,
+        settings.METRIQUES_PORT,
+        settings.METRIQUES_JETON,
+        url_sdk=f"http://127.0.0.1:{port_sdk}/metrics",
+    )
+    return serveur, runtime_avec_metriques(f"127.0.0.1:{port_sdk}")

@@ -5,7 +5,13 @@ from __future__ import annotations
 import copy
 import json
 import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,7 +26,8 @@ from modif_solde.db import SessionFactory, create_engine, session_factory, unit_
 from modif_solde.migrations import migrer
 from modif_solde.models.tables import Demande
 from modif_solde.services.demandes import importer_demande, lire_import
-from modif_solde.services.stockage import Stockage
+from modif_solde.services.stockage import Stockage, StockageDossier
+from modif_solde.services.stockage_s3 import TAILLE_PART_MIN, StockageS3
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 EXEMPLE = SHARED / "examples" / "demande-FINMSS009266.json"
@@ -101,7 +108,7 @@ async def factory(engine: AsyncEngine) -> AsyncIterator[SessionFactory]:
 
 @pytest.fixture
 def stockage(tmp_path: Path) -> Stockage:
-    return Stockage(tmp_path / "pieces")
+    return StockageDossier(tmp_path / "pieces")
 
 
 @pytest.fixture
@@ -125,3 +132,95 @@ def t0() -> datetime:
 @pytest.fixture
 def echeances(t0: datetime) -> Iterator[tuple[datetime, datetime, datetime]]:
     yield t0, t0 + timedelta(days=10), t0 + timedelta(days=20)
+
+
+def port_libre() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class ServeurS3:
+    """A real S3 server (moto's server mode) on loopback, with one bucket; each test takes its
+    own prefix in it. Any key pair is accepted."""
+
+    endpoint: str
+    bucket: str
+    cle_acces: str = "cle-de-test"
+    secret: str = "secret-de-test"
+    region: str = "us-east-1"
+
+    def reglages(self, prefixe: str, taille_part: int = TAILLE_PART_MIN) -> dict[str, Any]:
+        """The settings (Settings' field names) of a service storing under `prefixe`."""
+        return {
+            "STORAGE_URL": f"s3://{self.bucket}/{prefixe}",
+            "S3_ENDPOINT_URL": self.endpoint,
+            "S3_REGION": self.region,
+            "S3_ACCESS_KEY_ID": self.cle_acces,
+            "S3_SECRET_ACCESS_KEY": self.secret,
+            "S3_TAILLE_PART": taille_part,
+        }
+
+    def environnement(self, prefixe: str, taille_part: int = TAILLE_PART_MIN) -> dict[str, str]:
+        """The same as MODIF_SOLDE_* variables, for a `modif-solde api`/`worker` process."""
+        return {f"MODIF_SOLDE_{nom}": str(valeur) for nom, valeur in self.reglages(prefixe, taille_part).items()}
+
+    def stockage(self, prefixe: str | None = None, taille_part: int = TAILLE_PART_MIN) -> StockageS3:
+        return StockageS3(
+            self.bucket,
+            prefixe if prefixe is not None else uuid.uuid4().hex,
+            endpoint_url=self.endpoint,
+            region=self.region,
+            cle_acces=self.cle_acces,
+            secret=self.secret,
+            taille_part=taille_part,
+        )
+
+
+@pytest.fixture(scope="session")
+def serveur_s3(tmp_session_dir: Path) -> Iterator[ServeurS3]:
+    """`moto_server` in a subprocess on 127.0.0.1 and a free port, and its bucket."""
+    import botocore.session
+
+    port = port_libre()
+    journal = (tmp_session_dir / "moto.log").open("wb")
+    processus = subprocess.Popen(  # noqa: S603
+        [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+        stdout=journal,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        # Bounded wait for the port (a loaded machine may take a few seconds to import moto).
+        for _ in range(600):
+            if processus.poll() is not None:
+                raise RuntimeError(f"moto_server s'est arrêté (voir {journal.name})")
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        serveur = ServeurS3(endpoint=f"http://127.0.0.1:{port}", bucket="modif-solde-test")
+        client = botocore.session.get_session().create_client(
+            "s3",
+            endpoint_url=serveur.endpoint,
+            region_name=serveur.region,
+            aws_access_key_id=serveur.cle_acces,
+            aws_secret_access_key=serveur.secret,
+        )
+        client.create_bucket(Bucket=serveur.bucket)
+        client.close()
+        yield serveur
+    finally:
+        processus.terminate()
+        processus.wait(timeout=30)
+        journal.close()
+
+
+@pytest.fixture
+async def stockage_s3(serveur_s3: ServeurS3) -> AsyncIterator[StockageS3]:
+    """An S3 store under a prefix of its own, with the smallest part size S3 allows (multipart
+    uploads start past 5 MiB)."""
+    stockage = serveur_s3.stockage()
+    yield stockage
+    await stockage.fermer()

@@ -7,13 +7,14 @@ import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
 from pydantic import ValidationError
 from sqlalchemy.engine import make_url
 
-from modif_solde.config import Settings
+from modif_solde.config import Settings, verifier_reglages_jetons
 from modif_solde.pages.connexion import verifier_reglages
 
 RACINE = Path(__file__).resolve().parents[1]
@@ -29,26 +30,35 @@ SERVICES = {
     "temporal-create-namespace",
     "temporal-ui",
     "mailpit",
+    "minio",
+    "minio-init",
     "migrate",
     "api",
     "worker",
+    "prometheus",
 }
 # What a compose user must set: nothing else is required, and these have no default.
 VARIABLES_REQUISES = {
-    "MODIF_SOLDE_JWT_SECRET",
+    "MODIF_SOLDE_JWT_JWKS_URL",
     "POSTGRES_PASSWORD",
     "MODIF_SOLDE_SESSION_SECRET",
     "MODIF_SOLDE_OIDC_DISCOVERY_URL",
     "MODIF_SOLDE_OIDC_CLIENT_ID",
     "MODIF_SOLDE_OIDC_CLIENT_SECRET",
+    "MODIF_SOLDE_S3_ACCESS_KEY_ID",
+    "MODIF_SOLDE_S3_SECRET_ACCESS_KEY",
+    "MODIF_SOLDE_METRIQUES_JETON",
 }
 VARIABLES_UTILISATEUR = {
-    "MODIF_SOLDE_JWT_SECRET": "un-secret-de-test-de-plus-de-32-caracteres",
+    "MODIF_SOLDE_JWT_JWKS_URL": "https://idp.example/.well-known/jwks.json",
     "POSTGRES_PASSWORD": "mot-de-passe-de-test",
     "MODIF_SOLDE_SESSION_SECRET": "un-secret-de-session-de-plus-de-32-caracteres",
     "MODIF_SOLDE_OIDC_DISCOVERY_URL": "https://fca.example/api/v2/.well-known/openid-configuration",
     "MODIF_SOLDE_OIDC_CLIENT_ID": "modif-solde",
     "MODIF_SOLDE_OIDC_CLIENT_SECRET": "un-secret-client-fourni-par-le-fournisseur",
+    "MODIF_SOLDE_S3_ACCESS_KEY_ID": "modif-solde",
+    "MODIF_SOLDE_S3_SECRET_ACCESS_KEY": "un-secret-de-stockage-de-test",
+    "MODIF_SOLDE_METRIQUES_JETON": "un-jeton-de-metriques-de-plus-de-32-caracteres",
 }
 ATTRIBUTS_DE_RECHERCHE = {
     "DemandeNumero": "Keyword",
@@ -183,12 +193,14 @@ def test_every_modif_solde_variable_is_a_setting(compose: dict[str, Any]) -> Non
     assert not inconnus
 
 
-def test_the_jwt_secret_and_the_password_have_no_default(compose: dict[str, Any]) -> None:
+def test_the_jwks_and_the_password_have_no_default(compose: dict[str, Any]) -> None:
     requises = set(re.findall(r"\$\{(\w+):\?", COMPOSE.read_text(encoding="utf-8")))
     assert requises == VARIABLES_REQUISES
     for env in _environnements(compose):
-        if "MODIF_SOLDE_JWT_SECRET" in env:
-            assert env["MODIF_SOLDE_JWT_SECRET"].startswith("${MODIF_SOLDE_JWT_SECRET:?")
+        # Production tokens are checked against the JWKS; the HS256 secret is for development.
+        assert "MODIF_SOLDE_JWT_SECRET" not in env
+        if "MODIF_SOLDE_JWT_JWKS_URL" in env:
+            assert env["MODIF_SOLDE_JWT_JWKS_URL"].startswith("${MODIF_SOLDE_JWT_JWKS_URL:?")
     for nom in VARIABLES_REQUISES:
         with pytest.raises(VariableManquante, match=nom):
             interpoler(compose, {k: v for k, v in VARIABLES_UTILISATEUR.items() if k != nom})
@@ -209,19 +221,33 @@ def test_production_settings_validate_with_what_a_user_sets(resolu: dict[str, An
     assert reglages.DATABASE_URL.startswith("postgresql+asyncpg://")
     assert reglages.TEMPORAL_ADDRESS == "temporal:7233"
     assert reglages.SMTP_URL == "smtp://mailpit:1025"
-    assert reglages.JWT_SECRET == VARIABLES_UTILISATEUR["MODIF_SOLDE_JWT_SECRET"]
-    assert str(reglages.STORAGE_DIR) == "/data/pieces"
+    assert reglages.JWT_JWKS_URL == VARIABLES_UTILISATEUR["MODIF_SOLDE_JWT_JWKS_URL"]
+    verifier_reglages_jetons(reglages)
+    assert reglages.STORAGE_URL == "s3://modif-solde/pieces"
+    assert reglages.S3_ENDPOINT_URL == "http://minio:9000"
+    assert reglages.S3_ACCESS_KEY_ID == VARIABLES_UTILISATEUR["MODIF_SOLDE_S3_ACCESS_KEY_ID"]
+    assert reglages.S3_SECRET_ACCESS_KEY == VARIABLES_UTILISATEUR["MODIF_SOLDE_S3_SECRET_ACCESS_KEY"]
     # The portal's login and session settings pass the API's own production check.
     verifier_reglages(reglages)
     assert reglages.OIDC_DISCOVERY_URL == VARIABLES_UTILISATEUR["MODIF_SOLDE_OIDC_DISCOVERY_URL"]
 
 
 @pytest.mark.usefixtures("sans_env_modif_solde")
-def test_production_settings_refuse_a_missing_jwt_secret(resolu: dict[str, Any]) -> None:
+def test_production_settings_refuse_a_missing_jwks(resolu: dict[str, Any]) -> None:
     env = _environnement(resolu["services"]["api"])
-    sans_secret = {nom.removeprefix(PREFIXE): v for nom, v in env.items() if nom != "MODIF_SOLDE_JWT_SECRET"}
-    with pytest.raises(ValidationError, match="JWT_SECRET"):
-        Settings(**sans_secret)
+    sans_jwks = {nom.removeprefix(PREFIXE): v for nom, v in env.items() if nom != "MODIF_SOLDE_JWT_JWKS_URL"}
+    with pytest.raises(ValueError, match="MODIF_SOLDE_JWT_JWKS_URL ou MODIF_SOLDE_JWT_JWKS_FICHIER"):
+        verifier_reglages_jetons(Settings(**sans_jwks))
+    with pytest.raises(ValidationError, match="https://"):
+        Settings(**{**sans_jwks, "JWT_JWKS_URL": "http://idp.example/jwks.json"})
+
+
+def test_docker_waits_for_the_api_s_graceful_shutdown(services: dict[str, Any]) -> None:
+    """Docker's SIGKILL must not come before the readiness delay and the grace are over."""
+    reglages = Settings.model_fields
+    attente = reglages["ARRET_DELAI"].default + reglages["ARRET_GRACE"].default
+    grace = services["api"]["stop_grace_period"]
+    assert grace.endswith("s") and int(grace[:-1]) > attente.total_seconds()
 
 
 def test_the_database_credentials_agree_everywhere(resolu: dict[str, Any]) -> None:
@@ -272,14 +298,31 @@ def test_api_and_worker_start_after_migrations_and_search_attributes(services: d
     assert services["worker"]["command"] == ["worker"]
 
 
-def test_api_and_worker_share_the_documents_volume(compose: dict[str, Any]) -> None:
-    services = compose["services"]
-    stockage = _environnement(services["api"])["MODIF_SOLDE_STORAGE_DIR"]
-    montages = {nom: set(services[nom]["volumes"]) for nom in ("api", "worker")}
-    assert montages["api"] & montages["worker"]
-    volume = next(iter(montages["api"] & montages["worker"])).split(":")
-    assert volume[1] == stockage
-    assert volume[0] in compose["volumes"]
+@pytest.mark.usefixtures("sans_env_modif_solde")
+def test_production_settings_refuse_missing_object_store_keys(resolu: dict[str, Any]) -> None:
+    env = _environnement(resolu["services"]["api"])
+    for manquante in ("MODIF_SOLDE_S3_ACCESS_KEY_ID", "MODIF_SOLDE_S3_SECRET_ACCESS_KEY"):
+        sans_cle = {nom.removeprefix(PREFIXE): v for nom, v in env.items() if nom != manquante}
+        with pytest.raises(ValidationError, match=manquante):
+            Settings(**sans_cle)
+
+
+def test_api_and_worker_keep_the_documents_in_the_stack_object_store(resolu: dict[str, Any]) -> None:
+    services = resolu["services"]
+    app = _environnement(services["api"])
+    minio = _environnement(services["minio"])
+    init = services["minio-init"]
+    bucket = urlsplit(app["MODIF_SOLDE_STORAGE_URL"]).netloc
+
+    assert urlsplit(app["MODIF_SOLDE_S3_ENDPOINT_URL"]).hostname == "minio"
+    assert app["MODIF_SOLDE_S3_ACCESS_KEY_ID"] == minio["MINIO_ROOT_USER"]
+    assert app["MODIF_SOLDE_S3_SECRET_ACCESS_KEY"] == minio["MINIO_ROOT_PASSWORD"]
+    assert _environnement(init) == minio
+    assert f"mc mb --ignore-existing stockage/{bucket}" in _commande(init)
+    assert "http://minio:9000" in _commande(init)
+    for nom in ("api", "worker"):
+        assert services[nom]["depends_on"]["minio-init"]["condition"] == "service_completed_successfully"
+    assert services["minio"]["volumes"][0].split(":")[0] in resolu["volumes"]
 
 
 def test_only_the_api_keeps_the_image_healthcheck(services: dict[str, Any]) -> None:
@@ -307,3 +350,38 @@ def test_dockerignore_keeps_local_state_out_of_the_build_context() -> None:
 def test_the_image_runs_in_production_by_default() -> None:
     """The image sets production itself: run without compose, it still refuses the development key."""
     assert re.search(r"\bMODIF_SOLDE_ENVIRONNEMENT=production\b", DOCKERFILE.read_text(encoding="utf-8"))
+
+
+def test_prometheus_scrapes_the_api_and_the_worker_with_the_metrics_token(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    prometheus = services["prometheus"]
+    montages = {m.split(":")[0]: m.split(":")[1] for m in prometheus["volumes"]}
+    dossier = RACINE / "deploiement" / "prometheus"
+    config_hote = next(h for h, c in montages.items() if c == "/etc/prometheus/prometheus.yml")
+    assert (RACINE / config_hote).resolve() == dossier / "prometheus.yml"
+    config = yaml.safe_load((dossier / "prometheus.yml").read_text(encoding="utf-8"))
+    # Each rule file it names is mounted beside it.
+    for fichier in config["rule_files"]:
+        assert montages[f"./deploiement/prometheus/{fichier}"] == f"/etc/prometheus/{fichier}"
+    assert f"--config.file={montages[config_hote]}" in prometheus["command"]
+
+    # The token is the secret made of the variable the API and the worker read.
+    assert compose["secrets"]["jeton-metriques"] == {"environment": "MODIF_SOLDE_METRIQUES_JETON"}
+    assert prometheus["secrets"] == ["jeton-metriques"]
+    env = _environnement(services["worker"])
+    assert env["MODIF_SOLDE_METRIQUES_JETON"].startswith("${MODIF_SOLDE_METRIQUES_JETON:?")
+    cibles = {}
+    for job in config["scrape_configs"]:
+        assert job["authorization"] == {"credentials_file": "/run/secrets/jeton-metriques"}
+        (dns,) = job["dns_sd_configs"]
+        cibles[job["job_name"]] = (dns["names"], dns["port"])
+    assert cibles == {
+        "modif-solde-api": (["api"], 8000),
+        "modif-solde-worker": (["worker"], int(env["MODIF_SOLDE_METRIQUES_PORT"])),
+    }
+    # The worker's metrics listen beyond its loopback (Prometheus is another container); its port
+    # is not published, and Prometheus' own UI is for this host only.
+    assert env["MODIF_SOLDE_METRIQUES_ADRESSE"] == "0.0.0.0"  # noqa: S104
+    assert "ports" not in services["worker"]
+    assert all(str(p).startswith("127.0.0.1:") for p in prometheus["ports"])
+    assert "prometheus-data" in compose["volumes"]

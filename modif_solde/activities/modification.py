@@ -16,6 +16,7 @@ from typing import ParamSpec, TypeVar
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from modif_solde import metriques
 from modif_solde.db import SessionFactory, unit_of_work
 from modif_solde.models.enums import StatutEnvoi, StatutModification, TypeCourriel
 from modif_solde.models.tables import Demande, Operateur
@@ -104,6 +105,7 @@ class ActivitesModification:
             demande = await session.get_one(Demande, modification.demande_id)
             operateur = await session.get_one(Operateur, demande.operateur_id)
         activity.logger.info("modification ouverte", extra={"modification": modification.numero})
+        metriques.modification_ouverte()
         return OuvertureFaite(
             demande_numero=demande.numero,
             modification_numero=modification.numero,
@@ -121,6 +123,7 @@ class ActivitesModification:
             cloture = await svc.confirmer(
                 session, entree.modification_numero, entree.le, entree.version_brouillon
             )
+        metriques.modification_cloturee(cloture)
         return _faite(cloture)
 
     @activity.defn(name=CLOTURER)
@@ -130,6 +133,7 @@ class ActivitesModification:
             cloture = await svc.cloturer_sans_modifier(
                 session, self.stockage, entree.modification_numero, entree.statut, entree.le, entree.issue
             )
+        metriques.modification_cloturee(cloture)
         return _faite(cloture)
 
     @activity.defn(name=PROLONGER)
@@ -139,6 +143,7 @@ class ActivitesModification:
             modification = await svc.prolonger(
                 session, entree.modification_numero, entree.expire_le, entree.le
             )
+        metriques.modification_prolongee()
         return Echeances(
             relance_le=modification.relance_le,
             expire_le=modification.expire_le,
@@ -160,31 +165,36 @@ class ActivitesModification:
         Temporal to retry with backoff, after noting the server's answer on the row."""
         cle = envoi.cle_idempotence(entree.modification_numero, entree.type, entree.discriminant)
         async with unit_of_work(self.sessions) as session:
-            modification = await svc.charger_modification(session, entree.modification_numero)
+            # One query for the modification, its request and its operator; the templates'
+            # other reads (changes, documents) only for the kinds that show them.
+            modification, demande, _ = await envoi.charger_pour_courriel(session, entree.modification_numero)
             if entree.type in _SEULEMENT_SI_OUVERTE and modification.statut != StatutModification.OUVERTE:
                 activity.logger.info("relance sans objet : modification close")
                 return CourrielEnvoye(cle=cle)
-            contexte = await envoi.contexte(session, modification, self.portail_url)
-            # Already loaded by contexte(): served from the session, no new query.
-            demande = await session.get_one(Demande, modification.demande_id)
+            contexte = await envoi.contexte(session, modification, self.portail_url, entree.type)
             # The address the request was filed with, whatever a later import of its SIRET says.
             destinataire = (
                 self.adresse_gestionnaires
                 if entree.type in _POUR_GESTIONNAIRES
                 else demande.operateur_courriel
             )
-            courriel = await envoi.consigner(
-                session, modification, entree.type, destinataire, rendre_courriel(entree.type, contexte), cle
+            # Logged and this attempt counted in one statement (INSERT … ON CONFLICT … RETURNING).
+            courriel, a_envoyer = await envoi.consigner_et_tenter(
+                session,
+                modification,
+                entree.type,
+                destinataire,
+                rendre_courriel(entree.type, contexte),
+                cle,
+                maintenant(),
             )
-            if courriel.statut_envoi != StatutEnvoi.EN_ATTENTE or courriel.envoye_le is not None:
+            if not a_envoyer:
                 activity.logger.info("courriel déjà traité", extra={"cle": cle})
                 return CourrielEnvoye(
                     cle=cle,
                     statut=StatutEnvoi.ENVOYE if courriel.envoye_le else StatutEnvoi(courriel.statut_envoi),
                     erreur=courriel.erreur_envoi,
                 )
-            assert courriel.id is not None
-            courriel = await envoi.noter_tentative(session, courriel.id, maintenant())
         assert courriel.id is not None
         try:
             await self.expediteur.envoyer(envoi.construire_message(courriel, self.adresse_expediteur))
@@ -203,7 +213,7 @@ class ActivitesModification:
                 activity.logger.warning("erreur d'envoi non consignée", exc_info=True)
             raise
         async with unit_of_work(self.sessions) as session:
-            await envoi.noter_envoi(session, courriel.id, maintenant())
+            await envoi.marquer_envoye(session, courriel, maintenant())
         activity.logger.info("courriel envoyé", extra={"cle": cle, "destinataire": destinataire})
         return CourrielEnvoye(cle=cle, statut=StatutEnvoi.ENVOYE)
 

@@ -15,14 +15,16 @@ from sqlalchemy import text
 from temporalio.client import Client
 
 from modif_solde.api import demandes, modifications
+from modif_solde.api.auth import Verificateur
 from modif_solde.api.journal_http import JournalHttp
 from modif_solde.api.limites import CorpsTropGrand, LimiteCorps
 from modif_solde.api.problemes import installer, reponse
-from modif_solde.config import Settings, get_settings
+from modif_solde.config import Settings, get_settings, verifier_reglages_jetons
 from modif_solde.db import create_engine, est_sqlite, session_factory
+from modif_solde.metriques import installer_api as installer_metriques
 from modif_solde.models.schemas import DemandeImport
 from modif_solde.pages import installer_portail
-from modif_solde.services.stockage import Stockage
+from modif_solde.services.stockage import ouvrir_stockage
 from modif_solde.temporal import connecter
 
 DESCRIPTION = """
@@ -35,6 +37,9 @@ Chaque appel `/api/v1` porte un jeton `Authorization: Bearer <JWT>` (rôles `ope
 
 def create_app(settings: Settings | None = None, client: Client | None = None) -> FastAPI:
     settings = settings or get_settings()
+    # Production needs a JWKS; a JWKS file that cannot be read stops the start here.
+    verifier_reglages_jetons(settings)
+    verificateur = Verificateur(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -50,10 +55,11 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
         )
         app.state.engine_lecture = lecture
         app.state.sessions_lecture = session_factory(lecture)
-        app.state.stockage = Stockage(settings.STORAGE_DIR)
+        app.state.stockage = ouvrir_stockage(settings)
         # Lazy: the API starts (and /readyz says why it is not ready) while Temporal is down.
         app.state.temporal = client or await connecter(settings, lazy=True)
         yield
+        await app.state.stockage.fermer()
         await engine.dispose()
         await lecture.dispose()
 
@@ -75,6 +81,8 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
         ],
     )
     installer(app)
+    app.state.jetons = verificateur
+    app.state.en_arret = False  # set on SIGTERM by `modif-solde api` (cli.py)
 
     @app.exception_handler(CorpsTropGrand)
     async def _trop_grand(_: Request, __: CorpsTropGrand) -> JSONResponse:
@@ -91,6 +99,9 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
 
     @app.get("/readyz", tags=["sante"], summary="Base de données et Temporal joignables")
     async def readyz(request: Request) -> JSONResponse:
+        if request.app.state.en_arret:
+            # Stopping: the load balancer sends no new requests; those under way still finish.
+            return JSONResponse({"statut": "arret_en_cours"}, status_code=503)
         verifications: dict[str, str] = {}
         try:
             async with request.app.state.engine.connect() as conn:
@@ -116,6 +127,8 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
         LimiteCorps, limite_json=64 * 1024 * 1024, limite_pieces=settings.PIECE_TAILLE_MAX + 64 * 1024
     )
     app.add_middleware(JournalHttp)
+    # GET /metrics, and every request counted and timed (outermost: 413s and 500s included).
+    installer_metriques(app, settings)
     return app
 
 

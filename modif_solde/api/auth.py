@@ -1,17 +1,40 @@
-"""Bearer tokens (JWT, HS256): who calls, with which role, and for an operator which SIRET."""
+"""Bearer tokens (JWT): who calls, with which role, and for an operator which SIRET.
+
+In production the tokens are signed with asymmetric keys (RS256 or ES256) published as a JWKS,
+read from a URL or a file; the key is chosen by the token's `kid` and the algorithm by the key's
+type, never by the token alone. HS256 with a shared secret is for development only."""
 
 from __future__ import annotations
 
+import json
+import logging
+import os
+import threading
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 from stdnum.fr import siret as stdnum_siret
 
+if TYPE_CHECKING:
+    from modif_solde.config import Settings
+
+journal = logging.getLogger(__name__)
+
 EMETTEUR = "modif-solde"
-ALGORITHME = "HS256"
+AUDIENCE = "modif-solde-api"
+ALGORITHME = "HS256"  # development only
+# Clocks of the issuer and of the API may differ a little (iat, exp).
+TOLERANCE = timedelta(seconds=30)
+RSA_TAILLE_MIN = 2048
 
 
 class Role(StrEnum):
@@ -41,14 +64,59 @@ class JetonInvalide(Exception):
     pass
 
 
+class ClesIndisponibles(Exception):
+    """The JWKS could not be read and no earlier copy is known: the service's fault, not the
+    caller's."""
+
+
+PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
+PublicKey = rsa.RSAPublicKey | ec.EllipticCurvePublicKey
+
+
+def algorithme_de(cle: PrivateKey | PublicKey) -> str:
+    """The one algorithm a key type signs with: RS256 for RSA (2048 bits at least), ES256 for
+    EC P-256. Anything else is refused."""
+    if isinstance(cle, rsa.RSAPrivateKey | rsa.RSAPublicKey):
+        if cle.key_size < RSA_TAILLE_MIN:
+            raise ValueError(f"clé RSA de {cle.key_size} bits : {RSA_TAILLE_MIN} au moins")
+        return "RS256"
+    if isinstance(cle, ec.EllipticCurvePrivateKey | ec.EllipticCurvePublicKey):
+        if not isinstance(cle.curve, ec.SECP256R1):
+            raise ValueError(f"courbe {cle.curve.name} : seule P-256 (ES256) est acceptée")
+        return "ES256"
+    raise ValueError("type de clé non accepté : RSA (RS256) ou EC P-256 (ES256)")
+
+
+def lire_cle_privee(pem: bytes) -> PrivateKey:
+    try:
+        cle = serialization.load_pem_private_key(pem, password=None)
+    except (ValueError, TypeError) as exc:
+        raise ValueError("le fichier n'est pas une clé privée PEM lisible (sans mot de passe)") from exc
+    if not isinstance(cle, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
+        raise ValueError("type de clé non accepté : RSA (RS256) ou EC P-256 (ES256)")
+    algorithme_de(cle)
+    return cle
+
+
 def emettre_jeton(
-    secret: str, sub: str, role: Role, siret: str | None = None, duree: timedelta = timedelta(hours=12)
+    cle: str | PrivateKey,
+    sub: str,
+    role: Role,
+    siret: str | None = None,
+    duree: timedelta = timedelta(hours=12),
+    *,
+    kid: str | None = None,
+    emetteur: str = EMETTEUR,
+    audience: str = AUDIENCE,
 ) -> str:
+    """A token signed with `cle`: a shared secret (HS256, development) or a private key (RS256
+    or ES256 by its type, with its `kid`)."""
     if role == Role.OPERATEUR and not (siret and stdnum_siret.is_valid(siret)):
         raise ValueError("un jeton opérateur exige un SIRET valide")
     maintenant = datetime.now(UTC)
     revendications: dict[str, object] = {
-        "iss": EMETTEUR,
+        "iss": emetteur,
+        "aud": audience,
         "sub": sub,
         "role": role.value,
         "iat": maintenant,
@@ -57,17 +125,185 @@ def emettre_jeton(
     }
     if role == Role.OPERATEUR:
         revendications["siret"] = siret
-    return jwt.encode(revendications, secret, algorithm=ALGORITHME)
+    if isinstance(cle, str):
+        return jwt.encode(revendications, cle, algorithm=ALGORITHME)
+    if not kid:
+        raise ValueError("un jeton signé d'une clé privée exige son identifiant (kid)")
+    return jwt.encode(revendications, cle, algorithm=algorithme_de(cle), headers={"kid": kid})
 
 
-def lire_jeton(secret: str, jeton: str) -> Utilisateur:
+# --- The verification keys (JWKS) -------------------------------------------------------------
+
+
+def cles_du_jwks(document: Any) -> dict[str, tuple[PublicKey, str]]:
+    """kid -> (public key, its one algorithm). Keys that cannot sign for us are left out: no kid,
+    `use` other than `sig`, an `alg` other than the one of their type, private parts, RSA under
+    2048 bits, curves other than P-256, symmetric keys (`oct`)."""
+    if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
+        raise ValueError("un JWKS est un objet JSON avec une liste « keys »")
+    cles: dict[str, tuple[PublicKey, str]] = {}
+    for donnees in document["keys"]:
+        if not isinstance(donnees, dict):
+            continue
+        kid = donnees.get("kid")
+        if not isinstance(kid, str) or not kid or donnees.get("use", "sig") != "sig" or "d" in donnees:
+            continue
+        if donnees.get("kty") not in ("RSA", "EC"):
+            continue
+        try:
+            cle = jwt.PyJWK(donnees).key
+            algorithme = algorithme_de(cle)
+        except (jwt.PyJWTError, ValueError, TypeError):
+            journal.warning("clé %r du JWKS ignorée (type ou taille non acceptés)", kid)
+            continue
+        if donnees.get("alg", algorithme) != algorithme:
+            journal.warning(
+                "clé %r du JWKS ignorée : alg %r pour une clé %s", kid, donnees.get("alg"), algorithme
+            )
+            continue
+        cles[kid] = (cle, algorithme)
+    return cles
+
+
+class SourceFichier:
+    """A JWKS file: read again as soon as it changes (inode, size, mtime), and on an unknown
+    `kid` at most every `intervalle` seconds. A file that cannot be read keeps the last keys."""
+
+    def __init__(self, chemin: Path, intervalle: float) -> None:
+        self.chemin, self.intervalle = chemin, intervalle
+        self._verrou = threading.Lock()
+        self._empreinte: tuple[int, int, int] | None = None
+        self._cles: dict[str, tuple[PublicKey, str]] | None = None
+        self._relu_le = float("-inf")
+        self.recharger(premiere=True)
+
+    def recharger(self, premiere: bool = False) -> None:
+        with self._verrou:
+            self._relu_le = time.monotonic()
+            try:
+                etat = os.stat(self.chemin)
+                empreinte = (etat.st_ino, etat.st_size, etat.st_mtime_ns)
+                cles = cles_du_jwks(json.loads(self.chemin.read_bytes()))
+            except (OSError, ValueError) as exc:
+                if premiere:
+                    raise ValueError(f"JWKS illisible ({self.chemin}) : {exc}") from None
+                journal.error("JWKS illisible (%s), les clés précédentes restent : %s", self.chemin, exc)
+                return
+            if cles != self._cles and self._cles is not None:
+                journal.info("JWKS relu : clés %s", sorted(cles))
+            self._cles, self._empreinte = cles, empreinte
+
+    def _a_change(self) -> bool:
+        try:
+            etat = os.stat(self.chemin)
+        except OSError:
+            return False
+        return (etat.st_ino, etat.st_size, etat.st_mtime_ns) != self._empreinte
+
+    def cle(self, kid: str) -> tuple[PublicKey, str] | None:
+        if self._a_change():
+            self.recharger()
+        cles = self._cles or {}
+        if kid not in cles and time.monotonic() - self._relu_le >= self.intervalle:
+            self.recharger()
+            cles = self._cles or {}
+        return cles.get(kid)
+
+
+class SourceUrl:
+    """A JWKS at a URL, fetched with PyJWT's PyJWKClient and kept `duree_cache` seconds; an
+    unknown `kid` fetches it again at most every `intervalle` seconds. The expiry is ours rather
+    than PyJWKClient's cache: when the URL fails, the last keys read stay in use (its cache would
+    raise instead)."""
+
+    def __init__(self, url: str, intervalle: float, duree_cache: float) -> None:
+        self.intervalle = intervalle
+        self._client = jwt.PyJWKClient(
+            url, cache_jwk_set=True, lifespan=duree_cache, timeout=5, cooldown_duration=0
+        )
+        self._verrou = threading.Lock()
+        self._cles: dict[str, tuple[PublicKey, str]] | None = None
+        self._relu_le = float("-inf")
+        self._expire_le = float("-inf")
+        self._duree_cache = duree_cache
+
+    def _lire(self) -> None:
+        with self._verrou:
+            self._relu_le = time.monotonic()
+            try:
+                # The raw document: the keys are chosen and pinned by cles_du_jwks.
+                self._cles = cles_du_jwks(self._client.fetch_data())
+                self._expire_le = time.monotonic() + self._duree_cache
+            except (jwt.PyJWKClientError, jwt.PyJWTError, ValueError) as exc:
+                journal.error("JWKS injoignable (%s) : %s", self._client.uri, exc)
+                if self._cles is None:
+                    raise ClesIndisponibles(str(exc)) from None
+
+    def cle(self, kid: str) -> tuple[PublicKey, str] | None:
+        if self._cles is None or time.monotonic() >= self._expire_le:
+            self._lire()
+        cles = self._cles or {}
+        if kid not in cles and time.monotonic() - self._relu_le >= self.intervalle:
+            self._lire()
+            cles = self._cles or {}
+        return cles.get(kid)
+
+
+class Verificateur:
+    """Checks a bearer token against the settings: the JWKS (by `kid`), and in development only
+    the shared secret (HS256)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.emetteur, self.audience = settings.JWT_EMETTEUR, settings.JWT_AUDIENCE
+        self.secret = settings.JWT_SECRET if settings.ENVIRONNEMENT == "developpement" else None
+        intervalle = settings.JWT_JWKS_RELECTURE.total_seconds()
+        self.source: SourceFichier | SourceUrl | None = None
+        if settings.JWT_JWKS_FICHIER is not None:
+            self.source = SourceFichier(settings.JWT_JWKS_FICHIER, intervalle)
+        elif settings.JWT_JWKS_URL:
+            self.source = SourceUrl(
+                settings.JWT_JWKS_URL, intervalle, settings.JWT_JWKS_CACHE.total_seconds()
+            )
+
+    @property
+    def lit_par_le_reseau(self) -> bool:
+        """Whether checking a token may fetch the JWKS over the network (then off the event loop)."""
+        return isinstance(self.source, SourceUrl)
+
+    def lire(self, jeton: str) -> Utilisateur:
+        try:
+            entete = jwt.get_unverified_header(jeton)
+        except jwt.PyJWTError:
+            raise JetonInvalide("en-tête illisible") from None
+        if entete.get("alg") == ALGORITHME and self.secret is not None:
+            return lire_jeton(self.secret, jeton, emetteur=self.emetteur, audience=self.audience)
+        kid = entete.get("kid")
+        if self.source is None or not isinstance(kid, str) or not kid or len(kid) > 200:
+            raise JetonInvalide("clé inconnue")
+        trouvee = self.source.cle(kid)
+        if trouvee is None:
+            raise JetonInvalide("clé inconnue")
+        cle, algorithme = trouvee
+        return lire_jeton(cle, jeton, algorithme=algorithme, emetteur=self.emetteur, audience=self.audience)
+
+
+def lire_jeton(
+    cle: str | PublicKey,
+    jeton: str,
+    *,
+    algorithme: str = ALGORITHME,
+    emetteur: str = EMETTEUR,
+    audience: str = AUDIENCE,
+) -> Utilisateur:
     try:
         revendications = jwt.decode(
             jeton,
-            secret,
-            algorithms=[ALGORITHME],
-            issuer=EMETTEUR,
-            options={"require": ["exp", "iat", "sub", "iss"]},
+            cle,
+            algorithms=[algorithme],
+            issuer=emetteur,
+            audience=audience,
+            leeway=TOLERANCE,
+            options={"require": ["exp", "iat", "sub", "iss", "aud"]},
         )
     except jwt.PyJWTError as err:
         raise JetonInvalide(str(err)) from None
@@ -84,3 +320,32 @@ def lire_jeton(secret: str, jeton: str) -> Utilisateur:
             raise JetonInvalide("SIRET manquant ou invalide")
         return Utilisateur(sub=sub, role=role, siret=siret)
     return Utilisateur(sub=sub, role=role)
+
+
+# --- Key pairs for operations (`modif-solde cles`) ---------------------------------------------
+
+
+def generer_cle(algorithme: str) -> PrivateKey:
+    if algorithme == "ES256":
+        return ec.generate_private_key(ec.SECP256R1())
+    if algorithme == "RS256":
+        return rsa.generate_private_key(public_exponent=65537, key_size=3072)
+    raise ValueError("algorithme : ES256 ou RS256")
+
+
+def pem_prive(cle: PrivateKey) -> bytes:
+    return cle.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+
+
+def jwk_public(cle: PrivateKey | PublicKey, kid: str) -> dict[str, Any]:
+    publique = cle.public_key() if isinstance(cle, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey) else cle
+    algorithme = algorithme_de(publique)
+    texte = (
+        RSAAlgorithm.to_jwk(publique)
+        if isinstance(publique, rsa.RSAPublicKey)
+        else ECAlgorithm.to_jwk(publique)
+    )
+    donnees: dict[str, Any] = json.loads(texte)
+    return {**donnees, "kid": kid, "use": "sig", "alg": algorithme}

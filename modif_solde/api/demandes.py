@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Body, Path, Query, Response, status
-from fastapi.responses import FileResponse
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 from sqlmodel import select
 
@@ -153,7 +153,7 @@ async def lister_historique(
 
 @router.get(
     "/{numero}/pieces/{piece_id}",
-    response_class=FileResponse,
+    response_class=StreamingResponse,
     responses={200: {"content": {"application/pdf": {}}, "description": "Le contenu de la pièce"}},
     summary="Télécharger une pièce",
 )
@@ -163,20 +163,22 @@ async def telecharger(
     utilisateur: UtilisateurDep,
     session: SessionDep,
     stockage: StockageDep,
-) -> FileResponse:
+) -> StreamingResponse:
     demande = await charger_demande(session, numero, utilisateur.perimetre_siret)
     piece = (
         await session.exec(select(Piece).where(Piece.id == piece_id, Piece.demande_id == demande.id))
     ).first()
     if piece is None:
         raise Introuvable(f"La pièce {piece_id} est introuvable.")
-    chemin = stockage.chemin(piece.cle_stockage)
-    if not chemin.exists():
+    taille = await stockage.taille(piece.cle_stockage)
+    if taille is None:
         raise Introuvable(f"Le fichier de la pièce {piece_id} est introuvable.")
-    return FileResponse(
-        chemin,
+    # Streamed from the store (folder or S3) to the client, never whole in memory.
+    return StreamingResponse(
+        stockage.lire_flux(piece.cle_stockage),
         media_type=piece.type_contenu,
         headers={
+            "Content-Length": str(taille),
             # The user's name is only ever a display name: ASCII fallback plus RFC 5987 UTF-8 form.
             "Content-Disposition": _disposition(piece.nom_fichier),
             "X-Content-Type-Options": "nosniff",

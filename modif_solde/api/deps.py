@@ -10,13 +10,14 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Annotated
 
+import anyio
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client
 
-from modif_solde.api.auth import JetonInvalide, Role, Utilisateur, lire_jeton
+from modif_solde.api.auth import ClesIndisponibles, JetonInvalide, Role, Utilisateur, Verificateur
 from modif_solde.api.problemes import Probleme
 from modif_solde.config import Settings
 from modif_solde.db import SessionFactory, unit_of_work
@@ -94,14 +95,25 @@ TemporalDep = Annotated[Client, Depends(get_client)]
 
 
 async def get_utilisateur(
-    settings: SettingsDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> Utilisateur:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Probleme(401, "Un jeton d'accès (Authorization: Bearer …) est requis.", entetes=_DEFI)
+    verificateur: Verificateur = request.app.state.jetons
     try:
-        return lire_jeton(settings.JWT_SECRET, credentials.credentials)
-    except JetonInvalide:
+        # A JWKS at a URL may be fetched (seconds at worst): in a thread. A file's (one stat)
+        # or the development secret: here, without the thread pool's hop.
+        if verificateur.lit_par_le_reseau:
+            return await anyio.to_thread.run_sync(verificateur.lire, credentials.credentials)
+        return verificateur.lire(credentials.credentials)
+    except JetonInvalide as exc:
+        # The reason is logged, never answered: the caller learns only that the token is refused.
+        journal.info("jeton refusé : %s", exc)
         raise Probleme(401, "Le jeton d'accès est invalide ou expiré.", entetes=_DEFI) from None
+    except ClesIndisponibles:
+        raise Probleme(
+            503, "Les clés de vérification des jetons sont momentanément indisponibles.", entetes={"Retry-After": "5"}
+        ) from None
 
 
 UtilisateurDep = Annotated[Utilisateur, Depends(get_utilisateur)]

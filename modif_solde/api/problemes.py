@@ -19,6 +19,7 @@ from modif_solde.services.erreurs import (
     ErreurDomaine,
     Introuvable,
     PieceTropGrande,
+    StockageIndisponible,
     TypeDeContenuRefuse,
 )
 
@@ -135,6 +136,11 @@ def installer(app: FastAPI) -> None:
         if exc.status_code == 405:
             entetes = {**(entetes or {}), "Allow": ", ".join(methodes_permises(request))}
         return reponse(exc.status_code, titre, detail, entetes=entetes)
+
+    @app.exception_handler(StockageIndisponible)
+    async def _stockage(request: Request, exc: StockageIndisponible) -> JSONResponse:
+        journal.warning("stockage des pièces indisponible sur %s %s", request.method, request.url.path, exc_info=exc)
+        return reponse(503, TITRES_HTTP[503], exc.message)
 
     @app.exception_handler(Exception)
     async def _inattendue(request: Request, exc: Exception) -> JSONResponse:

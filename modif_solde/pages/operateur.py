@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
-from fastapi.responses import FileResponse, RedirectResponse, Response
+from fastapi.responses import RedirectResponse, Response, StreamingResponse
 from pydantic import BaseModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -178,7 +178,7 @@ def _versions(vue: vues.DemandePage) -> list[dict[str, Any]]:
 @router.get("/demandes/{numero}/pieces/{piece_id}")
 async def consulter_piece(
     request: Request, numero: str, piece_id: str, utilisateur: sess.PortailDep
-) -> FileResponse:
+) -> StreamingResponse:
     async with unit_of_work(request.app.state.sessions_lecture) as session:
         # The API's own route, called as a function: one path for a document's download.
         return await api_demandes.telecharger(

@@ -12,6 +12,7 @@ import asyncio
 import hashlib
 import logging
 import ssl
+from collections.abc import Sequence
 from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
@@ -19,13 +20,18 @@ from typing import Any, Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import aiosmtplib
+from sqlalchemy import update
+from sqlalchemy.dialects.postgresql import insert as insert_postgresql
+from sqlalchemy.dialects.sqlite import insert as insert_sqlite
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from modif_solde import metriques
 from modif_solde.models.enums import StatutEnvoi, TypeCourriel
 from modif_solde.models.schemas import type_affiche
 from modif_solde.models.tables import Courriel, Demande, Historique, Modification, Operateur, Piece
 from modif_solde.services.courriels import ContexteCourriel, CourrielRendu
+from modif_solde.services.erreurs import Introuvable
 
 journal = logging.getLogger(__name__)
 
@@ -144,10 +150,39 @@ def message_id(cle: str) -> str:
     return f"<{hashlib.sha256(cle.encode()).hexdigest()[:40]}@modif-solde>"
 
 
-async def contexte(session: AsyncSession, modification: Modification, lien_base: str) -> ContexteCourriel:
-    """What the templates need, read from the database as it is now."""
+# The kinds whose templates list the applied changes and the documents added (_blocs).
+_AVEC_CHANGEMENTS = {TypeCourriel.CONFIRMATION, TypeCourriel.CONFIRMATION_GESTIONNAIRES}
+
+
+async def charger_pour_courriel(
+    session: AsyncSession, modification_numero: str
+) -> tuple[Modification, Demande, Operateur]:
+    """The modification, its request and its operator in one query (the e-mail activity)."""
+    ligne = (
+        await session.exec(
+            select(Modification, Demande, Operateur)
+            .join(Demande, col(Demande.id) == Modification.demande_id)
+            .join(Operateur, col(Operateur.id) == Demande.operateur_id)
+            .where(Modification.numero == modification_numero)
+        )
+    ).first()
+    if ligne is None:
+        raise Introuvable(f"La modification {modification_numero} est introuvable.")
+    return ligne
+
+
+async def contexte(
+    session: AsyncSession,
+    modification: Modification,
+    lien_base: str,
+    type_courriel: TypeCourriel | None = None,
+) -> ContexteCourriel:
+    """What the templates need, read from the database as it is now. With `type_courriel`,
+    the changes and documents are read only for the kinds whose templates show them."""
     demande = await session.get_one(Demande, modification.demande_id)
     operateur = await session.get_one(Operateur, demande.operateur_id)
+    if type_courriel is not None and type_courriel not in _AVEC_CHANGEMENTS:
+        return _contexte(modification, demande, operateur, lien_base, [], [])
     historique = (
         await session.exec(
             select(Historique)
@@ -161,6 +196,17 @@ async def contexte(session: AsyncSession, modification: Modification, lien_base:
             select(Piece).where(Piece.modification_id == modification.id).order_by(col(Piece.ajoutee_le))
         )
     ).all()
+    return _contexte(modification, demande, operateur, lien_base, historique, pieces)
+
+
+def _contexte(
+    modification: Modification,
+    demande: Demande,
+    operateur: Operateur,
+    lien_base: str,
+    historique: Sequence[Historique],
+    pieces: Sequence[Piece],
+) -> ContexteCourriel:
     return ContexteCourriel(
         demande_numero=demande.numero,
         modification_numero=modification.numero,
@@ -216,6 +262,62 @@ async def consigner(
     return courriel
 
 
+async def consigner_et_tenter(
+    session: AsyncSession,
+    modification: Modification,
+    type_courriel: TypeCourriel,
+    destinataire: str,
+    rendu: CourrielRendu,
+    cle: str,
+    le: datetime,
+) -> tuple[Courriel, bool]:
+    """The log row for this key and this attempt, in one statement: created on the first call
+    (its first attempt counted), or, if it is still waiting, its attempt counted, with the
+    content logged the first time (what is sent again is what was logged). Returns the row and
+    whether it is to be sent; a row already sent or failed is read back and not to be sent."""
+    dialecte = session.get_bind().dialect.name
+    insert = insert_postgresql if dialecte == "postgresql" else insert_sqlite
+    table = Courriel.__table__  # type: ignore[attr-defined]
+    requete = insert(Courriel).values(
+        demande_id=modification.demande_id,
+        modification_id=modification.id,
+        type=type_courriel.value,
+        destinataire=destinataire,
+        sujet=rendu.sujet,
+        corps_texte=rendu.texte,
+        corps_html=rendu.html,
+        cle_idempotence=cle,
+        message_id=message_id(cle),
+        cree_le=le,
+        tentatives=1,
+        statut_envoi=StatutEnvoi.EN_ATTENTE.value,
+        derniere_tentative_le=le,
+    )
+    upsert = requete.on_conflict_do_update(
+        index_elements=[table.c.cle_idempotence],
+        set_={"tentatives": table.c.tentatives + 1, "derniere_tentative_le": le},
+        where=(table.c.statut_envoi == StatutEnvoi.EN_ATTENTE.value) & table.c.envoye_le.is_(None),
+    ).returning(Courriel)
+    courriel = (await session.exec(upsert.execution_options(populate_existing=True))).scalar_one_or_none()
+    if courriel is not None:
+        return courriel, True
+    # Already sent, or given up: the row as it is, nothing to send.
+    existant = (await session.exec(select(Courriel).where(Courriel.cle_idempotence == cle))).one()
+    return existant, False
+
+
+async def marquer_envoye(session: AsyncSession, courriel: Courriel, le: datetime) -> None:
+    """The SMTP server accepted it: `envoye`, in one statement (a row already marked keeps its
+    date, and is not counted twice)."""
+    resultat = await session.exec(
+        update(Courriel)
+        .where(col(Courriel.id) == courriel.id, col(Courriel.envoye_le).is_(None))
+        .values(envoye_le=le, statut_envoi=StatutEnvoi.ENVOYE.value, erreur_envoi=None)
+    )
+    if resultat.rowcount == 1:
+        metriques.courriel(courriel.type, "envoye")
+
+
 def construire_message(courriel: Courriel, expediteur: str) -> EmailMessage:
     message = EmailMessage()
     message["From"] = expediteur
@@ -230,25 +332,6 @@ def construire_message(courriel: Courriel, expediteur: str) -> EmailMessage:
     return message
 
 
-async def noter_tentative(session: AsyncSession, courriel_id: int, le: datetime) -> Courriel:
-    courriel = await session.get_one(Courriel, courriel_id, with_for_update=True)
-    courriel.tentatives += 1
-    courriel.derniere_tentative_le = le
-    session.add(courriel)
-    await session.flush()
-    return courriel
-
-
-async def noter_envoi(session: AsyncSession, courriel_id: int, le: datetime) -> None:
-    courriel = await session.get_one(Courriel, courriel_id, with_for_update=True)
-    if courriel.envoye_le is None:
-        courriel.envoye_le = le
-        courriel.statut_envoi = StatutEnvoi.ENVOYE
-        courriel.erreur_envoi = None
-        session.add(courriel)
-        await session.flush()
-
-
 async def noter_erreur(session: AsyncSession, courriel_id: int, erreur: str, definitive: bool) -> Courriel:
     """Record the server's answer: final (`echec`), or the last temporary one (still `en_attente`).
     A row already sent or failed keeps its outcome."""
@@ -259,6 +342,7 @@ async def noter_erreur(session: AsyncSession, courriel_id: int, erreur: str, def
             courriel.statut_envoi = StatutEnvoi.ECHEC
         session.add(courriel)
         await session.flush()
+        metriques.courriel(courriel.type, "echec" if definitive else "reessai")
     return courriel
 
 

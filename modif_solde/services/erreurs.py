@@ -45,6 +45,13 @@ class TypeDeContenuRefuse(ErreurDomaine):
     titre = "Type de pièce non accepté"
 
 
+class StockageIndisponible(Exception):
+    """The documents' store cannot be reached or refuses the service's requests: not the user's
+    fault (so no ErreurDomaine: an activity retries it), answered 503."""
+
+    message = "Le stockage des pièces est momentanément indisponible : réessayez dans quelques minutes."
+
+
 ERREURS_PAR_NOM: dict[str, type[ErreurDomaine]] = {
     cls.__name__: cls
     for cls in (

@@ -12,11 +12,11 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from modif_solde.db import SessionFactory, unit_of_work
 from modif_solde.models.enums import StatutDemande, StatutModification
-from modif_solde.models.tables import Demande, Historique, Modification
+from modif_solde.models.tables import Demande, Historique, Modification, Piece
 from modif_solde.models.types import maintenant
 from modif_solde.services import modifications as svc
 from modif_solde.services.erreurs import ErreurDomaine
-from modif_solde.services.stockage import Stockage
+from modif_solde.services.stockage import EnvoiInacheve, ObjetStocke, Stockage
 from modif_solde.workflows.contrat import WORKFLOW_MODIFICATION
 from modif_solde.workflows.modification import SA_STATUT
 
@@ -36,6 +36,11 @@ TOLERANCE = timedelta(minutes=5)
 # A closed cycle's workflow stays running to send its closing e-mails; longer than this
 # without an e-mail in progress, it is reported.
 DELAI_ENVOI = timedelta(days=1)
+# A document is written before its row is committed: one younger than this may belong to a
+# transaction under way; older and referenced by no `piece` row, it is an orphan.
+ORPHELIN_APRES = timedelta(days=1)
+# Keys looked up in the database per query.
+LOT_CLES = 500
 
 
 @dataclass(frozen=True)
@@ -264,3 +269,75 @@ async def _remettre_en_cours(sessions: SessionFactory, numero: str, le: datetime
             )
         )
     return f"Demande {numero} remise « en cours » (elle n'avait aucune modification ouverte)."
+
+
+async def fichiers_orphelins(
+    sessions: SessionFactory, stockage: Stockage, le: datetime | None = None
+) -> list[ObjetStocke]:
+    """The stored documents that no `piece` row references, written more than a day ago
+    (a transaction that failed after its write, a process killed between the two)."""
+    seuil = (le or maintenant()) - ORPHELIN_APRES
+    anciens = [objet async for objet in stockage.lister() if objet.modifie_le < seuil]
+    orphelins: list[ObjetStocke] = []
+    async with sessions() as session:
+        for debut in range(0, len(anciens), LOT_CLES):
+            lot = anciens[debut : debut + LOT_CLES]
+            references = set(
+                (
+                    await session.exec(
+                        select(Piece.cle_stockage).where(col(Piece.cle_stockage).in_([o.cle for o in lot]))
+                    )
+                ).all()
+            )
+            orphelins.extend(o for o in lot if o.cle not in references)
+    return sorted(orphelins, key=lambda o: (o.modifie_le, o.cle))
+
+
+def decrire_orphelin(objet: ObjetStocke) -> str:
+    return (
+        f"Le fichier {objet.cle} du stockage des pièces n'est référencé par aucune pièce "
+        f"(écrit le {objet.modifie_le:%d/%m/%Y %H:%M} UTC)."
+    )
+
+
+async def supprimer_orphelins(
+    sessions: SessionFactory, stockage: Stockage, orphelins: list[ObjetStocke]
+) -> list[str]:
+    """Delete the orphans, each looked up once more just before (a row referencing it since is
+    left alone); one French line per file."""
+    faits: list[str] = []
+    for objet in orphelins:
+        async with sessions() as session:
+            reference = (
+                await session.exec(select(Piece.id).where(Piece.cle_stockage == objet.cle))
+            ).first()
+        if reference is not None:
+            faits.append(f"Fichier {objet.cle} laissé : la pièce {reference} le référence désormais.")
+            continue
+        await stockage.supprimer(objet.cle)
+        faits.append(f"Fichier {objet.cle} supprimé (aucune pièce ne le référençait).")
+    return faits
+
+
+async def envois_inacheves(stockage: Stockage, le: datetime | None = None) -> list[EnvoiInacheve]:
+    """The writes begun more than a day ago and never finished (a process killed mid-upload)."""
+    seuil = (le or maintenant()) - ORPHELIN_APRES
+    return sorted(
+        [envoi async for envoi in stockage.envois_inacheves() if envoi.commence_le < seuil],
+        key=lambda e: (e.commence_le, e.cle),
+    )
+
+
+def decrire_envoi_inacheve(envoi: EnvoiInacheve) -> str:
+    return (
+        f"L'envoi de la pièce {envoi.cle} au stockage est inachevé depuis le "
+        f"{envoi.commence_le:%d/%m/%Y %H:%M} UTC."
+    )
+
+
+async def abandonner_envois(stockage: Stockage, envois: list[EnvoiInacheve]) -> list[str]:
+    faits = []
+    for envoi in envois:
+        await stockage.abandonner(envoi)
+        faits.append(f"Envoi inachevé de la pièce {envoi.cle} abandonné.")
+    return faits

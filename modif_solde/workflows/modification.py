@@ -76,6 +76,12 @@ DELAI_ACTIVITE_COURRIEL = timedelta(seconds=30)
 # Since this patch, e-mails go out beside the timers (a sender task fed by a queue) and a
 # temporary failure is retried for at most `ModificationEntree.abandon_courriel_apres`.
 PATCH_COURRIELS_A_COTE = "courriels-a-cote-des-minuteries"
+# Since this patch, the opening write is a local activity: it runs in the workflow task that
+# starts the workflow (no activity task, no second workflow task), which also answers the
+# `attendre_ouverture` update when it came with the start (update-with-start). Sound because
+# the write is short and idempotent (`svc.ouvrir` returns the same open modification when
+# repeated): a worker lost mid-task has its workflow task retried elsewhere, which runs it again.
+PATCH_OUVERTURE_LOCALE = "ouverture-en-activite-locale"
 # Actions of the operator (and extensions) refused once `expire_le` is past.
 _ACTIONS_AVANT_ECHEANCE = {"confirmation", "renonciation", "prolongation"}
 
@@ -106,6 +112,7 @@ class ModificationWorkflow:
         self._echeances_changees = False
         self._courriels_a_cote = False  # the sender task sends them, the main loop only waits
         self._echecs_courriel: list[str] = []
+        self._ouverture_locale = False  # since the patch "ouverture-en-activite-locale"
 
     @workflow.run
     async def run(self, entree: ModificationEntree) -> ModificationResultat:
@@ -115,7 +122,9 @@ class ModificationWorkflow:
                 modification_numero=entree.modification_numero, statut=None, motif=self._refus_ouverture
             )
         self._envoyer_plus_tard(TypeCourriel.INVITATION)
-        if workflow.patched(PATCH_COURRIELS_A_COTE):
+        # A run with the local opening is newer than the e-mails beside the timers: no second
+        # marker (nor its TemporalChangeVersion upsert) to say so.
+        if self._ouverture_locale or workflow.patched(PATCH_COURRIELS_A_COTE):
             # The timers run whatever the e-mails do: they go out beside the wait, in order.
             self._courriels_a_cote = True
             expediteur = asyncio.create_task(self._expedier())
@@ -134,29 +143,44 @@ class ModificationWorkflow:
     async def _ouvrir(self) -> bool:
         maintenant = workflow.now()
         entree = self._entree
+        ecriture = OuvertureActivite(
+            demande_numero=entree.demande_numero,
+            modification_numero=entree.modification_numero,
+            commentaire=entree.commentaire,
+            champs=entree.champs,
+            ouverte_par=entree.ouverte_par,
+            ouverte_le=maintenant,
+            relance_le=maintenant + entree.relance_apres,
+            expire_le=maintenant + entree.expiration_apres,
+        )
         try:
-            ouverture: OuvertureFaite = await workflow.execute_activity(
-                OUVRIR,
-                OuvertureActivite(
-                    demande_numero=entree.demande_numero,
-                    modification_numero=entree.modification_numero,
-                    commentaire=entree.commentaire,
-                    champs=entree.champs,
-                    ouverte_par=entree.ouverte_par,
-                    ouverte_le=maintenant,
-                    relance_le=maintenant + entree.relance_apres,
-                    expire_le=maintenant + entree.expiration_apres,
-                ),
-                result_type=OuvertureFaite,
-                start_to_close_timeout=_DELAI_BASE,
-                retry_policy=_RETRY_BASE,
-                summary="Ouverture : la demande passe « à modifier »",
-            )
-        except ActivityError as err:
-            if isinstance(err.cause, ApplicationError) and err.cause.type in ERREURS_DU_DOMAINE:
-                self._refus_ouverture = err.cause.message
+            ouverture: OuvertureFaite
+            if workflow.patched(PATCH_OUVERTURE_LOCALE):
+                self._ouverture_locale = True
+                ouverture = await workflow.execute_local_activity(
+                    OUVRIR,
+                    ecriture,
+                    result_type=OuvertureFaite,
+                    start_to_close_timeout=_DELAI_BASE,
+                    retry_policy=_RETRY_BASE,
+                    summary="Ouverture : la demande passe « à modifier »",
+                )
+            else:
+                ouverture = await workflow.execute_activity(
+                    OUVRIR,
+                    ecriture,
+                    result_type=OuvertureFaite,
+                    start_to_close_timeout=_DELAI_BASE,
+                    retry_policy=_RETRY_BASE,
+                    summary="Ouverture : la demande passe « à modifier »",
+                )
+        except (ActivityError, ApplicationError) as err:
+            # A local activity's refusal may come as the ApplicationError itself, not wrapped.
+            cause = err.cause if isinstance(err, ActivityError) else err
+            if isinstance(cause, ApplicationError) and cause.type in ERREURS_DU_DOMAINE:
+                self._refus_ouverture = cause.message
                 self._ouverture_terminee = True
-                workflow.set_current_details(f"**Ouverture refusée** : {err.cause.message}")
+                workflow.set_current_details(f"**Ouverture refusée** : {cause.message}")
                 return False
             raise
         self._statut = StatutModification.OUVERTE

@@ -26,7 +26,7 @@ from modif_solde.db import SessionFactory, create_engine, session_factory, unit_
 from modif_solde.migrations import migrer
 from modif_solde.models.tables import Courriel, Modification
 from modif_solde.services.demandes import importer_demande, lire_import
-from modif_solde.services.stockage import Stockage
+from modif_solde.services.stockage import StockageDossier
 from modif_solde.services.verification import verifier
 from modif_solde.temporal import demarrer_modification
 from modif_solde.workflows.contrat import EtatModification, ModificationEntree
@@ -125,8 +125,8 @@ class Pile:
         return session_factory(self.engine)
 
     @property
-    def stockage(self) -> Stockage:
-        return Stockage(self.dossier / "pieces")
+    def stockage(self) -> StockageDossier:
+        return StockageDossier(self.dossier / "pieces")
 
     def env(self, **autres: str) -> dict[str, str]:
         return {

@@ -213,7 +213,7 @@ async def test_the_session_cookie_is_httponly_lax_and_secure_outside_development
 
     production: dict[str, Any] = {
         "ENVIRONNEMENT": "production",
-        "JWT_SECRET": "j" * 40,
+        "JWT_JWKS_URL": "https://127.0.0.1:9/jwks.json",
         "SESSION_SECRET": "s" * 40,
         "OIDC_CLIENT_SECRET": "c" * 40,
         "OIDC_DISCOVERY_URL": "https://127.0.0.1:9/.well-known/openid-configuration",
@@ -224,7 +224,7 @@ async def test_the_session_cookie_is_httponly_lax_and_secure_outside_development
 
 
 def test_production_refuses_the_development_login_settings() -> None:
-    production = Settings(ENVIRONNEMENT="production", JWT_SECRET="j" * 40)
+    production = Settings(ENVIRONNEMENT="production", JWT_JWKS_URL="https://127.0.0.1:9/jwks.json")
     with pytest.raises(ValueError, match="SESSION_SECRET"):
         create_app(production)
     with pytest.raises(ValueError, match="OIDC_CLIENT_SECRET"):

@@ -11,7 +11,7 @@ import os
 import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,11 +29,12 @@ from modif_solde.models.types import maintenant
 from modif_solde.services import modifications as svc
 from modif_solde.services.demandes import importer_demande, lire_import
 from modif_solde.services.envoi import ExpediteurSmtp
-from modif_solde.services.stockage import Stockage
+from modif_solde.services.stockage import Stockage, StockageDossier
 from modif_solde.services.verification import reparer, verifier
 from modif_solde.temporal import demarrer_modification
 from modif_solde.worker import construire_worker
 from modif_solde.workflows.contrat import ModificationEntree
+from tests.conftest import ServeurS3
 from tests.processus import ServeurTemporalDev, port_libre
 from tests.workflows import conftest as temporal
 from tests.workflows.conftest import GESTIONNAIRES, ServeurSmtp
@@ -317,3 +318,48 @@ async def test_la_commande_verifier_sans_temporal_le_dit_et_sort_en_erreur(
         {**commande, "MODIF_SOLDE_TEMPORAL_ADDRESS": f"127.0.0.1:{port_libre()}"}
     )
     assert code == 2 and sortie.startswith("Temporal injoignable (127.0.0.1:"), sortie
+
+
+async def test_la_commande_verifier_signale_puis_supprime_les_fichiers_orphelins(
+    factory: SessionFactory, stockage: StockageDossier, demande: Demande, pdf: bytes, commande: dict[str, str]
+) -> None:
+    """A document written by a transaction that never committed, two days ago: reported, then
+    deleted by --reparer; the request's own documents stay."""
+    orphelin = await stockage.ecrire(pdf)
+    recent = await stockage.ecrire(pdf)
+    il_y_a_deux_jours = (maintenant() - timedelta(days=2)).timestamp()
+    os.utime(stockage.chemin(orphelin.cle), (il_y_a_deux_jours, il_y_a_deux_jours))
+    async with factory() as session:
+        referencees = set((await session.exec(select(Piece.cle_stockage))).all())
+
+    code, sortie = await verifier_en_ligne_de_commande(commande)
+    assert code == 1, sortie
+    assert sortie.splitlines() == [
+        f"Le fichier {orphelin.cle} du stockage des pièces n'est référencé par aucune pièce "
+        f"(écrit le {datetime.fromtimestamp(il_y_a_deux_jours, UTC):%d/%m/%Y %H:%M} UTC)."
+    ]
+
+    code, sortie = await verifier_en_ligne_de_commande(commande, "--reparer")
+    assert code == 0, sortie
+    assert sortie.splitlines()[-1] == f"  - Fichier {orphelin.cle} supprimé (aucune pièce ne le référençait)."
+    assert not stockage.chemin(orphelin.cle).exists()
+    assert {o.cle async for o in stockage.lister()} == referencees | {recent.cle}
+
+    assert await verifier_en_ligne_de_commande(commande) == (0, "Aucune différence.\n")
+
+
+async def test_la_commande_verifier_lit_le_stockage_s3(
+    serveur_s3: ServeurS3, commande: dict[str, str], pdf: bytes
+) -> None:
+    """With the documents in S3: the command reaches the bucket (a file just written is not an
+    orphan yet); the bucket unreachable, it says so and exits in error."""
+    s3 = serveur_s3.stockage()
+    try:
+        await s3.ecrire(pdf)
+        env = {**commande, **serveur_s3.environnement(s3.prefixe)}
+        assert await verifier_en_ligne_de_commande(env) == (0, "Aucune différence.\n")
+        ailleurs = {**env, "MODIF_SOLDE_S3_ENDPOINT_URL": f"http://127.0.0.1:{port_libre()}"}
+        code, sortie = await verifier_en_ligne_de_commande(ailleurs)
+        assert code == 2 and sortie.startswith("Stockage des pièces injoignable (s3://"), sortie
+    finally:
+        await s3.fermer()

@@ -36,7 +36,7 @@ from modif_solde.models.enums import StatutModification
 from modif_solde.services import modifications as svc
 from modif_solde.services.demandes import importer_demande, lire_import
 from modif_solde.services.envoi import ExpediteurSmtp
-from modif_solde.services.stockage import Stockage
+from modif_solde.services.stockage import StockageDossier
 from modif_solde.temporal import demarrer_modification, enregistrer_search_attributes
 from modif_solde.worker import construire_worker
 from modif_solde.workflows.contrat import (
@@ -67,8 +67,11 @@ class Scene:
     task_queue: str
     sessions: SessionFactory
     boite: BoiteAuxLettres
+    update_with_start: bool = True
 
     async def ouvrir(self, attendre_invitation: bool = True) -> Handle:
+        # The paths named `…_demarrage_puis_update`: the start, then the update (where the
+        # server has no update-with-start).
         entree = ModificationEntree(
             demande_numero="FINMSS009266",
             modification_numero=NUMERO,
@@ -79,7 +82,9 @@ class Scene:
             expiration_apres=EXPIRATION,
             abandon_courriel_apres=ABANDON_COURRIEL,
         )
-        etat = await demarrer_modification(self.client, self.task_queue, entree, "50961588600025")
+        etat = await demarrer_modification(
+            self.client, self.task_queue, entree, "50961588600025", update_with_start=self.update_with_start
+        )
         assert etat.statut == StatutModification.OUVERTE
         if attendre_invitation:
             # The operator acts once the invitation is in: one recorded order of events per path.
@@ -167,6 +172,8 @@ class BoiteQuiRefuseLOperateur(BoiteAuxLettres):
 SERVEURS: dict[str, Callable[[], BoiteAuxLettres] | None] = {
     "courriels_a_cote_refus_definitif": BoiteQuiRefuseLOperateur,
     "courriels_a_cote_serveur_injoignable": None,  # nothing listens
+    "ouverture_locale_refus_definitif": BoiteQuiRefuseLOperateur,
+    "ouverture_locale_serveur_injoignable": None,
 }
 
 # Path name (the file's name) -> scenario and the outcome it must reach.
@@ -186,6 +193,20 @@ CHEMINS: dict[str, tuple[Callable[[Scene], Awaitable[ModificationResultat]], Sta
         serveur_injoignable_puis_expiration,
         StatutModification.EXPIREE,
     ),
+    # Since the patch "ouverture-en-activite-locale": the opening written by a local activity
+    # in the first workflow task, which also answers the update sent with the start.
+    "ouverture_locale_confirmation": (confirmation_avant_relance, StatutModification.CONFIRMEE),
+    "ouverture_locale_relance_puis_confirmation": (relance_puis_confirmation, StatutModification.CONFIRMEE),
+    "ouverture_locale_renonciation": (renonciation, StatutModification.RENONCEE),
+    "ouverture_locale_retrait": (retrait, StatutModification.RETIREE),
+    "ouverture_locale_expiration": (expiration_avec_relance, StatutModification.EXPIREE),
+    "ouverture_locale_prolongation": (prolongation_avant_relance, StatutModification.EXPIREE),
+    "ouverture_locale_refus_definitif": (courriel_refuse_puis_expiration, StatutModification.EXPIREE),
+    "ouverture_locale_serveur_injoignable": (
+        serveur_injoignable_puis_expiration,
+        StatutModification.EXPIREE,
+    ),
+    "ouverture_locale_demarrage_puis_update": (confirmation_avant_relance, StatutModification.CONFIRMEE),
 }
 
 
@@ -196,7 +217,7 @@ async def enregistrer(chemin: str, dossier: Path = HISTORIQUES) -> Path:
         await asyncio.to_thread(migrer, url)
         engine = create_engine(url)
         sessions = session_factory(engine)
-        stockage = Stockage(Path(tmp) / "pieces")
+        stockage = StockageDossier(Path(tmp) / "pieces")
         async with unit_of_work(sessions) as session:
             await importer_demande(session, stockage, lire_import(EXEMPLE.read_bytes()))
         fabrique = SERVEURS.get(chemin, BoiteAuxLettres)
@@ -222,7 +243,10 @@ async def enregistrer(chemin: str, dossier: Path = HISTORIQUES) -> Path:
             async with construire_worker(
                 env.client, activites, task_queue, arret_gracieux=timedelta(seconds=10)
             ):
-                resultat = await scenario(Scene(env.client, env, task_queue, sessions, boite))
+                scene = Scene(
+                    env.client, env, task_queue, sessions, boite, "demarrage_puis_update" not in chemin
+                )
+                resultat = await scenario(scene)
                 if resultat.statut != statut_attendu:
                     raise AssertionError(f"{chemin} : {resultat.statut} au lieu de {statut_attendu}")
                 historique = await env.client.get_workflow_handle(NUMERO).fetch_history()

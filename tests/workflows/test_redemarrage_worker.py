@@ -174,7 +174,9 @@ async def attendre_le_minuteur(client: Client, workflow_id: str, delai: float = 
             EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED,
         ):
             return
-        assert time.monotonic() < limite, f"{workflow_id} n'attend pas son minuteur"
+        assert time.monotonic() < limite, (
+            f"{workflow_id} n'attend pas son minuteur {[EventType.Name(t) for t in types]}"
+        )
         await asyncio.sleep(0.02)
 
 

@@ -4,6 +4,7 @@ moved) fails here. The histories are recorded by `python -m tests.workflows.enre
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -24,7 +25,11 @@ from modif_solde.workflows.contrat import (
     CourrielActivite,
     ModificationResultat,
 )
-from modif_solde.workflows.modification import ModificationWorkflow
+from modif_solde.workflows.modification import (
+    PATCH_COURRIELS_A_COTE,
+    PATCH_OUVERTURE_LOCALE,
+    ModificationWorkflow,
+)
 from tests.workflows import enregistrer_historiques
 
 HISTORIQUES = Path(__file__).resolve().parent / "historiques"
@@ -109,8 +114,30 @@ CHEMINS_A_COTE: dict[str, tuple[list[str], str]] = {
         "expiree",
     ),
 }
-CHEMINS_AVANT_PATCH = set(CHEMINS)
+# Since the patch "ouverture-en-activite-locale": the opening is a local activity (a marker in
+# the first workflow task, no ACTIVITY_TASK_SCHEDULED), the update answered in that same task.
+CHEMINS_OUVERTURE_LOCALE: dict[str, tuple[list[str], str]] = {
+    f"ouverture_locale_{nom}": ([a for a in activites if a != OUVRIR], statut)
+    for nom, (activites, statut) in {
+        "confirmation": CHEMINS["confirmation_avant_relance"],
+        "relance_puis_confirmation": CHEMINS["relance_puis_confirmation"],
+        "renonciation": CHEMINS["renonciation"],
+        "retrait": CHEMINS["retrait"],
+        "expiration": CHEMINS["expiration_avec_relance"],
+        "prolongation": CHEMINS["prolongation_avant_relance"],
+        "refus_definitif": CHEMINS["expiration_avec_relance"],
+        "serveur_injoignable": CHEMINS_A_COTE["courriels_a_cote_serveur_injoignable"],
+        "demarrage_puis_update": CHEMINS["confirmation_avant_relance"],
+    }.items()
+}
+# The patches each history's markers name, in order.
+PATCHS: dict[str, list[str]] = {
+    **{chemin: [] for chemin in CHEMINS},
+    **{chemin: [PATCH_COURRIELS_A_COTE] for chemin in CHEMINS_A_COTE},
+    **{chemin: [PATCH_OUVERTURE_LOCALE] for chemin in CHEMINS_OUVERTURE_LOCALE},
+}
 CHEMINS.update(CHEMINS_A_COTE)
+CHEMINS.update(CHEMINS_OUVERTURE_LOCALE)
 
 
 def charger(chemin: str) -> WorkflowHistory:
@@ -164,15 +191,42 @@ def test_historique_conforme_au_chemin(chemin: str) -> None:
 
 @pytest.mark.parametrize("chemin", list(CHEMINS))
 def test_marqueur_du_patch(chemin: str) -> None:
-    """The histories recorded since the patch carry its marker (they replay the new path);
-    the older ones do not (they replay the path workflows already running still take)."""
-    marqueurs = [
+    """Each history carries the markers of the patches its path was recorded with: the older
+    ones none (they replay the path workflows already running still take), the e-mails beside
+    the timers theirs, the local opening its own only (it implies the e-mails beside)."""
+    patchs = []
+    for e in charger(chemin).events:
+        if (
+            e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
+            and e.marker_recorded_event_attributes.marker_name == "core_patch"
+        ):
+            (donnees,) = e.marker_recorded_event_attributes.details["patch-data"].payloads
+            patchs.append(json.loads(donnees.data)["id"])
+    assert patchs == PATCHS[chemin]
+
+
+@pytest.mark.parametrize("chemin", list(CHEMINS_OUVERTURE_LOCALE))
+def test_ouverture_en_une_tache(chemin: str) -> None:
+    """Since the local opening, the opening and its answer take one workflow task: the first
+    task holds the opening's marker and completes the update (when it came with the start);
+    the invitation's activity is scheduled by that same task."""
+    evenements = charger(chemin).events
+    premiere_fin = next(
+        i for i, e in enumerate(evenements) if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED
+    )
+    suite = [e.event_type for e in evenements[premiere_fin + 1 :]]
+    fin_de_tache = suite.index(EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED)
+    commandes = suite[:fin_de_tache]
+    assert EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED in commandes  # the invitation
+    marqueurs_locaux = [
         e
-        for e in charger(chemin).events
+        for e in evenements[premiere_fin + 1 : premiere_fin + 1 + fin_de_tache]
         if e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
-        and e.marker_recorded_event_attributes.marker_name == "core_patch"
+        and e.marker_recorded_event_attributes.marker_name == "core_local_activity"
     ]
-    assert len(marqueurs) == (0 if chemin in CHEMINS_AVANT_PATCH else 1)
+    assert len(marqueurs_locaux) == 1
+    if "demarrage_puis_update" not in chemin:
+        assert EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED in commandes
 
 
 @pytest.mark.parametrize("chemin", list(CHEMINS))

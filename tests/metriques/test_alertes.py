@@ -1,0 +1,62 @@
+"""The alert rules and Prometheus' configuration, checked and unit-tested by promtool (Debian's
+`prometheus` package, installed by `make prometheus`)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import yaml
+
+RACINE = Path(__file__).resolve().parents[2]
+DOSSIER = RACINE / "deploiement" / "prometheus"
+PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
+
+
+def promtool(*arguments: str, dossier: Path = DOSSIER) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(  # noqa: S603 (fixed command of the test)
+        [PROMTOOL, *arguments], cwd=dossier, capture_output=True, text=True, check=False
+    )
+
+
+def test_les_regles_sont_valides() -> None:
+    resultat = promtool("check", "rules", "alertes.yml")
+    assert resultat.returncode == 0, resultat.stdout + resultat.stderr
+    assert "SUCCESS: 6 rules found" in resultat.stdout
+
+
+def test_chaque_regle_se_declenche_et_se_tait_comme_prevu() -> None:
+    resultat = promtool("test", "rules", "alertes_test.yml")
+    assert resultat.returncode == 0, resultat.stdout + resultat.stderr
+    assert "SUCCESS" in resultat.stdout
+
+
+def test_chaque_regle_a_son_test_et_ses_annotations_en_francais() -> None:
+    regles = yaml.safe_load((DOSSIER / "alertes.yml").read_text(encoding="utf-8"))["groups"][0]["rules"]
+    tests = yaml.safe_load((DOSSIER / "alertes_test.yml").read_text(encoding="utf-8"))["tests"]
+    testees = [a for t in tests for a in t["alert_rule_test"]]
+    for regle in regles:
+        nom = regle["alert"]
+        # Each rule: one evaluation where it fires, one where it does not.
+        assert any(a["alertname"] == nom and a["exp_alerts"] for a in testees), nom
+        assert any(a["alertname"] == nom and not a["exp_alerts"] for a in testees), nom
+        assert regle["annotations"]["summary"] and regle["annotations"]["description"], nom
+        assert regle["labels"]["severity"] in {"critique", "avertissement"}, nom
+    readme = (RACINE / "README.md").read_text(encoding="utf-8")
+    for regle in regles:
+        assert f"`{regle['alert']}`" in readme, f"{regle['alert']} n'est pas décrite dans le README"
+
+
+def test_la_configuration_de_docker_compose_est_valide(tmp_path: Path) -> None:
+    """Its token file exists only in the container: the check runs on a copy pointing at one here."""
+    jeton = tmp_path / "jeton-metriques"
+    jeton.write_text("x" * 32)
+    texte = (DOSSIER / "prometheus.yml").read_text(encoding="utf-8")
+    assert texte.count("/run/secrets/jeton-metriques") == 2
+    (tmp_path / "prometheus.yml").write_text(texte.replace("/run/secrets/jeton-metriques", str(jeton)))
+    shutil.copy(DOSSIER / "alertes.yml", tmp_path / "alertes.yml")
+    resultat = promtool("check", "config", "prometheus.yml", dossier=tmp_path)
+    assert resultat.returncode == 0, resultat.stdout + resultat.stderr
+    assert re.search(r"SUCCESS: 6 rules found", resultat.stdout)
