@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
 import anyio
-from sqlalchemy import event
+from sqlalchemy import Engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -110,3 +110,30 @@ def after_commit(session: AsyncSession, hook: Hook) -> None:
 def on_rollback(session: AsyncSession, hook: Hook) -> None:
     """Run `hook` if the transaction is rolled back (e.g. delete a file written for it)."""
     session.info.setdefault(_ON_ROLLBACK, []).append(hook)
+
+
+@contextmanager
+def compter_requetes(*engines: AsyncEngine | Engine) -> Iterator[list[str]]:
+    """Every SQL statement sent to the database through `engines` while the block runs, in
+    order (transaction control sent as SQL included, e.g. SQLite's BEGIN): `len()` of the list
+    is the number of statements. For the tests and the bench; it costs nothing once the block
+    has ended (the listener is removed).
+
+        with compter_requetes(app.state.engine, app.state.engine_lecture) as requetes:
+            await client.get("/api/v1/demandes/FINMSS009266")
+        assert len(requetes) <= 4
+    """
+    requetes: list[str] = []
+
+    def _noter(_conn: Any, _cursor: Any, instruction: str, *_args: Any) -> None:
+        requetes.append(instruction)
+
+    # The same engine may be given twice (PostgreSQL reads and writes share one): listened once.
+    moteurs = list({id(e): e.sync_engine if isinstance(e, AsyncEngine) else e for e in engines}.values())
+    for moteur in moteurs:
+        event.listen(moteur, "before_cursor_execute", _noter)
+    try:
+        yield requetes
+    finally:
+        for moteur in moteurs:
+            event.remove(moteur, "before_cursor_execute", _noter)

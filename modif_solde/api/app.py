@@ -53,6 +53,7 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
             if est_sqlite(settings.DATABASE_URL)
             else engine
         )
+        app.state.engine_lecture = lecture
         app.state.sessions_lecture = session_factory(lecture)
         app.state.stockage = ouvrir_stockage(settings)
         # Lazy: the API starts (and /readyz says why it is not ready) while Temporal is down.

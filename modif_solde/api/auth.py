@@ -265,6 +265,11 @@ class Verificateur:
                 settings.JWT_JWKS_URL, intervalle, settings.JWT_JWKS_CACHE.total_seconds()
             )
 
+    @property
+    def lit_par_le_reseau(self) -> bool:
+        """Whether checking a token may fetch the JWKS over the network (then off the event loop)."""
+        return isinstance(self.source, SourceUrl)
+
     def lire(self, jeton: str) -> Utilisateur:
         try:
             entete = jwt.get_unverified_header(jeton)

@@ -77,6 +77,13 @@ async def importer(
     return await lecture.page_demande(session, demande, interne=utilisateur.voit_interne)
 
 
+def en_json(vue: BaseModel) -> Response:
+    """The read model serialized once, by pydantic, straight to JSON (the route's
+    `response_model` still states it in the schema): the same bytes FastAPI would answer,
+    without its second pass (the model to dicts, checked again, then dumped)."""
+    return Response(vue.model_dump_json(), media_type="application/json")
+
+
 @router.get("", response_model=vues.ListeDemandes, summary="Lister les demandes (file de travail)")
 async def lister(
     utilisateur: UtilisateurDep,
@@ -84,16 +91,16 @@ async def lister(
     statut: Annotated[StatutDemande | None, Query(description="Filtrer par statut")] = None,
     limite: Annotated[int, Query(ge=1, le=500)] = 100,
     decalage: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
-) -> vues.ListeDemandes:
-    return await lecture.liste(session, statut, utilisateur.perimetre_siret, limite, decalage)
+) -> Response:
+    return en_json(await lecture.liste(session, statut, utilisateur.perimetre_siret, limite, decalage))
 
 
 @router.get("/{numero}", response_model=vues.DemandePage, summary="La page de la demande")
-async def consulter(
-    numero: NumeroDemande, utilisateur: UtilisateurDep, session: SessionDep
-) -> vues.DemandePage:
-    demande = await charger_demande(session, numero, utilisateur.perimetre_siret)
-    return await lecture.page_demande(session, demande, interne=utilisateur.voit_interne)
+async def consulter(numero: NumeroDemande, utilisateur: UtilisateurDep, session: SessionDep) -> Response:
+    lu = await lecture.lire_demande(
+        session, numero, utilisateur.perimetre_siret, interne=utilisateur.voit_interne
+    )
+    return en_json(lu.vue)
 
 
 Limite = Annotated[
@@ -119,10 +126,12 @@ async def lister_courriels(
     session: SessionDep,
     limite: Limite = lecture.LIMITE_PAGE,
     curseur: CurseurCourriels = None,
-) -> vues.PageCourriels:
+) -> Response:
     demande = await charger_demande(session, numero, utilisateur.perimetre_siret)
-    return await lecture.courriels(
-        session, demande, interne=utilisateur.voit_interne, limite=limite, curseur=curseur
+    return en_json(
+        await lecture.courriels(
+            session, demande, interne=utilisateur.voit_interne, limite=limite, curseur=curseur
+        )
     )
 
 
@@ -137,9 +146,9 @@ async def lister_historique(
     session: SessionDep,
     limite: Limite = lecture.LIMITE_PAGE,
     curseur: CurseurHistorique = None,
-) -> vues.PageHistorique:
+) -> Response:
     demande = await charger_demande(session, numero, utilisateur.perimetre_siret)
-    return await lecture.historique(session, demande, limite=limite, curseur=curseur)
+    return en_json(await lecture.historique(session, demande, limite=limite, curseur=curseur))
 
 
 @router.get(

@@ -12,14 +12,16 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from modif_solde.api import demandes as api_demandes
 from modif_solde.api import modifications as api_modifications
 from modif_solde.api.auth import Utilisateur
 from modif_solde.config import Settings
 from modif_solde.db import unit_of_work
+from modif_solde.models import vues
 from modif_solde.models.enums import StatutDemande, TypeCourriel
-from modif_solde.models.tables import Demande, Operateur
+from modif_solde.models.tables import Operateur
 from modif_solde.pages import session as sess
 from modif_solde.pages.rendu import LIBELLES, annoncer, page
 from modif_solde.services import lecture
@@ -49,12 +51,11 @@ def refuser(request: Request, action: str, message: str) -> None:
     request.session["refus"] = {"action": action, "message": message}
 
 
-async def contexte_gestion(request: Request, demande: Demande) -> dict[str, Any]:
+def contexte_gestion(request: Request, tours: list[vues.ModificationVue]) -> dict[str, Any]:
     """What the request page adds for a gestionnaire: the actions, a pending refusal, every
-    round of modification and the link to each one's workflow in the Temporal Web UI."""
+    round of modification (read with the page) and the link to each one's workflow in the
+    Temporal Web UI."""
     settings = _settings(request)
-    async with unit_of_work(request.app.state.sessions_lecture) as session:
-        tours = await lecture.tours(session, demande)
     ui = settings.TEMPORAL_UI_URL.rstrip("/")
     return {
         "champs_attendus": CHAMPS_ATTENDUS,
@@ -381,12 +382,12 @@ def _filtres(parametres: Mapping[str, str]) -> tuple[lecture.FiltresFile, int, l
     return filtres, page_voulue, erreurs
 
 
-async def file_de_travail(request: Request) -> Response:
-    """`/demandes` for a gestionnaire (the route is the operator's list's: one URL, two views)."""
+async def file_de_travail(request: Request, session: AsyncSession) -> Response:
+    """`/demandes` for a gestionnaire (the route is the operator's list's: one URL, two views),
+    in the page's read transaction `session`."""
     parametres = dict(request.query_params)
     filtres, numero_page, erreurs = _filtres(parametres)
-    async with unit_of_work(request.app.state.sessions_lecture) as session:
-        liste = await lecture.file_de_travail(session, filtres, PAR_PAGE, (numero_page - 1) * PAR_PAGE)
+    liste = await lecture.file_de_travail(session, filtres, PAR_PAGE, (numero_page - 1) * PAR_PAGE)
     maintenant = datetime.now(FUSEAU_PARIS)
     lignes = []
     for d in liste.demandes:

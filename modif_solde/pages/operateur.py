@@ -11,6 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 from pydantic import BaseModel
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from modif_solde.api import demandes as api_demandes
 from modif_solde.api.auth import Role, Utilisateur
@@ -25,12 +26,13 @@ from modif_solde.pages import session as sess
 from modif_solde.pages.rendu import LIBELLES, annoncer, fragment, page
 from modif_solde.services import lecture
 from modif_solde.services import modifications as svc
-from modif_solde.services.demandes import charger_demande, importer_demande, lire_import
+from modif_solde.services.demandes import importer_demande, lire_import
 from modif_solde.services.erreurs import (
     BrouillonPerime,
     Conflit,
     DonneesInvalides,
     ErreurDomaine,
+    Introuvable,
     PieceTropGrande,
     TypeDeContenuRefuse,
 )
@@ -61,23 +63,17 @@ async def accueil(request: Request) -> Response:
 
 
 @router.get("/demandes")
-async def mes_demandes(request: Request, utilisateur: sess.PortailDep) -> Response:
-    if utilisateur.role == Role.GESTIONNAIRE:
-        return await gestion_pages.file_de_travail(request)
-    async with unit_of_work(request.app.state.sessions_lecture) as session:
-        liste = await lecture.liste(session, None, utilisateur.perimetre_siret, 500, 0)
+async def mes_demandes(request: Request, lu: sess.LecturePortailDep) -> Response:
+    if lu.utilisateur.role == Role.GESTIONNAIRE:
+        return await gestion_pages.file_de_travail(request, lu.session)
+    liste = await lecture.liste(lu.session, None, lu.utilisateur.perimetre_siret, 500, 0)
     # Those waiting for the operator first, the nearest deadline first; then the others.
     a_modifier = sorted(
         (d for d in liste.demandes if d.modification_ouverte),
         key=lambda d: d.modification_ouverte.expire_le if d.modification_ouverte else d.statut_modifie_le,
     )
     autres = [d for d in liste.demandes if not d.modification_ouverte]
-    return page(
-        request,
-        "demandes.html",
-        demandes=[*a_modifier, *autres],
-        gestionnaire=utilisateur.role == Role.GESTIONNAIRE,
-    )
+    return page(request, "demandes.html", demandes=[*a_modifier, *autres], gestionnaire=False)
 
 
 @router.get("/demandes/importer")
@@ -119,28 +115,36 @@ async def importer(
 
 
 @router.get("/demandes/{numero}")
-async def demande_page(request: Request, numero: str, utilisateur: sess.PortailDep) -> Response:
-    return await rendre_demande(request, numero, utilisateur)
+async def demande_page(request: Request, numero: str, lu: sess.LecturePortailDep) -> Response:
+    return await rendre_demande(request, numero, lu.utilisateur, session=lu.session)
 
 
 async def rendre_demande(
-    request: Request, numero: str, utilisateur: Utilisateur, statut: int = 200, **extra: Any
+    request: Request,
+    numero: str,
+    utilisateur: Utilisateur,
+    statut: int = 200,
+    session: AsyncSession | None = None,
+    **extra: Any,
 ) -> Response:
     """The request page; a gestionnaire's view adds the back-office's actions (`extra`: the
-    errors and input of a refused form)."""
-    async with unit_of_work(request.app.state.sessions_lecture) as session:
-        demande = await charger_demande(session, numero, utilisateur.perimetre_siret)
-        vue = await lecture.page_demande(session, demande, interne=utilisateur.voit_interne)
-    versions = _versions(vue)
+    errors and input of a refused form). `session`: the page's read transaction, if open."""
     gestionnaire = utilisateur.role == Role.GESTIONNAIRE
-    gestion = await gestion_pages.contexte_gestion(request, demande) if gestionnaire else {}
+    if session is None:
+        async with unit_of_work(request.app.state.sessions_lecture) as session:
+            return await rendre_demande(request, numero, utilisateur, statut, session, **extra)
+    lu = await lecture.lire_demande(
+        session, numero, utilisateur.perimetre_siret, interne=utilisateur.voit_interne, avec_tours=gestionnaire
+    )
+    vue = lu.vue
+    gestion = gestion_pages.contexte_gestion(request, lu.tours) if gestionnaire else {}
     return page(
         request,
         "demande.html",
         statut=statut,
         d=vue,
         m=vue.modification_ouverte,
-        versions=versions,
+        versions=_versions(vue),
         gestionnaire=gestionnaire,
         relance_apres=_settings(request).RELANCE_APRES.days,
         expiration_apres=_settings(request).EXPIRATION_APRES.days,
@@ -182,12 +186,25 @@ async def consulter_piece(
         )
 
 
-async def _contexte_modification(request: Request, utilisateur: Utilisateur, numero: str) -> dict[str, Any]:
-    async with unit_of_work(request.app.state.sessions_lecture) as session:
-        modification = await svc.charger_modification(session, numero, utilisateur.perimetre_siret)
-        m = await lecture.modification_vue(session, modification, interne=utilisateur.voit_interne)
-        demande = await charger_demande(session, m.demande_numero)
-        d = await lecture.page_demande(session, demande, interne=utilisateur.voit_interne)
+async def _contexte_modification(
+    request: Request, utilisateur: Utilisateur, numero: str, session: AsyncSession | None = None
+) -> dict[str, Any]:
+    """The modification page's content; `session`: the page's read transaction, if open."""
+    if session is None:
+        async with unit_of_work(request.app.state.sessions_lecture) as session:
+            return await _contexte_modification(request, utilisateur, numero, session)
+    try:
+        lu = await lecture.lire_demande(
+            session,
+            svc.numero_demande_de(numero),
+            utilisateur.perimetre_siret,
+            interne=utilisateur.voit_interne,
+            modification=numero,
+        )
+    except Introuvable:
+        raise Introuvable(f"La modification {numero} est introuvable.") from None
+    d, m = lu.vue, lu.modification
+    assert m is not None
     brouillon = {c.champ: c for c in m.changements}
     return {
         "m": m,
@@ -206,8 +223,8 @@ async def _contexte_modification(request: Request, utilisateur: Utilisateur, num
 
 
 @router.get("/modifications/{numero}")
-async def modification_page(request: Request, numero: str, utilisateur: sess.PortailDep) -> Response:
-    contexte = await _contexte_modification(request, utilisateur, numero)
+async def modification_page(request: Request, numero: str, lu: sess.LecturePortailDep) -> Response:
+    contexte = await _contexte_modification(request, lu.utilisateur, numero, lu.session)
     return page(request, "modification.html", erreurs=[], erreurs_piece=[], **contexte)
 
 

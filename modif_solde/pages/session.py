@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import quote, urlsplit
 
 from fastapi import Depends, Form, Request
 from itsdangerous import BadSignature, URLSafeSerializer
+from sqlmodel.ext.asyncio.session import AsyncSession
 from stdnum.fr import siret as stdnum_siret
 
 from modif_solde.api.auth import Role, Utilisateur
@@ -102,21 +105,48 @@ def verifier_csrf(request: Request, csrf: Annotated[str, Form()] = "") -> None:
 CsrfDep = Depends(verifier_csrf)
 
 
-async def utilisateur_portail(request: Request) -> Utilisateur:
-    """Who is logged in; a gestionnaire only if the service's list says so, checked each time."""
+def _identite(request: Request) -> dict[str, Any]:
+    """The session's content, or ConnexionRequise."""
     settings: Settings = request.app.state.settings
     donnees = active(request, settings)
     if donnees is None:
         chemin = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         raise ConnexionRequise(retour_sur(chemin) if request.method == "GET" else "/demandes")
-    async with unit_of_work(request.app.state.sessions_lecture) as session:
-        gestionnaire = await est_gestionnaire(session, donnees.get("email"))
-    if gestionnaire:
+    return donnees
+
+
+async def _utilisateur(session: AsyncSession, donnees: dict[str, Any]) -> Utilisateur:
+    """A gestionnaire only if the service's list says so, checked each time (in `session`)."""
+    if await est_gestionnaire(session, donnees.get("email")):
         return Utilisateur(sub=donnees["sub"], role=Role.GESTIONNAIRE)
     siret = donnees.get("siret")
     if not isinstance(siret, str) or not stdnum_siret.is_valid(siret):
         raise Probleme(403, "Votre compte n'est rattaché à aucun SIRET valide.")
     return Utilisateur(sub=donnees["sub"], role=Role.OPERATEUR, siret=siret)
+
+
+async def utilisateur_portail(request: Request) -> Utilisateur:
+    """Who is logged in; a gestionnaire only if the service's list says so, checked each time."""
+    donnees = _identite(request)
+    async with unit_of_work(request.app.state.sessions_lecture) as session:
+        return await _utilisateur(session, donnees)
+
+
+@dataclass(frozen=True)
+class LecturePortail:
+    utilisateur: Utilisateur
+    session: AsyncSession
+
+
+async def lecture_portail(request: Request) -> AsyncIterator[LecturePortail]:
+    """For the pages that only read: who is logged in, checked in the same read transaction as
+    the page's own reads (one transaction and one connection per page, not two)."""
+    donnees = _identite(request)
+    async with unit_of_work(request.app.state.sessions_lecture) as session:
+        yield LecturePortail(await _utilisateur(session, donnees), session)
+
+
+LecturePortailDep = Annotated[LecturePortail, Depends(lecture_portail, scope="function")]
 
 
 PortailDep = Annotated[Utilisateur, Depends(utilisateur_portail)]

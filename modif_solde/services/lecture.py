@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from functools import lru_cache
+from typing import Any
 
-from sqlalchemy import and_, func, or_
+from sqlalchemy import Select, and_, bindparam, func, or_
+from sqlalchemy import select as sa_select
+from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -18,8 +22,7 @@ from modif_solde.models.schemas import type_affiche
 from modif_solde.models.tables import Courriel, Demande, Historique, Modification, Operateur, Piece
 from modif_solde.services import modifications as svc
 from modif_solde.services.courriels import format_montant_fr
-from modif_solde.services.demandes import lister_demandes
-from modif_solde.services.erreurs import DonneesInvalides
+from modif_solde.services.erreurs import DonneesInvalides, Introuvable
 
 # One page of the e-mail log or of the history (the request page embeds the first).
 LIMITE_PAGE = 50
@@ -42,6 +45,11 @@ CURSEUR_COURRIELS = r"^[0-9]{1,9}$"
 CURSEUR_HISTORIQUE = r"^[0-9]{1,9}-[0-9]{1,9}$"
 
 
+async def _lire(session: AsyncSession, requete: Any, parametres: dict[str, Any]) -> Sequence[Any]:
+    """The rows of a statement built once, given its bound parameters."""
+    return (await session.exec(requete, params=parametres)).all()
+
+
 def encoder_curseur(*cle: int) -> str:
     """Where the next page starts (the last element's sort key); opaque to the client."""
     return "-".join(str(v) for v in cle)
@@ -60,51 +68,106 @@ def masquer_iban(iban: str) -> str:
     return " ".join(masque[i : i + 4] for i in range(0, len(masque), 4))
 
 
-def _montant(centimes: int) -> vues.Montant:
-    return vues.Montant(valeur=f"{Decimal(centimes) / 100:.2f}", affichage=format_montant_fr(centimes))
+@lru_cache(maxsize=4096)
+def _montant_affiche(centimes: int) -> tuple[str, str]:
+    # Babel's formatting is a tenth of the page's CPU; an amount is always written the same way.
+    return f"{Decimal(centimes) / 100:.2f}", format_montant_fr(centimes)
 
 
-def _operateur(demande: Demande, siret: str) -> vues.OperateurVue:
+def _montant(centimes: int) -> dict[str, str]:
+    valeur, affichage = _montant_affiche(centimes)
+    return {"valeur": valeur, "affichage": affichage}
+
+
+def _operateur(demande: Demande, siret: str) -> dict[str, Any]:
     """The operator as this request was filed (a later import of the SIRET changes nothing here)."""
-    return vues.OperateurVue(
-        siret=siret,
-        numero_ans=demande.operateur_numero_ans,
-        denomination=demande.operateur_denomination,
-        adresse=vues.Adresse(
-            ligne=demande.operateur_adresse_ligne,
-            code_postal=demande.operateur_code_postal,
-            commune=demande.operateur_commune,
-        ),
-    )
+    return {
+        "siret": siret,
+        "numero_ans": demande.operateur_numero_ans,
+        "denomination": demande.operateur_denomination,
+        "adresse": {
+            "ligne": demande.operateur_adresse_ligne,
+            "code_postal": demande.operateur_code_postal,
+            "commune": demande.operateur_commune,
+        },
+    }
 
 
 def piece_vue(
     piece: Piece, demande_numero: str, numeros: dict[int, str], ouverte_id: int | None
 ) -> vues.PieceVue:
-    return vues.PieceVue(
-        id=piece.id,
-        type=piece.type,
-        type_affiche=type_affiche(piece.type, demande_numero),
-        nom_fichier=piece.nom_fichier,
-        taille=piece.taille,
-        sha256=piece.sha256,
-        ajoutee_le=piece.ajoutee_le,
-        origine=numeros.get(piece.modification_id, "?") if piece.modification_id else "import",
-        definitive=piece.definitive,
-        supprimable=(
-            not piece.definitive and piece.modification_id is not None and piece.modification_id == ouverte_id
+    origine = numeros.get(piece.modification_id, "?") if piece.modification_id else None
+    return vues.PieceVue.model_validate(_piece(_ligne_piece(piece), origine, demande_numero, ouverte_id))
+
+
+# What the pages read of a document (not its storage key): the columns, not the entity.
+_CHAMPS_PIECE = ("id", "type", "nom_fichier", "taille", "sha256", "ajoutee_le", "definitive", "modification_id")
+_COLONNES_PIECE: tuple[Any, ...] = tuple(getattr(Piece, c) for c in _CHAMPS_PIECE)
+
+
+def _ligne_piece(piece: Piece) -> tuple[Any, ...]:
+    return tuple(getattr(piece, c) for c in _CHAMPS_PIECE)
+
+
+def _piece(ligne: Any, origine: str | None, demande_numero: str, ouverte_id: int | None) -> dict[str, Any]:
+    """`ligne`: the columns of _COLONNES_PIECE; `origine`: the number of the modification that
+    added it (None: the import)."""
+    id_, type_, nom, taille, sha256, ajoutee_le, definitive, modification_id = ligne
+    return {
+        "id": id_,
+        "type": type_,
+        "type_affiche": type_affiche(type_, demande_numero),
+        "nom_fichier": nom,
+        "taille": taille,
+        "sha256": sha256,
+        "ajoutee_le": ajoutee_le,
+        "origine": (origine or "?") if modification_id else "import",
+        "definitive": definitive,
+        "supprimable": not definitive and modification_id is not None and modification_id == ouverte_id,
+        "url": f"/api/v1/demandes/{demande_numero}/pieces/{id_}",
+        "_modification_id": modification_id,
+    }
+
+
+def _modification(
+    modification: Modification,
+    demande_numero: str,
+    changements: list[dict[str, Any]],
+    pieces: list[dict[str, Any]],
+    interne: bool,
+) -> dict[str, Any]:
+    """`pieces`: the request's documents (those this modification added are kept)."""
+    return {
+        "numero": modification.numero,
+        "demande_numero": demande_numero,
+        "statut": modification.statut,
+        "commentaire": modification.commentaire,
+        "champs_attendus": list(modification.champs_attendus),
+        "ouverte_par": modification.ouverte_par if interne else None,
+        "ouverte_le": modification.ouverte_le,
+        "relance_le": modification.relance_le,
+        "expire_le": modification.expire_le,
+        "relance_envoyee_le": modification.relance_envoyee_le,
+        "cloturee_le": modification.cloturee_le,
+        "issue": (
+            modification.issue
+            if interne or modification.issue is None
+            else ISSUES_OPERATEUR.get(StatutModification(modification.statut), modification.issue)
         ),
-        url=f"/api/v1/demandes/{demande_numero}/pieces/{piece.id}",
-    )
+        "version_appliquee": modification.version_appliquee,
+        "brouillon_version": modification.brouillon_version,
+        "changements": changements,
+        "pieces_ajoutees": [p for p in pieces if p["_modification_id"] == modification.id],
+    }
 
 
-async def _numeros_modifications(session: AsyncSession, demande_id: int) -> dict[int, str]:
-    lignes = (
-        await session.exec(
-            select(Modification.id, Modification.numero).where(Modification.demande_id == demande_id)
-        )
-    ).all()
-    return {i: n for i, n in lignes if i is not None}
+def _changements_appliques(lignes: Iterable[Any]) -> list[dict[str, Any]]:
+    """A confirmed modification's changes, from its history rows (id, champ, old, new), in
+    the order they were written."""
+    return [
+        {"champ": champ.removeprefix("informations."), "valeur_actuelle": ancienne, "nouvelle_valeur": nouvelle}
+        for _id, champ, ancienne, nouvelle in sorted(lignes, key=lambda ligne: ligne[0])
+    ]
 
 
 async def modification_vue(
@@ -114,74 +177,105 @@ async def modification_vue(
     *,
     interne: bool = False,
 ) -> vues.ModificationVue:
-    """`pieces`: the request's documents when the caller has them already (the request page);
+    """`pieces`: the request's documents when the caller has them already;
     `interne`: a gestionnaire reads it (who opened it, the outcome as recorded)."""
     demande = await session.get_one(Demande, modification.demande_id)
     if pieces is None:
-        ajoutees = await svc.pieces_ajoutees(session, modification)
-    else:
-        ajoutees = [p for p in pieces if p.modification_id == modification.id]
-    numeros = {modification.id: modification.numero} if modification.id is not None else {}
+        pieces = await svc.pieces_ajoutees(session, modification)
     ouverte_id = modification.id if modification.statut == StatutModification.OUVERTE else None
-    return vues.ModificationVue(
-        numero=modification.numero,
-        demande_numero=demande.numero,
-        statut=modification.statut,
-        commentaire=modification.commentaire,
-        champs_attendus=list(modification.champs_attendus),
-        ouverte_par=modification.ouverte_par if interne else None,
-        ouverte_le=modification.ouverte_le,
-        relance_le=modification.relance_le,
-        expire_le=modification.expire_le,
-        relance_envoyee_le=modification.relance_envoyee_le,
-        cloturee_le=modification.cloturee_le,
-        issue=(
-            modification.issue
-            if interne or modification.issue is None
-            else ISSUES_OPERATEUR.get(StatutModification(modification.statut), modification.issue)
-        ),
-        version_appliquee=modification.version_appliquee,
-        brouillon_version=modification.brouillon_version,
-        changements=[
-            vues.Changement(**c) for c in await svc.changements_affiches(session, modification, demande)
-        ],
-        pieces_ajoutees=[piece_vue(p, demande.numero, numeros, ouverte_id) for p in ajoutees],
+    lignes = [
+        _piece(_ligne_piece(p), modification.numero, demande.numero, ouverte_id)
+        for p in pieces
+        if p.modification_id == modification.id
+    ]
+    changements = await svc.changements_affiches(session, modification, demande)
+    return vues.ModificationVue.model_validate(
+        _modification(modification, demande.numero, changements, lignes, interne)
     )
 
 
 async def tours(session: AsyncSession, demande: Demande) -> list[vues.ModificationVue]:
     """Every round of modification of a request (M1, M2…), newest first, as a gestionnaire
     reads them: who opened it, the comment, what it changed, how and when it ended."""
-    modifications = (
-        await session.exec(
-            select(Modification)
-            .where(Modification.demande_id == demande.id)
-            .order_by(col(Modification.rang).desc())
-        )
-    ).all()
-    return [await modification_vue(session, m, interne=True) for m in modifications]
+    lecture = await lire_demande(session, demande.numero, interne=True, avec_tours=True)
+    return lecture.tours
 
 
 def courriel_vue(courriel: Courriel, numeros: dict[int, str]) -> vues.CourrielVue:
-    return vues.CourrielVue(
-        id=courriel.id or 0,
-        type=courriel.type,
-        destinataire=courriel.destinataire,
-        sujet=courriel.sujet,
-        cree_le=courriel.cree_le,
-        envoye_le=courriel.envoye_le,
-        modification=numeros.get(courriel.modification_id) if courriel.modification_id else None,
-        corps_texte=courriel.corps_texte,
-        corps_html=courriel.corps_html,
-        statut_envoi=courriel.statut_envoi,
-        erreur_envoi=courriel.erreur_envoi,
+    return vues.CourrielVue.model_validate(
+        _courriel(
+            (
+                *(getattr(courriel, c) for c in _CHAMPS_COURRIEL),
+                numeros.get(courriel.modification_id) if courriel.modification_id else None,
+            )
+        )
     )
+
+
+_CHAMPS_COURRIEL = (
+    "id",
+    "type",
+    "destinataire",
+    "sujet",
+    "cree_le",
+    "envoye_le",
+    "corps_texte",
+    "corps_html",
+    "statut_envoi",
+    "erreur_envoi",
+    "modification_id",
+)
+_COLONNES_COURRIEL: tuple[Any, ...] = (*(getattr(Courriel, c) for c in _CHAMPS_COURRIEL), Modification.numero)
+
+
+def _courriel(ligne: Any) -> dict[str, Any]:
+    """`ligne`: the columns of _COLONNES_COURRIEL then the modification's number."""
+    id_, type_, destinataire, sujet, cree_le, envoye_le, texte, html, statut, erreur, _mid, numero = ligne
+    return {
+        "id": id_ or 0,
+        "type": type_,
+        "destinataire": destinataire,
+        "sujet": sujet,
+        "cree_le": cree_le,
+        "envoye_le": envoye_le,
+        "modification": numero,
+        "corps_texte": texte,
+        "corps_html": html,
+        "statut_envoi": statut,
+        "erreur_envoi": erreur,
+    }
+
+
+def _requete_courriels(interne: bool, apres: bool = False) -> Select[Any]:
+    """One page of the e-mail log with each one's modification number (one statement);
+    bound parameters: `demande_id`, `limite` (the page's size plus one), `apres` (a cursor)."""
+    requete = (
+        sa_select(*_COLONNES_COURRIEL)
+        .outerjoin(Modification, col(Modification.id) == Courriel.modification_id)
+        .where(col(Courriel.demande_id) == bindparam("demande_id"))
+    )
+    if not interne:
+        # One comparison per type rather than NOT IN (a list): an expanding parameter is
+        # rendered again at each execution.
+        requete = requete.where(*(col(Courriel.type) != t for t in COURRIELS_INTERNES))
+    if apres:
+        requete = requete.where(col(Courriel.id) > bindparam("apres"))
+    return requete.order_by(col(Courriel.id)).limit(bindparam("limite"))
+
+
+# Built once: a statement's construction and its cache key cost more than running it here.
+_COURRIELS = {(interne, apres): _requete_courriels(interne, apres) for interne in (False, True) for apres in (False, True)}
+
+
+def _page_courriels(lignes: Sequence[Any], limite: int) -> dict[str, Any]:
+    page = lignes[:limite]
+    suivant = encoder_curseur(page[-1][0] or 0) if len(lignes) > limite else None
+    return {"elements": [_courriel(c) for c in page], "suivant": suivant}
 
 
 async def courriels(
     session: AsyncSession,
     demande: Demande,
-    numeros: dict[int, str] | None = None,
     *,
     interne: bool = False,
     limite: int = LIMITE_PAGE,
@@ -189,166 +283,344 @@ async def courriels(
 ) -> vues.PageCourriels:
     """One page of the e-mail log, oldest first."""
     assert demande.id is not None
-    requete = select(Courriel).where(Courriel.demande_id == demande.id)
-    if not interne:
-        requete = requete.where(col(Courriel.type).not_in(COURRIELS_INTERNES))
+    parametres = {"demande_id": demande.id, "limite": limite + 1}
     if curseur is not None:
-        (apres,) = decoder_curseur(curseur, CURSEUR_COURRIELS)
-        requete = requete.where(col(Courriel.id) > apres)
-    lignes = list((await session.exec(requete.order_by(col(Courriel.id)).limit(limite + 1))).all())
-    if numeros is None:
-        numeros = await _numeros_modifications(session, demande.id)
+        parametres["apres"] = decoder_curseur(curseur, CURSEUR_COURRIELS)[0]
+    lignes = await _lire(session, _COURRIELS[interne, curseur is not None], parametres)
+    return vues.PageCourriels.model_validate(_page_courriels(lignes, limite))
+
+
+_COLONNES_HISTORIQUE: tuple[Any, ...] = (
+    Historique.version,
+    Historique.id,
+    Historique.champ,
+    Historique.ancienne_valeur,
+    Historique.nouvelle_valeur,
+    Historique.applique_le,
+    Historique.modification_id,
+    Modification.numero,
+)
+
+
+_HISTORIQUE = (
+    sa_select(*_COLONNES_HISTORIQUE)
+    .outerjoin(Modification, col(Modification.id) == Historique.modification_id)
+    .where(col(Historique.demande_id) == bindparam("demande_id"))
+    .order_by(col(Historique.version), col(Historique.id))
+)
+_HISTORIQUE_SUITE = _HISTORIQUE.where(
+    or_(
+        col(Historique.version) > bindparam("version"),
+        and_(col(Historique.version) == bindparam("version"), col(Historique.id) > bindparam("apres")),
+    )
+).limit(bindparam("limite"))
+_HISTORIQUE_PAGE = _HISTORIQUE.limit(bindparam("limite"))
+# The first page, and every change of the request's information a modification applied (what a
+# confirmed round shows): one statement for the gestionnaire's page, split in Python.
+_HISTORIQUE_ET_CHANGEMENTS = _HISTORIQUE.where(
+    or_(
+        col(Historique.id).in_(
+            sa_select(col(Historique.id))
+            .where(col(Historique.demande_id) == bindparam("demande_id"))
+            .order_by(col(Historique.version), col(Historique.id))
+            .limit(bindparam("limite"))
+        ),
+        col(Historique.champ).startswith("informations."),
+    )
+)
+_HISTORIQUE_DE_MODIFICATION = (
+    sa_select(*_COLONNES_HISTORIQUE)
+    .outerjoin(Modification, col(Modification.id) == Historique.modification_id)
+    .where(col(Historique.modification_id) == bindparam("modification_id"))
+)
+
+
+def _page_historique(lignes: Sequence[Any], limite: int) -> dict[str, Any]:
     page = lignes[:limite]
-    suivant = encoder_curseur(page[-1].id or 0) if len(lignes) > limite else None
-    return vues.PageCourriels(elements=[courriel_vue(c, numeros) for c in page], suivant=suivant)
+    suivant = encoder_curseur(page[-1][0], page[-1][1] or 0) if len(lignes) > limite else None
+    return {
+        "elements": [
+            {
+                "version": version,
+                "champ": champ,
+                "ancienne_valeur": ancienne,
+                "nouvelle_valeur": nouvelle,
+                "applique_le": applique_le,
+                "modification": numero if modification_id else None,
+            }
+            for version, _id, champ, ancienne, nouvelle, applique_le, modification_id, numero in page
+        ],
+        "suivant": suivant,
+    }
 
 
 async def historique(
     session: AsyncSession,
     demande: Demande,
-    numeros: dict[int, str] | None = None,
     *,
     limite: int = LIMITE_PAGE,
     curseur: str | None = None,
 ) -> vues.PageHistorique:
     """One page of the version history, by version then in the order it was written."""
     assert demande.id is not None
-    requete = select(Historique).where(Historique.demande_id == demande.id)
+    parametres = {"demande_id": demande.id, "limite": limite + 1}
     if curseur is not None:
-        version, apres = decoder_curseur(curseur, CURSEUR_HISTORIQUE)
-        requete = requete.where(
-            or_(
-                col(Historique.version) > version,
-                and_(col(Historique.version) == version, col(Historique.id) > apres),
-            )
+        parametres["version"], parametres["apres"] = decoder_curseur(curseur, CURSEUR_HISTORIQUE)
+    requete = _HISTORIQUE_SUITE if curseur is not None else _HISTORIQUE_PAGE
+    lignes = await _lire(session, requete, parametres)
+    return vues.PageHistorique.model_validate(_page_historique(lignes, limite))
+
+
+_ORIGINE = aliased(Modification, name="origine")
+_COLONNES_PAGE: tuple[Any, ...] = (Demande, Operateur.siret, Modification, *_COLONNES_PIECE, _ORIGINE.numero)
+# The request, its operator's SIRET, its open modification and its documents, each with the
+# number of the modification that added it: one row per document (one when it has none).
+_PAGE = (
+    sa_select(*_COLONNES_PAGE)
+    .join(Operateur, col(Operateur.id) == Demande.operateur_id)
+    .outerjoin(
+        Modification,
+        and_(
+            col(Modification.demande_id) == Demande.id,
+            col(Modification.statut) == StatutModification.OUVERTE,
+        ),
+    )
+    .outerjoin(Piece, col(Piece.demande_id) == Demande.id)
+    .outerjoin(_ORIGINE, col(_ORIGINE.id) == Piece.modification_id)
+    .where(col(Demande.numero) == bindparam("numero"))
+    .order_by(col(Piece.ajoutee_le), col(Piece.nom_fichier))
+)
+_PAGE_SIRET = _PAGE.where(col(Operateur.siret) == bindparam("siret"))
+_MODIFICATIONS = (
+    sa_select(Modification)
+    .where(col(Modification.demande_id) == bindparam("demande_id"))
+    .order_by(col(Modification.rang).desc())
+)
+_MODIFICATION = sa_select(Modification).where(
+    col(Modification.numero) == bindparam("numero"), col(Modification.demande_id) == bindparam("demande_id")
+)
+
+
+@dataclass
+class LecturePage:
+    """What the request page read: its view, the request, and for a gestionnaire's page every
+    round of modification (`tours`, newest first) and the modification asked for (`modification`)."""
+
+    vue: vues.DemandePage
+    demande: Demande
+    tours: list[vues.ModificationVue] = field(default_factory=list)
+    modification: vues.ModificationVue | None = None
+
+
+async def lire_demande(
+    session: AsyncSession,
+    numero: str,
+    siret: str | None = None,
+    *,
+    interne: bool = False,
+    avec_tours: bool = False,
+    modification: str | None = None,
+) -> LecturePage:
+    """The request page in a few statements, whatever the number of documents, history rows,
+    e-mails or modifications: the request with its operator's SIRET, its open modification and
+    its documents (each with the number of the modification that added it) in one joined
+    statement, then the history's first page, then the e-mail log's first page. `avec_tours`:
+    one more for every modification (their changes read with the history); `modification`: the
+    one asked for by number when it is not the open one, one or two more.
+    An operator's SIRET scopes the lookup (another's request is answered as if it did not exist)."""
+    requete = _PAGE if siret is None else _PAGE_SIRET
+    lignes = await _lire(session, requete, {"numero": numero, "siret": siret})
+    if not lignes:
+        raise Introuvable(f"La demande {numero} est introuvable.")
+    demande, siret_operateur, ouverte = lignes[0][0], lignes[0][1], lignes[0][2]
+    assert demande.id is not None
+    ouverte_id = ouverte.id if ouverte is not None else None
+    pieces = [_piece(ligne[3:11], ligne[11], numero, ouverte_id) for ligne in lignes if ligne[3] is not None]
+
+    parametres = {"demande_id": demande.id, "limite": LIMITE_PAGE + 1}
+    requete_historique = _HISTORIQUE_ET_CHANGEMENTS if avec_tours else _HISTORIQUE_PAGE
+    lignes_historique = await _lire(session, requete_historique, parametres)
+    lignes_courriels = await _lire(session, _COURRIELS[interne, False], parametres)
+
+    # Every row of the first page sorts before any other row read with it.
+    historique_page = _page_historique(lignes_historique[: LIMITE_PAGE + 1], LIMITE_PAGE)
+    changements_ouverte = svc.changements(ouverte, demande) if ouverte is not None else []
+    page = {
+        "numero": demande.numero,
+        "type": demande.type,
+        "statut": demande.statut,
+        "statut_modifie_le": demande.statut_modifie_le,
+        "date_depot": demande.date_depot,
+        "operateur": _operateur(demande, siret_operateur),
+        "dsr": demande.dsr,
+        "informations": svc.valeurs_actuelles(demande),
+        "bal": {
+            "applicatives": demande.bal_applicatives,
+            "organisationnelles": demande.bal_organisationnelles,
+            "nominatives": demande.bal_nominatives,
+        },
+        "montants": {
+            "avance": _montant(demande.avance_centimes),
+            "engagement_solde": _montant(demande.engagement_solde_centimes),
+            "solde": _montant(demande.solde_centimes),
+        },
+        "coordonnees_bancaires": {
+            "titulaire": demande.titulaire,
+            "iban_masque": masquer_iban(demande.iban),
+            "bic": demande.bic,
+        },
+        "pieces": pieces,
+        "version": demande.version,
+        "historique": historique_page,
+        "courriels": _page_courriels(lignes_courriels, LIMITE_PAGE),
+        "modification_ouverte": (
+            _modification(ouverte, numero, changements_ouverte, pieces, interne) if ouverte is not None else None
+        ),
+    }
+    lecture = LecturePage(vue=vues.DemandePage.model_validate(page), demande=demande)
+
+    def changements_de(m: Modification, lignes_h: Iterable[Any]) -> list[dict[str, Any]]:
+        if m.statut == StatutModification.OUVERTE:
+            return svc.changements(m, demande)
+        if m.statut != StatutModification.CONFIRMEE:
+            return []
+        return _changements_appliques(
+            (h[1], h[2], h[3], h[4])
+            for h in lignes_h
+            if h[6] == m.id and h[2].startswith("informations.")
         )
-    lignes = list(
-        (
-            await session.exec(
-                requete.order_by(col(Historique.version), col(Historique.id)).limit(limite + 1)
+
+    if avec_tours:
+        modifications = (await session.scalars(_MODIFICATIONS, {"demande_id": demande.id})).all()
+        lecture.tours = [
+            vues.ModificationVue.model_validate(
+                _modification(
+                    m,
+                    numero,
+                    changements_de(m, lignes_historique),
+                    [{**p, "supprimable": False} if m.id != ouverte_id else p for p in pieces],
+                    True,
+                )
             )
-        ).all()
-    )
-    if numeros is None:
-        numeros = await _numeros_modifications(session, demande.id)
-    page = lignes[:limite]
-    suivant = encoder_curseur(page[-1].version, page[-1].id or 0) if len(lignes) > limite else None
-    return vues.PageHistorique(
-        elements=[
-            vues.LigneHistorique(
-                version=h.version,
-                champ=h.champ,
-                ancienne_valeur=h.ancienne_valeur,
-                nouvelle_valeur=h.nouvelle_valeur,
-                applique_le=h.applique_le,
-                modification=numeros.get(h.modification_id) if h.modification_id else None,
+            for m in modifications
+        ]
+    if modification is not None:
+        if lecture.vue.modification_ouverte is not None and lecture.vue.modification_ouverte.numero == modification:
+            lecture.modification = lecture.vue.modification_ouverte
+        else:
+            autre = (
+                await session.scalars(_MODIFICATION, {"numero": modification, "demande_id": demande.id})
+            ).first()
+            if autre is None:
+                raise Introuvable(f"La modification {modification} est introuvable.")
+            lignes_autre: Sequence[Any] = []
+            if autre.statut == StatutModification.CONFIRMEE:
+                lignes_autre = await _lire(session, _HISTORIQUE_DE_MODIFICATION, {"modification_id": autre.id})
+            lecture.modification = vues.ModificationVue.model_validate(
+                _modification(
+                    autre,
+                    numero,
+                    changements_de(autre, lignes_autre),
+                    [{**p, "supprimable": False} for p in pieces],
+                    interne,
+                )
             )
-            for h in page
-        ],
-        suivant=suivant,
-    )
+    return lecture
 
 
 async def page_demande(session: AsyncSession, demande: Demande, *, interne: bool = False) -> vues.DemandePage:
-    assert demande.id is not None
-    operateur = await session.get_one(Operateur, demande.operateur_id)
-    numeros = await _numeros_modifications(session, demande.id)
-    ouverte = await svc.modification_ouverte(session, demande.id)
-    pieces = (
-        await session.exec(
-            select(Piece)
-            .where(Piece.demande_id == demande.id)
-            .order_by(col(Piece.ajoutee_le), col(Piece.nom_fichier))
+    return (await lire_demande(session, demande.numero, interne=interne)).vue
+
+
+def _ligne_resume(demande: Demande, siret: str, m: Modification | None) -> dict[str, Any]:
+    return {
+        "numero": demande.numero,
+        "type": demande.type,
+        "statut": demande.statut,
+        "statut_modifie_le": demande.statut_modifie_le,
+        "date_depot": demande.date_depot,
+        "operateur": _operateur(demande, siret),
+        "modification_ouverte": (
+            {
+                "numero": m.numero,
+                "statut": m.statut,
+                "relance_le": m.relance_le,
+                "expire_le": m.expire_le,
+                "relance_envoyee": m.relance_envoyee_le is not None,
+            }
+            if m is not None
+            else None
+        ),
+    }
+
+
+_COLONNES_RESUME: tuple[Any, ...] = (Demande, Operateur.siret, Modification, func.count().over())
+
+
+def _resumes_requete(*filtres: Any) -> Select[Any]:
+    """Requests as list rows: each with its operator's SIRET and its open modification (at most
+    one, a unique index) and the number of rows found (`count() OVER ()`)."""
+    return (
+        sa_select(*_COLONNES_RESUME)
+        .join(Operateur, col(Operateur.id) == Demande.operateur_id)
+        .outerjoin(
+            Modification,
+            and_(
+                col(Modification.demande_id) == Demande.id,
+                col(Modification.statut) == StatutModification.OUVERTE,
+            ),
         )
-    ).all()
-    return vues.DemandePage(
-        numero=demande.numero,
-        type=demande.type,
-        statut=demande.statut,
-        statut_modifie_le=demande.statut_modifie_le,
-        date_depot=demande.date_depot,
-        operateur=_operateur(demande, operateur.siret),
-        dsr=demande.dsr,
-        informations=vues.Informations(**svc.valeurs_actuelles(demande)),
-        bal=vues.Bal(
-            applicatives=demande.bal_applicatives,
-            organisationnelles=demande.bal_organisationnelles,
-            nominatives=demande.bal_nominatives,
-        ),
-        montants=vues.Montants(
-            avance=_montant(demande.avance_centimes),
-            engagement_solde=_montant(demande.engagement_solde_centimes),
-            solde=_montant(demande.solde_centimes),
-        ),
-        coordonnees_bancaires=vues.CoordonneesBancaires(
-            titulaire=demande.titulaire, iban_masque=masquer_iban(demande.iban), bic=demande.bic
-        ),
-        pieces=[piece_vue(p, demande.numero, numeros, ouverte.id if ouverte else None) for p in pieces],
-        version=demande.version,
-        historique=await historique(session, demande, numeros),
-        courriels=await courriels(session, demande, numeros, interne=interne),
-        modification_ouverte=(
-            await modification_vue(session, ouverte, list(pieces), interne=interne) if ouverte else None
-        ),
+        .where(*filtres)
     )
+
+
+def _liste_requete(par_siret: bool, par_statut: bool) -> tuple[Select[Any], Select[Any]]:
+    """The list's page, and its count (for a page past the end); bound parameters: `siret`,
+    `statut`, `limite`, `decalage`."""
+    filtres = []
+    if par_siret:
+        filtres.append(col(Operateur.siret) == bindparam("siret"))
+    if par_statut:
+        filtres.append(col(Demande.statut) == bindparam("statut"))
+    page = (
+        _resumes_requete(*filtres)
+        .order_by(col(Demande.numero))
+        .offset(bindparam("decalage"))
+        .limit(bindparam("limite"))
+    )
+    compte = (
+        sa_select(func.count(col(Demande.id)))
+        .join(Operateur, col(Operateur.id) == Demande.operateur_id)
+        .where(*filtres)
+    )
+    return page, compte
+
+
+_LISTES = {(s, t): _liste_requete(s, t) for s in (False, True) for t in (False, True)}
+_RESUMES = _resumes_requete(col(Demande.id).in_(bindparam("ids", expanding=True)))
 
 
 async def liste(
     session: AsyncSession, statut: StatutDemande | None, siret: str | None, limite: int, decalage: int
 ) -> vues.ListeDemandes:
     """The list, and for each open modification its deadline and whether the reminder went out
-    (the gestionnaires' work queue)."""
-    demandes, total = await lister_demandes(session, statut, siret, limite, decalage)
-    return await _resumes(session, demandes, total)
+    (the gestionnaires' work queue): one statement (the total counted beside each row), a second
+    only for a page past the end (to count)."""
+    page, compte = _LISTES[siret is not None, statut is not None]
+    parametres = {"siret": siret, "statut": statut, "limite": limite, "decalage": decalage}
+    lignes = await _lire(session, page, parametres)
+    total = lignes[0][3] if lignes else (await _lire(session, compte, parametres))[0][0]
+    return vues.ListeDemandes.model_validate(
+        {"total": int(total), "demandes": [_ligne_resume(d, s, m) for d, s, m, _ in lignes]}
+    )
 
 
-async def _resumes(session: AsyncSession, demandes: Sequence[Demande], total: int) -> vues.ListeDemandes:
-    """Requests as list rows, with their open modification: three queries whatever the count."""
-    ids = [d.id for d in demandes]
-    sirets = {
-        i: siret
-        for i, siret in (
-            await session.exec(
-                select(Operateur.id, Operateur.siret).where(
-                    col(Operateur.id).in_({d.operateur_id for d in demandes})
-                )
-            )
-        ).all()
-    }
-    ouvertes = {
-        m.demande_id: m
-        for m in (
-            await session.exec(
-                select(Modification).where(
-                    col(Modification.demande_id).in_(ids), Modification.statut == StatutModification.OUVERTE
-                )
-            )
-        ).all()
-    }
-    return vues.ListeDemandes(
-        total=total,
-        demandes=[
-            vues.DemandeResume(
-                numero=d.numero,
-                type=d.type,
-                statut=d.statut,
-                statut_modifie_le=d.statut_modifie_le,
-                date_depot=d.date_depot,
-                operateur=_operateur(d, sirets[d.operateur_id]),
-                modification_ouverte=(
-                    vues.ModificationResume(
-                        numero=m.numero,
-                        statut=m.statut,
-                        relance_le=m.relance_le,
-                        expire_le=m.expire_le,
-                        relance_envoyee=m.relance_envoyee_le is not None,
-                    )
-                    if d.id is not None and (m := ouvertes.get(d.id))
-                    else None
-                ),
-            )
-            for d in demandes
-        ],
+async def _resumes(session: AsyncSession, ids: Sequence[int], total: int) -> vues.ListeDemandes:
+    """Requests as list rows in the order of `ids`, with their open modification: one statement."""
+    lignes = await _lire(session, _RESUMES, {"ids": list(ids)}) if ids else []
+    par_id = {d.id: (d, s, m) for d, s, m, _ in lignes}
+    return vues.ListeDemandes.model_validate(
+        {"total": total, "demandes": [_ligne_resume(*par_id[i]) for i in ids]}
     )
 
 
@@ -430,5 +702,4 @@ async def file_de_travail(
             .limit(limite - len(ids))
         )
         ids += [i for i in (await session.exec(sans_ouverte)).all() if i is not None]
-    par_id = {d.id: d for d in (await session.exec(select(Demande).where(col(Demande.id).in_(ids)))).all()}
-    return await _resumes(session, [par_id[i] for i in ids], int(total))
+    return await _resumes(session, ids, int(total))
