@@ -36,9 +36,10 @@ from temporalio.client import Client
 
 from bench import bases, charge, file, ouvert, portail, profil, rapport, requetes, sablier, wrk
 from bench.instantane import DEPOT
+from bench.jetons import ecrire_jwks, emettre_jeton
 from bench.processus import BIN, PYTHON, CompteurCpu, Enfant, Enfants, port_libre, rss_mo
 from bench.puits import PuitsHorodate
-from modif_solde.api.auth import Role, emettre_jeton
+from modif_solde.api.auth import Role
 from modif_solde.config import Settings
 from modif_solde.pages.session import COOKIE
 from modif_solde.temporal import SEARCH_ATTRIBUTES, connecter, enregistrer_search_attributes
@@ -292,7 +293,8 @@ async def phase_base(ctx: Contexte, base: str) -> tuple[dict[str, Any], dict[str
         "MODIF_SOLDE_TEMPORAL_ADDRESS": ctx.adresse,
         "MODIF_SOLDE_TASK_QUEUE": task_queue,
         "MODIF_SOLDE_SMTP_URL": ctx.puits.url,
-        "MODIF_SOLDE_JWT_SECRET": ctx.secret,
+        # Production's tokens: ES256, the public key in a JWKS file (bench/jetons.py).
+        "MODIF_SOLDE_JWT_JWKS_FICHIER": str(ecrire_jwks(ctx.dossier / f"jwks-{base}.json")),
         # The portal's settings, as production requires them; the provider is never reached
         # (the portal scenario's operators come with their session).
         "MODIF_SOLDE_SESSION_SECRET": ctx.secret_session,

@@ -17,7 +17,8 @@ import httpx
 from itsdangerous import TimestampSigner
 
 from bench.charge import centiles
-from modif_solde.api.auth import Role, emettre_jeton
+from bench.jetons import emettre_jeton
+from modif_solde.api.auth import Role
 from modif_solde.pages.session import COOKIE
 
 OPERATEURS = 20
