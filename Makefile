@@ -54,14 +54,15 @@ lint: $(STAMP)
 	$(BIN)/ruff check modif_solde tests $(wildcard bench)
 	$(BIN)/mypy
 
+# The replicas test (two APIs, two workers, ~1.5 min) runs on its own: `make test-replicas`, also run by CI.
 test: $(STAMP) $(ASSETS) navigateur prometheus lint
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -m "not replicas"
 
 # The fault suite alone (it is part of `make test` too): real processes killed mid-cycle.
 test-fautes: $(STAMP)
 	$(BIN)/pytest -q -m fautes tests/fautes
 
-# Two API and two worker processes on one PostgreSQL under load, alone (part of `make test` too).
+# Two API and two worker processes on one PostgreSQL under load (CI runs it after `make test`).
 test-replicas: $(STAMP)
 	$(BIN)/pytest -q -m replicas tests/replicas
 
