@@ -234,34 +234,6 @@ def _contexte(
     )
 
 
-async def consigner(
-    session: AsyncSession,
-    modification: Modification,
-    type_courriel: TypeCourriel,
-    destinataire: str,
-    rendu: CourrielRendu,
-    cle: str,
-) -> Courriel:
-    """The log row for this key: created on first call, returned unchanged afterwards."""
-    existant = (await session.exec(select(Courriel).where(Courriel.cle_idempotence == cle))).first()
-    if existant is not None:
-        return existant
-    courriel = Courriel(
-        demande_id=modification.demande_id,
-        modification_id=modification.id,
-        type=type_courriel.value,
-        destinataire=destinataire,
-        sujet=rendu.sujet,
-        corps_texte=rendu.texte,
-        corps_html=rendu.html,
-        cle_idempotence=cle,
-        message_id=message_id(cle),
-    )
-    session.add(courriel)
-    await session.flush()
-    return courriel
-
-
 async def consigner_et_tenter(
     session: AsyncSession,
     modification: Modification,

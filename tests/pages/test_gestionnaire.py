@@ -205,8 +205,14 @@ async def test_every_round_and_the_e_mail_log_with_delivery_status(
             (TypeCourriel.RELANCE, "550 5.1.1 Boîte inconnue", True),
             (TypeCourriel.PROLONGATION, "451 4.3.0 Réessayez plus tard", False),
         ):
-            courriel = await envoi.consigner(
-                session, m2, type_, "contact@sci-voiture.example", rendre_courriel(type_, contexte), f"test:{type_}"
+            courriel, _ = await envoi.consigner_et_tenter(
+                session,
+                m2,
+                type_,
+                "contact@sci-voiture.example",
+                rendre_courriel(type_, contexte),
+                f"test:{type_}",
+                datetime.now(UTC),
             )
             assert courriel.id is not None
             await envoi.noter_erreur(session, courriel.id, reponse, definitive=definitive)
