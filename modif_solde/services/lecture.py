@@ -371,20 +371,28 @@ async def historique(
     return vues.PageHistorique.model_validate(_page_historique(lignes, limite))
 
 
+def _demandes_avec_ouverte(*colonnes: Any) -> Select[Any]:
+    """Requests joined to their operator and to their open modification (at most one, a unique
+    index; none gives NULL columns)."""
+    return (
+        sa_select(*colonnes)
+        .join(Operateur, col(Operateur.id) == Demande.operateur_id)
+        .outerjoin(
+            Modification,
+            and_(
+                col(Modification.demande_id) == Demande.id,
+                col(Modification.statut) == StatutModification.OUVERTE,
+            ),
+        )
+    )
+
+
 _ORIGINE = aliased(Modification, name="origine")
 _COLONNES_PAGE: tuple[Any, ...] = (Demande, Operateur.siret, Modification, *_COLONNES_PIECE, _ORIGINE.numero)
 # The request, its operator's SIRET, its open modification and its documents, each with the
 # number of the modification that added it: one row per document (one when it has none).
 _PAGE = (
-    sa_select(*_COLONNES_PAGE)
-    .join(Operateur, col(Operateur.id) == Demande.operateur_id)
-    .outerjoin(
-        Modification,
-        and_(
-            col(Modification.demande_id) == Demande.id,
-            col(Modification.statut) == StatutModification.OUVERTE,
-        ),
-    )
+    _demandes_avec_ouverte(*_COLONNES_PAGE)
     .outerjoin(Piece, col(Piece.demande_id) == Demande.id)
     .outerjoin(_ORIGINE, col(_ORIGINE.id) == Piece.modification_id)
     .where(col(Demande.numero) == bindparam("numero"))
@@ -560,18 +568,7 @@ _COLONNES_RESUME: tuple[Any, ...] = (Demande, Operateur.siret, Modification, fun
 def _resumes_requete(*filtres: Any) -> Select[Any]:
     """Requests as list rows: each with its operator's SIRET and its open modification (at most
     one, a unique index) and the number of rows found (`count() OVER ()`)."""
-    return (
-        sa_select(*_COLONNES_RESUME)
-        .join(Operateur, col(Operateur.id) == Demande.operateur_id)
-        .outerjoin(
-            Modification,
-            and_(
-                col(Modification.demande_id) == Demande.id,
-                col(Modification.statut) == StatutModification.OUVERTE,
-            ),
-        )
-        .where(*filtres)
-    )
+    return _demandes_avec_ouverte(*_COLONNES_RESUME).where(*filtres)
 
 
 def _liste_requete(par_siret: bool, par_statut: bool) -> tuple[Select[Any], Select[Any]]:
