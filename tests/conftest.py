@@ -28,6 +28,7 @@ from modif_solde.models.tables import Demande
 from modif_solde.services.demandes import importer_demande, lire_import
 from modif_solde.services.stockage import Stockage, StockageDossier
 from modif_solde.services.stockage_s3 import TAILLE_PART_MIN, StockageS3
+from tests.processus import ServeurTemporalDev, port_libre
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 EXEMPLE = SHARED / "examples" / "demande-FINMSS009266.json"
@@ -134,12 +135,6 @@ def echeances(t0: datetime) -> Iterator[tuple[datetime, datetime, datetime]]:
     yield t0, t0 + timedelta(days=10), t0 + timedelta(days=20)
 
 
-def port_libre() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @dataclass(frozen=True)
 class ServeurS3:
     """A real S3 server (moto's server mode) on loopback, with one bucket; each test takes its
@@ -224,3 +219,15 @@ async def stockage_s3(serveur_s3: ServeurS3) -> AsyncIterator[StockageS3]:
     stockage = serveur_s3.stockage()
     yield stockage
     await stockage.fermer()
+
+
+@pytest.fixture
+async def temporal(tmp_path: Path) -> AsyncIterator[ServeurTemporalDev]:
+    """A Temporal dev server of the test's own (on a file it can be restarted on), killed after."""
+    serveur = ServeurTemporalDev(tmp_path)
+    serveur.demarrer()
+    try:
+        await serveur.client()
+        yield serveur
+    finally:
+        serveur.tuer()

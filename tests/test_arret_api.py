@@ -13,24 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
 from modif_solde.api.auth import Role, emettre_jeton
 from tests.conftest import EXEMPLE
 from tests.processus import Processus, ServeurTemporalDev, commande_modif_solde, port_libre
 
 SECRET = "secret-de-test-0123456789-0123456789-abcdef"
-
-
-@pytest.fixture
-async def temporal(tmp_path: Path) -> AsyncIterator[ServeurTemporalDev]:
-    serveur = ServeurTemporalDev(tmp_path)
-    serveur.demarrer()
-    try:
-        await serveur.client()
-        yield serveur
-    finally:
-        serveur.tuer()
 
 
 async def _attendre(condition: Any, delai: float, quoi: str) -> Any:

@@ -18,7 +18,8 @@ from modif_solde.services.stockage_s3 import TAILLE_PART_MIN, StockageS3
 from tests.api.conftest import OPERATEUR, SECRET
 from tests.api.test_commit_avant_reponse import RefusAuCommit, echec_du_commit
 from tests.api.test_parcours import ouvrir, probleme
-from tests.conftest import ServeurS3, port_libre
+from tests.conftest import ServeurS3
+from tests.processus import port_libre
 from tests.workflows.conftest import Banc, ServeurSmtp
 
 M1 = "/api/v1/modifications/FINMSS009266M1"

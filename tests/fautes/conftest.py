@@ -95,17 +95,6 @@ def smtp() -> Iterator[tuple[BoiteSmtp, int]]:
         controller.stop()
 
 
-@pytest.fixture
-async def temporal(tmp_path: Path) -> AsyncIterator[ServeurTemporalDev]:
-    serveur = ServeurTemporalDev(tmp_path)
-    serveur.demarrer()
-    try:
-        await serveur.client()
-        yield serveur
-    finally:
-        serveur.tuer()
-
-
 @dataclass
 class Pile:
     """What a fault test drives: its processes, its database, its SMTP server."""
