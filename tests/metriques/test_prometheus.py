@@ -16,9 +16,9 @@ from tests.fautes import conftest as fautes
 from tests.fautes.conftest import SECRET, SIRET, Pile, attendre
 from tests.processus import Processus, commande_modif_solde, port_libre
 
-# The fault suite's stack: a Temporal dev server, a real SMTP server, the service's database.
+# The fault suite's stack: a real SMTP server, the service's database (the Temporal dev server
+# is the root conftest's `temporal`).
 pile = fautes.pile
-temporal = fautes.temporal
 smtp = fautes.smtp
 
 RACINE = Path(__file__).resolve().parents[2]
