@@ -12,6 +12,7 @@ import os
 import threading
 import time
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -251,9 +252,15 @@ class SourceUrl:
 
 class Verificateur:
     """Checks a bearer token against the settings: the JWKS (by `kid`), and in development only
-    the shared secret (HS256)."""
+    the shared secret (HS256).
 
-    def __init__(self, settings: Settings) -> None:
+    A token already verified is not verified again while it is valid: the same string was
+    signed by the same key, so the signature check (most of the cost of an API read) would give
+    the same answer. A remembered token is still refused once it has expired, or once its key
+    is no longer the one the JWKS gives for its `kid` (key withdrawn, or replaced: the JWKS read
+    again). At most `taille_cache` tokens are kept, the least recently used dropped first."""
+
+    def __init__(self, settings: Settings, taille_cache: int = 4096) -> None:
         self.emetteur, self.audience = settings.JWT_EMETTEUR, settings.JWT_AUDIENCE
         self.secret = settings.JWT_SECRET if settings.ENVIRONNEMENT == "developpement" else None
         intervalle = settings.JWT_JWKS_RELECTURE.total_seconds()
@@ -264,6 +271,10 @@ class Verificateur:
             self.source = SourceUrl(
                 settings.JWT_JWKS_URL, intervalle, settings.JWT_JWKS_CACHE.total_seconds()
             )
+        self.taille_cache = taille_cache
+        # jeton → (utilisateur, expiration (epoch s), kid, the key that verified it)
+        self._verifies: OrderedDict[str, tuple[Utilisateur, float, str | None, object]] = OrderedDict()
+        self._verrou = threading.Lock()
 
     @property
     def lit_par_le_reseau(self) -> bool:
@@ -271,12 +282,37 @@ class Verificateur:
         return isinstance(self.source, SourceUrl)
 
     def lire(self, jeton: str) -> Utilisateur:
+        with self._verrou:
+            connu = self._verifies.get(jeton)
+            if connu is not None:
+                self._verifies.move_to_end(jeton)
+        if connu is not None:
+            utilisateur, expire, kid, cle_connue = connu
+            if time.time() < expire + TOLERANCE.total_seconds() and self._cle_actuelle(kid) is cle_connue:
+                return utilisateur
+            with self._verrou:
+                self._verifies.pop(jeton, None)
+        utilisateur, expire, kid, cle = self._verifier(jeton)
+        with self._verrou:
+            self._verifies[jeton] = (utilisateur, expire, kid, cle)
+            while len(self._verifies) > self.taille_cache:
+                self._verifies.popitem(last=False)
+        return utilisateur
+
+    def _cle_actuelle(self, kid: str | None) -> object:
+        if kid is None:
+            return self.secret
+        trouvee = self.source.cle(kid) if self.source is not None else None
+        return trouvee[0] if trouvee is not None else None
+
+    def _verifier(self, jeton: str) -> tuple[Utilisateur, float, str | None, object]:
         try:
             entete = jwt.get_unverified_header(jeton)
         except jwt.PyJWTError:
             raise JetonInvalide("en-tête illisible") from None
         if entete.get("alg") == ALGORITHME and self.secret is not None:
-            return lire_jeton(self.secret, jeton, emetteur=self.emetteur, audience=self.audience)
+            revendications = _decoder(self.secret, jeton, ALGORITHME, self.emetteur, self.audience)
+            return _utilisateur(revendications), float(revendications["exp"]), None, self.secret
         kid = entete.get("kid")
         if self.source is None or not isinstance(kid, str) or not kid or len(kid) > 200:
             raise JetonInvalide("clé inconnue")
@@ -284,19 +320,13 @@ class Verificateur:
         if trouvee is None:
             raise JetonInvalide("clé inconnue")
         cle, algorithme = trouvee
-        return lire_jeton(cle, jeton, algorithme=algorithme, emetteur=self.emetteur, audience=self.audience)
+        revendications = _decoder(cle, jeton, algorithme, self.emetteur, self.audience)
+        return _utilisateur(revendications), float(revendications["exp"]), kid, cle
 
 
-def lire_jeton(
-    cle: str | PublicKey,
-    jeton: str,
-    *,
-    algorithme: str = ALGORITHME,
-    emetteur: str = EMETTEUR,
-    audience: str = AUDIENCE,
-) -> Utilisateur:
+def _decoder(cle: str | PublicKey, jeton: str, algorithme: str, emetteur: str, audience: str) -> dict[str, Any]:
     try:
-        revendications = jwt.decode(
+        revendications: dict[str, Any] = jwt.decode(
             jeton,
             cle,
             algorithms=[algorithme],
@@ -307,6 +337,12 @@ def lire_jeton(
         )
     except jwt.PyJWTError as err:
         raise JetonInvalide(str(err)) from None
+    if not isinstance(revendications.get("exp"), int | float):
+        raise JetonInvalide("expiration illisible")
+    return revendications
+
+
+def _utilisateur(revendications: dict[str, Any]) -> Utilisateur:
     try:
         role = Role(str(revendications.get("role")))
     except ValueError:

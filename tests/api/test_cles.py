@@ -11,6 +11,7 @@ import hmac
 import json
 import os
 import threading
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -195,6 +196,67 @@ def test_un_kid_inconnu_relit_le_fichier_au_plus_une_fois_par_intervalle(
     source._relu_le -= 3600  # the interval has passed (rather than waiting an hour)
     assert source.cle("cle-3") is not None
     assert source.cle("cle-1") is None
+
+
+# --- Tokens already verified: not verified again while valid, never past their key or expiry ---
+
+
+@pytest.fixture
+def decodages(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Each signature check PyJWT makes (the real one, counted)."""
+    appels: list[str] = []
+    vrai = jwt.decode
+
+    def compter(jeton: str, *args: Any, **kwargs: Any) -> Any:
+        appels.append(jeton)
+        return vrai(jeton, *args, **kwargs)
+
+    monkeypatch.setattr(jwt, "decode", compter)
+    return appels
+
+
+def _verificateur_fichier(jwks: Path, taille_cache: int = 4096) -> Verificateur:
+    return Verificateur(Settings(JWT_JWKS_FICHIER=jwks, JWT_JWKS_RELECTURE="PT0S"), taille_cache=taille_cache)
+
+
+def test_un_jeton_deja_verifie_n_est_pas_reverifie(jwks: Path, cle1: PrivateKey, decodages: list[str]) -> None:
+    verificateur = _verificateur_fichier(jwks)
+    jeton = emettre_jeton(cle1, "operateur.test", Role.OPERATEUR, "50961588600025", kid="cle-1")
+    for _ in range(5):
+        utilisateur = verificateur.lire(jeton)
+        assert (utilisateur.role, utilisateur.siret) == (Role.OPERATEUR, "50961588600025")
+    assert decodages == [jeton]
+
+
+def test_un_jeton_retenu_est_refuse_quand_sa_cle_est_remplacee_sous_le_meme_kid(
+    jwks: Path, cle1: PrivateKey
+) -> None:
+    verificateur = _verificateur_fichier(jwks)
+    jeton = emettre_jeton(cle1, "gestionnaire.test", Role.GESTIONNAIRE, kid="cle-1")
+    assert verificateur.lire(jeton).role == Role.GESTIONNAIRE
+    ecrire_jwks(jwks, {"cle-1": generer_cle("ES256")})  # another key under the same kid
+    with pytest.raises(JetonInvalide):
+        verificateur.lire(jeton)
+
+
+def test_un_jeton_retenu_est_refuse_une_fois_expire(jwks: Path, cle1: PrivateKey) -> None:
+    verificateur = _verificateur_fichier(jwks)
+    # Expired 29 s ago: still within the 30 s tolerance for clock differences, for one second.
+    jeton = emettre_jeton(cle1, "gestionnaire.test", Role.GESTIONNAIRE, duree=timedelta(seconds=-29), kid="cle-1")
+    assert verificateur.lire(jeton).role == Role.GESTIONNAIRE
+    time.sleep(1.2)
+    with pytest.raises(JetonInvalide):
+        verificateur.lire(jeton)
+
+
+def test_les_jetons_retenus_sont_bornes(jwks: Path, cle1: PrivateKey, decodages: list[str]) -> None:
+    verificateur = _verificateur_fichier(jwks, taille_cache=2)
+    jetons = [emettre_jeton(cle1, f"gestionnaire.{i}", Role.GESTIONNAIRE, kid="cle-1") for i in range(3)]
+    for jeton in jetons:
+        verificateur.lire(jeton)
+    verificateur.lire(jetons[2])  # kept
+    verificateur.lire(jetons[0])  # the least recently used, dropped: checked again
+    assert decodages == [*jetons, jetons[0]]
 
 
 async def test_un_jeton_pour_une_autre_audience_est_refuse(http: httpx.AsyncClient, cle1: PrivateKey) -> None:
