@@ -540,29 +540,60 @@ async def page_demande(session: AsyncSession, demande: Demande, *, interne: bool
     return (await lire_demande(session, demande.numero, interne=interne)).vue
 
 
-def _ligne_resume(demande: Demande, siret: str, m: Modification | None) -> dict[str, Any]:
+def _ligne_resume(r: Any) -> dict[str, Any]:
+    """A list row from the columns of `_COLONNES_RESUME` (no entity: a list page builds hundreds)."""
     return {
-        "numero": demande.numero,
-        "type": demande.type,
-        "statut": demande.statut,
-        "statut_modifie_le": demande.statut_modifie_le,
-        "date_depot": demande.date_depot,
-        "operateur": _operateur(demande, siret),
+        "numero": r.numero,
+        "type": r.type,
+        "statut": r.statut,
+        "statut_modifie_le": r.statut_modifie_le,
+        "date_depot": r.date_depot,
+        "operateur": {
+            "siret": r.siret,
+            "numero_ans": r.operateur_numero_ans,
+            "denomination": r.operateur_denomination,
+            "adresse": {
+                "ligne": r.operateur_adresse_ligne,
+                "code_postal": r.operateur_code_postal,
+                "commune": r.operateur_commune,
+            },
+        },
         "modification_ouverte": (
             {
-                "numero": m.numero,
-                "statut": m.statut,
-                "relance_le": m.relance_le,
-                "expire_le": m.expire_le,
-                "relance_envoyee": m.relance_envoyee_le is not None,
+                "numero": r.m_numero,
+                "statut": r.m_statut,
+                "relance_le": r.m_relance_le,
+                "expire_le": r.m_expire_le,
+                "relance_envoyee": r.m_relance_envoyee_le is not None,
             }
-            if m is not None
+            if r.m_numero is not None
             else None
         ),
     }
 
 
-_COLONNES_RESUME: tuple[Any, ...] = (Demande, Operateur.siret, Modification, func.count().over())
+# Only what a list row shows: the request's and its open modification's columns, not their
+# entities (building 100 or 500 ORM entities cost more than the statement).
+_COLONNES_RESUME: tuple[Any, ...] = (
+    Demande.id,
+    Demande.numero,
+    Demande.type,
+    Demande.statut,
+    Demande.statut_modifie_le,
+    Demande.date_depot,
+    Demande.operateur_numero_ans,
+    Demande.operateur_denomination,
+    Demande.operateur_adresse_ligne,
+    Demande.operateur_code_postal,
+    Demande.operateur_commune,
+    Operateur.siret,
+    col(Modification.numero).label("m_numero"),
+    col(Modification.statut).label("m_statut"),
+    col(Modification.relance_le).label("m_relance_le"),
+    col(Modification.expire_le).label("m_expire_le"),
+    col(Modification.relance_envoyee_le).label("m_relance_envoyee_le"),
+    func.count().over().label("total"),
+)
 
 
 def _resumes_requete(*filtres: Any) -> Select[Any]:
@@ -606,18 +637,18 @@ async def liste(
     page, compte = _LISTES[siret is not None, statut is not None]
     parametres = {"siret": siret, "statut": statut, "limite": limite, "decalage": decalage}
     lignes = await _lire(session, page, parametres)
-    total = lignes[0][3] if lignes else (await _lire(session, compte, parametres))[0][0]
+    total = lignes[0].total if lignes else (await _lire(session, compte, parametres))[0][0]
     return vues.ListeDemandes.model_validate(
-        {"total": int(total), "demandes": [_ligne_resume(d, s, m) for d, s, m, _ in lignes]}
+        {"total": int(total), "demandes": [_ligne_resume(r) for r in lignes]}
     )
 
 
 async def _resumes(session: AsyncSession, ids: Sequence[int], total: int) -> vues.ListeDemandes:
     """Requests as list rows in the order of `ids`, with their open modification: one statement."""
     lignes = await _lire(session, _RESUMES, {"ids": list(ids)}) if ids else []
-    par_id = {d.id: (d, s, m) for d, s, m, _ in lignes}
+    par_id = {r.id: r for r in lignes}
     return vues.ListeDemandes.model_validate(
-        {"total": total, "demandes": [_ligne_resume(*par_id[i]) for i in ids]}
+        {"total": total, "demandes": [_ligne_resume(par_id[i]) for i in ids]}
     )
 
 
