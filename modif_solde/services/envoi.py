@@ -11,11 +11,16 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import socket
 import ssl
 from collections.abc import Sequence
 from datetime import datetime
-from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid
+from email.charset import QP, Charset
+from email.header import Header
+from email.message import Message
+from email.mime.multipart import MIMEMultipart
+from email.mime.nonmultipart import MIMENonMultipart
+from email.utils import format_datetime, formataddr, make_msgid, parseaddr
 from typing import Any, Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -37,7 +42,7 @@ journal = logging.getLogger(__name__)
 
 
 class Expediteur(Protocol):
-    async def envoyer(self, message: EmailMessage) -> None: ...
+    async def envoyer(self, message: Message) -> None: ...
 
 
 class EnvoiRefuse(Exception):
@@ -108,9 +113,13 @@ class ExpediteurSmtp:
             # Let aiosmtplib use STARTTLS when the server offers it, except on loopback sinks.
             self._options["start_tls"] = False if self._hote in ("127.0.0.1", "localhost") else None
 
-    async def envoyer(self, message: EmailMessage) -> None:
+    async def envoyer(self, message: Message) -> None:
         try:
             async with asyncio.timeout(self.delai_total):
+                if "local_hostname" not in self._options:
+                    # The name given in EHLO: aiosmtplib would look it up (a thread and a DNS
+                    # query) at every connection; this machine's name does not change.
+                    self._options["local_hostname"] = await asyncio.to_thread(socket.getfqdn)
                 if self._starttls_exige:
                     await self._envoyer_avec_starttls(message)
                 else:
@@ -120,7 +129,7 @@ class ExpediteurSmtp:
                 raise EnvoiRefuse(reponse_du_serveur(err)) from err
             raise
 
-    async def _envoyer_avec_starttls(self, message: EmailMessage) -> None:
+    async def _envoyer_avec_starttls(self, message: Message) -> None:
         options = dict(self._options)
         identifiant, mot_de_passe = options.pop("username"), options.pop("password")
         client = aiosmtplib.SMTP(**options)
@@ -290,17 +299,51 @@ async def marquer_envoye(session: AsyncSession, courriel: Courriel, le: datetime
         metriques.courriel(courriel.type, "envoye")
 
 
-def construire_message(courriel: Courriel, expediteur: str) -> EmailMessage:
-    message = EmailMessage()
-    message["From"] = expediteur
-    message["To"] = courriel.destinataire
-    message["Subject"] = courriel.sujet
-    message["Date"] = format_datetime(courriel.cree_le)
-    message["Message-ID"] = courriel.message_id or make_msgid(domain="modif-solde")
-    message["X-Modif-Solde-Cle"] = courriel.cle_idempotence
-    message["Auto-Submitted"] = "auto-generated"
-    message.set_content(courriel.corps_texte)
-    message.add_alternative(courriel.corps_html, subtype="html")
+# The bodies in quoted-printable UTF-8, as the modern policy wrote them; the message itself is
+# built with the email package's compat32 classes: the modern policy's header parsing and
+# refolding cost about 4 ms per message, five times the rest of its building (bench profile).
+_UTF8_QP = Charset("utf-8")
+_UTF8_QP.body_encoding = QP
+
+
+def _entete(valeur: str, charset: bool = True) -> str | Header:
+    """A header's value: never a line break (nothing can be smuggled in after it), non-ASCII
+    text as RFC 2047 encoded words."""
+    if "\r" in valeur or "\n" in valeur:
+        raise ValueError("saut de ligne dans un en-tête de courriel")
+    return valeur if valeur.isascii() or not charset else Header(valeur, "utf-8")
+
+
+def _adresse(valeur: str) -> str:
+    """An address, with its display name encoded if it has one (« Portail <ne-pas-repondre@…> »)."""
+    nom, adresse = parseaddr(str(_entete(valeur, charset=False)))
+    if not adresse:
+        return valeur
+    return formataddr((nom, adresse), charset="utf-8") if nom else adresse
+
+
+def _partie(corps: str, sous_type: str) -> MIMENonMultipart:
+    partie = MIMENonMultipart("text", sous_type)
+    partie.set_payload(corps, _UTF8_QP)
+    return partie
+
+
+def construire_message(courriel: Courriel, expediteur: str) -> Message:
+    message = MIMEMultipart("alternative")
+    # compat32 takes a Header as a value (typeshed says str only).
+    entetes: dict[str, Any] = {
+        "From": _adresse(expediteur),
+        "To": _adresse(courriel.destinataire),
+        "Subject": _entete(courriel.sujet),
+        "Date": format_datetime(courriel.cree_le),
+        "Message-ID": _entete(courriel.message_id or make_msgid(domain="modif-solde")),
+        "X-Modif-Solde-Cle": _entete(courriel.cle_idempotence),
+        "Auto-Submitted": "auto-generated",
+    }
+    for nom, valeur in entetes.items():
+        message[nom] = valeur
+    message.attach(_partie(courriel.corps_texte, "plain"))
+    message.attach(_partie(courriel.corps_html, "html"))
     return message
 
 

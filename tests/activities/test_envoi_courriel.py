@@ -22,7 +22,7 @@ from modif_solde.models.enums import StatutModification, TypeCourriel
 from modif_solde.models.tables import Courriel, Demande
 from modif_solde.services import modifications as svc
 from modif_solde.services.demandes import lire_import
-from modif_solde.services.envoi import ExpediteurSmtp
+from modif_solde.services.envoi import ExpediteurSmtp, construire_message
 from modif_solde.services.erreurs import DonneesInvalides
 from modif_solde.services.stockage import Stockage
 from modif_solde.workflows.contrat import ClotureActivite, CourrielActivite, CourrielEnvoye
@@ -234,6 +234,25 @@ async def test_pas_d_injection_d_en_tete(
         }
         html = partie(message, "text/html")
         assert "&lt;b&gt;x&lt;/b&gt;" in html and "<b>x</b>" not in html
+
+
+@pytest.mark.parametrize("champ", ["sujet", "destinataire", "cle_idempotence"])
+def test_un_saut_de_ligne_dans_un_en_tete_n_est_jamais_ecrit(champ: str) -> None:
+    """The last guard, whatever got into the log row: no value with CR/LF becomes a header."""
+    courriel = Courriel(
+        demande_id=1,
+        modification_id=1,
+        type=TypeCourriel.INVITATION,
+        destinataire=OPERATEUR,
+        sujet="Demande FINMSS009266 : modification demandée",
+        corps_texte="Bonjour,",
+        corps_html="<p>Bonjour,</p>",
+        cle_idempotence=f"{NUMERO}:invitation",
+        cree_le=datetime(2026, 11, 27, 9, 0),
+    )
+    setattr(courriel, champ, getattr(courriel, champ) + "\r\nBcc: espion@example.org")
+    with pytest.raises(ValueError, match="saut de ligne"):
+        construire_message(courriel, "Portail <ne-pas-repondre@portail.example>")
 
 
 async def test_denomination_avec_saut_de_ligne_refusee_a_l_import(donnees: dict[str, Any]) -> None:

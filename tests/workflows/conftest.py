@@ -9,7 +9,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
-from email import message_from_bytes
+from email import message_from_bytes, policy
 from email.message import Message
 from pathlib import Path
 from typing import Any
@@ -39,13 +39,14 @@ def port_libre() -> int:
 
 
 class BoiteAuxLettres:
-    """An aiosmtpd handler keeping every accepted message."""
+    """An aiosmtpd handler keeping every accepted message, read from the bytes received as a
+    mail client reads them (the modern policy: headers decoded)."""
 
     def __init__(self) -> None:
         self.messages: list[Message] = []
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.messages.append(message_from_bytes(envelope.content))
+        self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
         return "250 Message accepté"
 
     def types(self) -> list[str]:
