@@ -34,7 +34,7 @@ from modif_solde.db import compter_requetes, create_engine, session_factory, uni
 from modif_solde.migrations import migrer
 from modif_solde.pages.session import COOKIE
 from modif_solde.services import gestionnaires
-from modif_solde.services.stockage import Stockage
+from modif_solde.services.stockage import StockageDossier
 from tests.lecture_riche import creer_demande_riche
 
 SECRET = "secret-du-banc-0123456789-0123456789-abcdef"  # noqa: S105 (a bench's own database)
@@ -90,7 +90,7 @@ async def mesurer(base: str, appels: int) -> None:
         dossier = Path(tmp)
         url = await preparer(base, dossier)
         engine = create_engine(url)
-        stockage = Stockage(dossier / "pieces")
+        stockage = StockageDossier(dossier / "pieces")
         factory = session_factory(engine)
         numero = await creer_demande_riche(factory, stockage, json.loads(EXEMPLE.read_text()), n=3)
         async with unit_of_work(factory) as session:

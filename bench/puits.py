@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import threading
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -24,6 +25,9 @@ class PuitsHorodate:
         self.sans_cle = 0
         self.doublons = 0
         self._controller = Controller(self, hostname="127.0.0.1", port=port, ready_timeout=15)
+        # Who waits in `attendre`: woken at each arrival (the sink runs in aiosmtpd's thread).
+        self._attentes: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
+        self._verrou = threading.Lock()
 
     @property
     def url(self) -> str:
@@ -40,6 +44,10 @@ class PuitsHorodate:
                 self.doublons += 1
             else:
                 self.arrivees[cle] = arrivee
+        with self._verrou:
+            attentes = list(self._attentes)
+        for boucle, arrivee_signalee in attentes:
+            boucle.call_soon_threadsafe(arrivee_signalee.set)
         return "250 OK"
 
     def demarrer(self) -> PuitsHorodate:
@@ -56,11 +64,28 @@ class PuitsHorodate:
         return [c for c in cles if c not in self.arrivees]
 
     async def attendre(self, cles: Iterable[str], delai: float) -> list[str]:
-        """Wait until every key arrived or `delai` passed; answers the keys still missing."""
+        """Wait until every key arrived or `delai` passed; answers the keys still missing. A wait
+        for a few keys is woken by each arrival (no polling interval added to what is timed, as
+        in the 20-day cycle); a wait for many looks every 50 ms (not at each of thousands)."""
         restantes = list(cles)
         limite = time.monotonic() + delai
-        while True:
-            restantes = self.manquantes(restantes)
-            if not restantes or time.monotonic() > limite:
-                return restantes
-            await asyncio.sleep(0.05)
+        attente = (asyncio.get_running_loop(), asyncio.Event())
+        with self._verrou:
+            self._attentes.add(attente)
+        try:
+            while True:
+                attente[1].clear()
+                restantes = self.manquantes(restantes)
+                reste = limite - time.monotonic()
+                if not restantes or reste <= 0:
+                    return restantes
+                if len(restantes) > 10:
+                    await asyncio.sleep(min(0.05, reste))
+                    continue
+                try:
+                    await asyncio.wait_for(attente[1].wait(), timeout=reste)
+                except TimeoutError:
+                    pass
+        finally:
+            with self._verrou:
+                self._attentes.discard(attente)

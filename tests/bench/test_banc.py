@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import aiosmtplib
 import httpx
 import pytest
 
@@ -96,3 +97,24 @@ def test_les_objectifs_disent_atteint_ou_non_mesure(
     assert len(lignes) == 2 + len(rapport.OBJECTIFS)
     if not mesures:
         assert all("non mesuré" in ligne for ligne in lignes[2:])
+
+
+async def test_le_puits_reveille_qui_attend_un_courriel_et_dit_ceux_qui_manquent() -> None:
+    """Over real SMTP: a wait for a few keys ends when the message arrives (woken by the
+    arrival, not by a poll), and a key that never comes is answered missing once the time is up."""
+    puits = PuitsHorodate(port_libre()).demarrer()
+    try:
+        attente = asyncio.create_task(puits.attendre(["D1M1:invitation"], delai=30))
+        await asyncio.sleep(0)  # registered before the message is sent
+        await aiosmtplib.send(
+            b"From: a@banc.invalid\r\nTo: b@banc.invalid\r\nX-Modif-Solde-Cle: D1M1:invitation\r\n\r\nx\r\n",
+            sender="a@banc.invalid",
+            recipients=["b@banc.invalid"],
+            hostname="127.0.0.1",
+            port=puits.port,
+        )
+        assert await asyncio.wait_for(attente, timeout=30) == []
+        assert "D1M1:invitation" in puits.arrivees
+        assert await puits.attendre(["D1M1:invitation", "D2M1:invitation"], delai=0.2) == ["D2M1:invitation"]
+    finally:
+        puits.arreter()
