@@ -1100,6 +1100,56 @@ async def executer(opts: Options, enfants: Enfants, dossier: Path, nettoyage: Ne
                 journal.error("suppression de %s : %s", bases.PG_BASE, err)
 
 
+def ecrire_seul(
+    opts: Options, scenario: str, mesure: dict[str, Any], debut: float
+) -> tuple[dict[str, Any], Path]:
+    """A scenario run alone (`--seulement`): its figures, the commit and the machine, in
+    `<date>-<commit>-<scenario>.json`."""
+    commit, sale = commit_court()
+    resultats: dict[str, Any] = {
+        "date": date.today().isoformat(),
+        "commit": commit,
+        "commit_dirty": sale,
+        **mesure,
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "plateforme": platform.platform(),
+        },
+        "wall_time_s": round(time.monotonic() - debut, 1),
+    }
+    opts.sortie.mkdir(parents=True, exist_ok=True)
+    chemin = opts.sortie / f"{date.today().isoformat()}-{commit}-{scenario}.json"
+    rapport.ecrire_json(chemin, resultats)
+    return resultats, chemin
+
+
+async def executer_sablier(opts: Options, dossier: Path) -> dict[str, Any]:
+    """`--seulement sablier`: the 20-day cycles alone (no dev server, no other phase), its own
+    JSON file: the figure without what a whole bench run leaves on the machine."""
+    if opts.cycles < 1:
+        raise RuntimeError("--seulement sablier demande --cycles 1 au moins")
+    debut = time.monotonic()
+    puits = PuitsHorodate(port_libre()).demarrer()
+    try:
+        journal.info("[sablier] %d cycles de 20 jours sur le serveur de test (time-skipping)", opts.cycles)
+        mesure = await sablier.cycles(opts.cycles, dossier, puits)
+    finally:
+        puits.arreter()
+    if not mesure:
+        raise RuntimeError("cycles non mesurés (pas de serveur de test)")
+    resultats, chemin = ecrire_seul(opts, "sablier", mesure, debut)
+    journal.info(
+        "cycle de 20 jours : %.3f s en moyenne (min %.3f, max %.3f) sur %d cycles ; résultats : %s",
+        mesure["cycle_20j_s"],
+        mesure["cycle_20j_min_s"],
+        mesure["cycle_20j_max_s"],
+        mesure["cycles"],
+        chemin,
+    )
+    return resultats
+
+
 async def executer_file(opts: Options, nettoyage: Nettoyage) -> dict[str, Any]:
     """`--seulement file`: the work queue scenario alone, no Temporal, its own JSON file."""
     debut = time.monotonic()
@@ -1109,22 +1159,7 @@ async def executer_file(opts: Options, nettoyage: Nettoyage) -> dict[str, Any]:
         mesure = await file.mesurer(opts.pg_admin, opts.file_demandes)
     finally:
         nettoyage.pg_admin_file = None
-    commit, sale = commit_court()
-    resultats: dict[str, Any] = {
-        "date": date.today().isoformat(),
-        "commit": commit,
-        "commit_dirty": sale,
-        "file_de_travail": mesure,
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "plateforme": platform.platform(),
-        },
-        "wall_time_s": round(time.monotonic() - debut, 1),
-    }
-    opts.sortie.mkdir(parents=True, exist_ok=True)
-    chemin = opts.sortie / f"{date.today().isoformat()}-{commit}-file.json"
-    rapport.ecrire_json(chemin, resultats)
+    resultats, chemin = ecrire_seul(opts, "file", {"file_de_travail": mesure}, debut)
     print()
     print("\n".join(file.tableau(mesure)))
     print()
@@ -1193,9 +1228,10 @@ def _arguments(argv: list[str] | None) -> Options:
     )
     parser.add_argument(
         "--seulement",
-        choices=["file"],
+        choices=["file", "sablier"],
         default=None,
-        help="un seul scénario : « file » (la file de travail des gestionnaires, PostgreSQL, sans Temporal)",
+        help="un seul scénario : « file » (la file de travail des gestionnaires, PostgreSQL, sans "
+        "Temporal) ou « sablier » (les cycles de 20 jours, seuls sur la machine)",
     )
     parser.add_argument(
         "--file-demandes",
@@ -1364,6 +1400,8 @@ def main(argv: list[str] | None = None, dossier: Path | None = None, code: Path 
     try:
         if opts.seulement == "file":
             boucle_bornee(executer_file(opts, nettoyage))
+        elif opts.seulement == "sablier":
+            boucle_bornee(executer_sablier(opts, dossier))
         else:
             boucle_bornee(executer(opts, enfants, dossier, nettoyage))
         reussi = True

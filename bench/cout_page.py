@@ -143,7 +143,9 @@ async def mesurer(base: str, appels: int) -> None:
                             await c.get(chemin, headers=entetes)
                         cpu = (time.process_time() - debut) / appels * 1000
                         duree = (time.perf_counter() - mur) / appels * 1000
-                        print(f"  {nom:42} {len(requetes):2} requêtes SQL  {cpu:5.2f} ms CPU  {duree:6.2f} ms")
+                        print(
+                            f"  {nom:42} {len(requetes):2} requêtes SQL  {cpu:5.2f} ms CPU  {duree:6.2f} ms"
+                        )
                     await nu.state.moteur.dispose()
         if base == "postgresql":
             conn = await asyncpg.connect(PG_ADMIN)

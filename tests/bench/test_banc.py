@@ -4,6 +4,11 @@ every e-mail came in time, and the targets say what was not measured. No timing 
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import aiosmtplib
@@ -15,6 +20,7 @@ from bench.processus import port_libre
 from bench.puits import PuitsHorodate
 
 N = 10
+RACINE = Path(__file__).resolve().parents[2]
 
 
 class Bloquee:
@@ -118,3 +124,20 @@ async def test_le_puits_reveille_qui_attend_un_courriel_et_dit_ceux_qui_manquent
         assert await puits.attendre(["D1M1:invitation", "D2M1:invitation"], delai=0.2) == ["D2M1:invitation"]
     finally:
         puits.arreter()
+
+
+def test_les_cycles_de_20_jours_se_mesurent_seuls(tmp_path: Path) -> None:
+    """`python -m bench --seulement sablier`: the cycles alone, on the time-skipping server, to
+    their own JSON (one warm-up cycle not counted, then the counted ones, each run to its expiry
+    e-mail)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MODIF_SOLDE_")}
+    options = ["--seulement", "sablier", "--cycles", "2", "--sortie", str(tmp_path)]
+    commande = [sys.executable, "-m", "bench", *options]
+    resultat = subprocess.run(  # noqa: S603 (the project's own bench)
+        commande, cwd=RACINE, env=env, capture_output=True, text=True, timeout=300, check=False
+    )
+    assert resultat.returncode == 0, resultat.stderr[-2000:]
+    (fichier,) = tmp_path.glob("*-sablier.json")
+    mesure = json.loads(fichier.read_text())
+    assert mesure["cycles"] == 2
+    assert 0 < mesure["cycle_20j_min_s"] <= mesure["cycle_20j_s"] <= mesure["cycle_20j_max_s"]
