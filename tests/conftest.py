@@ -28,7 +28,7 @@ from modif_solde.models.tables import Demande
 from modif_solde.services.demandes import importer_demande, lire_import
 from modif_solde.services.stockage import Stockage, StockageDossier
 from modif_solde.services.stockage_s3 import TAILLE_PART_MIN, StockageS3
-from tests.processus import ServeurTemporalDev, port_libre
+from tests.processus import ServeurTemporalDev, port_libre, temporal_dev
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 EXEMPLE = SHARED / "examples" / "demande-FINMSS009266.json"
@@ -224,10 +224,5 @@ async def stockage_s3(serveur_s3: ServeurS3) -> AsyncIterator[StockageS3]:
 @pytest.fixture
 async def temporal(tmp_path: Path) -> AsyncIterator[ServeurTemporalDev]:
     """A Temporal dev server of the test's own (on a file it can be restarted on), killed after."""
-    serveur = ServeurTemporalDev(tmp_path)
-    serveur.demarrer()
-    try:
-        await serveur.client()
+    async with temporal_dev(tmp_path) as serveur:
         yield serveur
-    finally:
-        serveur.tuer()

@@ -14,7 +14,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from temporalio.client import Client
@@ -100,6 +101,19 @@ class ServeurTemporalDev(Processus):
                 if time.monotonic() > limite:
                     raise
                 await asyncio.sleep(0.2)
+
+
+@asynccontextmanager
+async def temporal_dev(dossier: Path) -> AsyncIterator[ServeurTemporalDev]:
+    """A dev server on `dossier`, yielded once it answers, killed on the way out (the test's
+    fixtures, whatever their scope)."""
+    serveur = ServeurTemporalDev(dossier)
+    serveur.demarrer()
+    try:
+        await serveur.client()
+        yield serveur
+    finally:
+        serveur.tuer()
 
 
 class PostgresPropre(Processus):

@@ -35,7 +35,7 @@ from modif_solde.temporal import demarrer_modification
 from modif_solde.worker import construire_worker
 from modif_solde.workflows.contrat import ModificationEntree
 from tests.conftest import ServeurS3
-from tests.processus import ServeurTemporalDev, port_libre
+from tests.processus import ServeurTemporalDev, port_libre, temporal_dev
 from tests.workflows import conftest as temporal
 from tests.workflows.conftest import GESTIONNAIRES, ServeurSmtp
 
@@ -48,13 +48,8 @@ pytestmark = pytest.mark.temporal
 
 @pytest.fixture(scope="module")
 async def serveur_dev(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[ServeurTemporalDev]:
-    serveur = ServeurTemporalDev(tmp_path_factory.mktemp("temporal-verifier"))
-    serveur.demarrer()
-    try:
-        await serveur.client()
+    async with temporal_dev(tmp_path_factory.mktemp("temporal-verifier")) as serveur:
         yield serveur
-    finally:
-        serveur.tuer()
 
 
 @pytest.fixture
