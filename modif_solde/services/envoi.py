@@ -306,17 +306,22 @@ _UTF8_QP = Charset("utf-8")
 _UTF8_QP.body_encoding = QP
 
 
-def _entete(valeur: str, charset: bool = True) -> str | Header:
-    """A header's value: never a line break (nothing can be smuggled in after it), non-ASCII
-    text as RFC 2047 encoded words."""
+def _sans_saut_de_ligne(valeur: str) -> str:
+    """A header's value never holds a line break: nothing can be smuggled in after it."""
     if "\r" in valeur or "\n" in valeur:
         raise ValueError("saut de ligne dans un en-tête de courriel")
-    return valeur if valeur.isascii() or not charset else Header(valeur, "utf-8")
+    return valeur
+
+
+def _entete(valeur: str) -> str | Header:
+    """A header's text, non-ASCII as RFC 2047 encoded words."""
+    valeur = _sans_saut_de_ligne(valeur)
+    return valeur if valeur.isascii() else Header(valeur, "utf-8")
 
 
 def _adresse(valeur: str) -> str:
     """An address, with its display name encoded if it has one (« Portail <ne-pas-repondre@…> »)."""
-    nom, adresse = parseaddr(str(_entete(valeur, charset=False)))
+    nom, adresse = parseaddr(_sans_saut_de_ligne(valeur))
     if not adresse:
         return valeur
     return formataddr((nom, adresse), charset="utf-8") if nom else adresse

@@ -595,11 +595,10 @@ _COLONNES_RESUME: tuple[Any, ...] = (
 )
 
 
-def _resumes_requete(*filtres: Any, total: Any = None) -> Select[Any]:
+def _resumes_requete(*filtres: Any) -> Select[Any]:
     """Requests as list rows: each with its operator's SIRET and its open modification (at most
-    one, a unique index), and `total` as one more column if given."""
-    colonnes = _COLONNES_RESUME if total is None else (*_COLONNES_RESUME, total)
-    return _demandes_avec_ouverte(*colonnes).where(*filtres)
+    one, a unique index)."""
+    return _demandes_avec_ouverte(*_COLONNES_RESUME).where(*filtres)
 
 
 def _liste_requete(par_siret: bool, par_statut: bool) -> tuple[Select[Any], Select[Any]]:
@@ -621,7 +620,8 @@ def _liste_requete(par_siret: bool, par_statut: bool) -> tuple[Select[Any], Sele
     # correlate(None): its own demande and operateur, not the page's row.
     total = compte.correlate(None).scalar_subquery().label("total")
     page = (
-        _resumes_requete(*filtres, total=total)
+        _resumes_requete(*filtres)
+        .add_columns(total)
         .order_by(col(Demande.numero))
         .offset(bindparam("decalage"))
         .limit(bindparam("limite"))
