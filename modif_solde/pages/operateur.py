@@ -97,11 +97,14 @@ async def importer(
     if not erreurs:
         try:
             donnees = lire_import(brut)
-            if donnees.operateur.siret != utilisateur.siret:
-                raise Probleme(403, "Un opérateur ne peut importer que les demandes de son propre SIRET.")
-            async with unit_of_work(request.app.state.sessions) as session:
-                demande = await importer_demande(session, request.app.state.stockage, donnees)
-                numero = demande.numero
+            try:
+                api_demandes.verifier_siret_importe(utilisateur, donnees)
+                async with unit_of_work(request.app.state.sessions) as session:
+                    demande = await importer_demande(session, request.app.state.stockage, donnees)
+                    numero = demande.numero
+            except (Probleme, ErreurDomaine) as exc:
+                api_demandes.noter_import_refuse(utilisateur, donnees.numero, exc)
+                raise
         except DonneesInvalides as exc:
             erreurs = exc.erreurs or [{"champ": "fichier", "message": exc.message}]
         except Probleme as exc:
