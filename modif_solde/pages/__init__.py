@@ -39,7 +39,11 @@ def installer_portail(app: FastAPI, settings: Settings) -> None:
     app.include_router(operateur.router)
     _erreurs_en_html(app)
     fournisseur = urlsplit(settings.OIDC_DISCOVERY_URL)
-    app.add_middleware(EnTetesSecurite, origine_fournisseur=f"{fournisseur.scheme}://{fournisseur.netloc}")
+    app.add_middleware(
+        EnTetesSecurite,
+        origine_fournisseur=f"{fournisseur.scheme}://{fournisseur.netloc}",
+        https_seulement=settings.ENVIRONNEMENT != "developpement",
+    )
     app.add_middleware(
         SessionMiddleware,
         secret_key=settings.SESSION_SECRET,

@@ -1,4 +1,5 @@
-"""Security headers of every answer: a CSP without inline script, no framing, no referrer leak."""
+"""Security headers of every answer: a CSP without inline script, no framing, no referrer leak,
+and outside development HTTPS only (HSTS)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 class EnTetesSecurite:
     """Set on every answer unless the route set its own (a document download has a stricter CSP)."""
 
-    def __init__(self, app: ASGIApp, origine_fournisseur: str) -> None:
+    def __init__(self, app: ASGIApp, origine_fournisseur: str, https_seulement: bool) -> None:
         self.app = app
         # A form's redirect (logout) leads to the identity provider: form-action allows it.
         self.entetes = {
@@ -24,6 +25,11 @@ class EnTetesSecurite:
             "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
             "Cross-Origin-Opener-Policy": "same-origin",
         }
+        if https_seulement:
+            # Two years, the usual preload value. Sent by the service itself so that a proxy
+            # that forgets it changes nothing; includeSubDomains is the domain owner's choice (the
+            # proxy may add it), since the service does not know what else lives under its domain.
+            self.entetes["Strict-Transport-Security"] = "max-age=63072000"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import os
+import re
 import time
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -29,6 +30,15 @@ from tests.pages.conftest import (
     se_connecter,
 )
 from tests.workflows.conftest import Banc
+
+# What production requires, on loopback addresses that nothing in these tests reaches.
+PRODUCTION: dict[str, Any] = {
+    "ENVIRONNEMENT": "production",
+    "JWT_JWKS_URL": "https://127.0.0.1:9/jwks.json",
+    "SESSION_SECRET": "s" * 40,
+    "OIDC_CLIENT_SECRET": "c" * 40,
+    "OIDC_DISCOVERY_URL": "https://127.0.0.1:9/.well-known/openid-configuration",
+}
 
 
 async def test_the_operator_logs_in_and_sees_its_requests_only(
@@ -211,14 +221,7 @@ async def test_the_session_cookie_is_httponly_lax_and_secure_outside_development
     cookie = (await portail.get("/connexion")).headers["set-cookie"].lower()
     assert "httponly" in cookie and "samesite=lax" in cookie and "secure" not in cookie
 
-    production: dict[str, Any] = {
-        "ENVIRONNEMENT": "production",
-        "JWT_JWKS_URL": "https://127.0.0.1:9/jwks.json",
-        "SESSION_SECRET": "s" * 40,
-        "OIDC_CLIENT_SECRET": "c" * 40,
-        "OIDC_DISCOVERY_URL": "https://127.0.0.1:9/.well-known/openid-configuration",
-    }
-    async for client in _app(settings.model_copy(update=production), banc):
+    async for client in _app(settings.model_copy(update=PRODUCTION), banc):
         cookie = (await client.get("/connexion")).headers["set-cookie"].lower()
         assert "secure" in cookie
 
@@ -240,6 +243,20 @@ async def test_pages_carry_strict_security_headers(portail: httpx.AsyncClient) -
     assert accueil.headers["referrer-policy"] == "same-origin"
     assert accueil.headers["x-content-type-options"] == "nosniff"
     assert "Se connecter" in accueil.text
+
+
+async def test_outside_development_every_answer_asks_for_https_only(
+    portail: httpx.AsyncClient, banc: Banc, factory: SessionFactory, settings: Settings
+) -> None:
+    """HSTS from the service itself: behind a proxy that forgets it, a browser still never
+    comes back over plain HTTP."""
+    assert "strict-transport-security" not in (await portail.get("/")).headers  # development
+
+    async for client in _app(settings.model_copy(update=PRODUCTION), banc):
+        for chemin in ("/", "/connexion", "/healthz", "/api/v1/demandes", "/demandes/FINMSS009266"):
+            hsts = (await client.get(chemin)).headers.get("strict-transport-security", "")
+            age = re.search(r"max-age=(\d+)", hsts)
+            assert age and int(age.group(1)) >= 365 * 24 * 3600, (chemin, hsts)
 
 
 def test_reglages_de_test(fournisseur: str) -> None:
