@@ -19,7 +19,7 @@ from modif_solde.api.auth import Verificateur
 from modif_solde.api.journal_http import JournalHttp
 from modif_solde.api.limites import CorpsTropGrand, LimiteCorps
 from modif_solde.api.problemes import installer, reponse
-from modif_solde.config import Settings, get_settings, verifier_reglages_jetons
+from modif_solde.config import ReglagesInvalides, Settings, get_settings, verifier_reglages
 from modif_solde.db import create_engine, est_sqlite, session_factory
 from modif_solde.metriques import installer_api as installer_metriques
 from modif_solde.models.schemas import DemandeImport
@@ -37,9 +37,13 @@ Chaque appel `/api/v1` porte un jeton `Authorization: Bearer <JWT>` (rôles `ope
 
 def create_app(settings: Settings | None = None, client: Client | None = None) -> FastAPI:
     settings = settings or get_settings()
-    # Production needs a JWKS; a JWKS file that cannot be read stops the start here.
-    verifier_reglages_jetons(settings)
-    verificateur = Verificateur(settings)
+    # Outside development: a JWKS, the login's real secrets, the portal's public address
+    # (ReglagesInvalides names each one refused); a JWKS file that cannot be read stops here too.
+    verifier_reglages(settings, "api")
+    try:
+        verificateur = Verificateur(settings)
+    except ValueError as exc:
+        raise ReglagesInvalides([f"MODIF_SOLDE_JWT_JWKS_FICHIER : {exc}"]) from None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

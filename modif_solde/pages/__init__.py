@@ -30,7 +30,7 @@ def est_page(request: Request) -> bool:
 
 def installer_portail(app: FastAPI, settings: Settings) -> None:
     """Mount the pages, their static files, the session and the security headers on the app."""
-    connexion.verifier_reglages(settings)
+    connexion.autoriser_http_local(settings)
     app.state.oidc = connexion.client_oidc(settings)
     app.mount("/static", StaticFiles(directory=STATIQUES), name="static")
     app.include_router(connexion.router)

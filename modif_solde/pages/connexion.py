@@ -18,7 +18,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
 from modif_solde.api.problemes import Probleme
-from modif_solde.config import DEV_OIDC_CLIENT_SECRET, DEV_SESSION_SECRET, Settings
+from modif_solde.config import Settings
 from modif_solde.pages import session as sess
 
 journal = logging.getLogger(__name__)
@@ -34,20 +34,11 @@ class ConnexionRefusee(Exception):
     pass
 
 
-def verifier_reglages(settings: Settings) -> None:
-    """Production refuses the development values of the login and the session."""
+def autoriser_http_local(settings: Settings) -> None:
+    """In development the local provider speaks plain HTTP on loopback, which Authlib refuses
+    unless told. (What production requires of the login is checked by config.verifier_reglages.)"""
     if settings.ENVIRONNEMENT == "developpement":
-        # The local provider speaks plain HTTP on loopback; Authlib refuses it unless told.
         os.environ.setdefault("AUTHLIB_INSECURE_TRANSPORT", "1")
-        return
-    if settings.SESSION_SECRET == DEV_SESSION_SECRET or len(settings.SESSION_SECRET) < 32:
-        raise ValueError(
-            "MODIF_SOLDE_SESSION_SECRET doit être défini (32 caractères au moins) hors développement"
-        )
-    if settings.OIDC_CLIENT_SECRET == DEV_OIDC_CLIENT_SECRET:
-        raise ValueError("MODIF_SOLDE_OIDC_CLIENT_SECRET doit être défini hors développement")
-    if not settings.OIDC_DISCOVERY_URL.startswith("https://"):
-        raise ValueError("MODIF_SOLDE_OIDC_DISCOVERY_URL doit être en https hors développement")
 
 
 def client_oidc(settings: Settings) -> StarletteOAuth2App:

@@ -112,6 +112,7 @@ async def http_production(reglages: dict[str, Any]) -> AsyncIterator[httpx.Async
         SESSION_SECRET="s" * 40,
         OIDC_CLIENT_SECRET="un-secret-client-de-test",
         OIDC_DISCOVERY_URL="https://fca.example/api/v2/.well-known/openid-configuration",
+        PORTAIL_URL="https://portail.sante.example.fr",
         **reglages,
     )
     async for client in _client(settings):

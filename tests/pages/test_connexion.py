@@ -38,6 +38,7 @@ PRODUCTION: dict[str, Any] = {
     "SESSION_SECRET": "s" * 40,
     "OIDC_CLIENT_SECRET": "c" * 40,
     "OIDC_DISCOVERY_URL": "https://127.0.0.1:9/.well-known/openid-configuration",
+    "PORTAIL_URL": "https://portail.sante.example.fr",
 }
 
 
