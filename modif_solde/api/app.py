@@ -72,6 +72,10 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
+        # FastAPI's own pages load Swagger UI and ReDoc from a public CDN with an inline script:
+        # never. /docs is the portal's own page in development (pages/documentation.py).
+        docs_url=None,
+        redoc_url=None,
         openapi_tags=[
             {
                 "name": "demandes",

@@ -14,14 +14,14 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from modif_solde.api.problemes import STATUTS, TITRES_HTTP, Probleme
 from modif_solde.config import Settings
-from modif_solde.pages import connexion, gestionnaire, operateur
+from modif_solde.pages import connexion, documentation, gestionnaire, operateur
 from modif_solde.pages import session as sess
 from modif_solde.pages.rendu import page
 from modif_solde.pages.securite import EnTetesSecurite
 from modif_solde.services.erreurs import ErreurDomaine
 
 STATIQUES = Path(__file__).parent / "static"
-_HORS_PORTAIL = ("/api/", "/healthz", "/readyz", "/docs", "/redoc", "/openapi.json")
+_HORS_PORTAIL = ("/api/", "/healthz", "/readyz", "/openapi.json")
 
 
 def est_page(request: Request) -> bool:
@@ -34,6 +34,8 @@ def installer_portail(app: FastAPI, settings: Settings) -> None:
     app.state.oidc = connexion.client_oidc(settings)
     app.mount("/static", StaticFiles(directory=STATIQUES), name="static")
     app.include_router(connexion.router)
+    if settings.ENVIRONNEMENT == "developpement":
+        app.include_router(documentation.router)
     # Before the operator's routes: theirs end in a catch-all `/modifications/{numero}/{action}`.
     app.include_router(gestionnaire.router)
     app.include_router(operateur.router)

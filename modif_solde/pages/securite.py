@@ -36,14 +36,11 @@ class EnTetesSecurite:
             await self.app(scope, receive, send)
             return
 
-        # FastAPI's interactive documentation loads its own inline script: it keeps its defaults.
-        documentation = str(scope.get("path", "")).startswith(("/docs", "/redoc"))
-
         async def envoyer(message: Message) -> None:
             if message["type"] == "http.response.start":
                 entetes = MutableHeaders(scope=message)
                 for nom, valeur in self.entetes.items():
-                    if nom not in entetes and not (documentation and nom == "Content-Security-Policy"):
+                    if nom not in entetes:
                         entetes[nom] = valeur
                 # Pages hold personal data: no shared or back-button cache of them.
                 if entetes.get("content-type", "").startswith("text/html") and "cache-control" not in entetes:
