@@ -62,7 +62,10 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
         app.state.stockage = ouvrir_stockage(settings)
         # Lazy: the API starts (and /readyz says why it is not ready) while Temporal is down.
         app.state.temporal = client or await connecter(settings, lazy=True)
+        # A JWKS at a URL: its first read starts now, in the background.
+        verificateur.demarrer()
         yield
+        await verificateur.arreter()
         await app.state.stockage.fermer()
         await engine.dispose()
         await lecture.dispose()
