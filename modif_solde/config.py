@@ -76,6 +76,9 @@ class Settings(BaseSettings):
     S3_TAILLE_PART: int = Field(default=8 * 1024 * 1024, ge=5 * 1024 * 1024)
     # A PDF of 10 MiB covers scanned supporting documents; larger is refused (413).
     PIECE_TAILLE_MAX: int = Field(default=10 * 1024 * 1024, gt=0)
+    # An import (JSON, its documents in base64: a third larger than the files) is read whole
+    # before it is checked: 64 MiB holds a request with several full-size documents; past it, 413.
+    IMPORT_TAILLE_MAX: int = Field(default=64 * 1024 * 1024, gt=0)
     # Documents one modification may add: bounds the storage a single draft can take.
     PIECES_MAX_PAR_MODIFICATION: int = Field(default=20, gt=0)
     # How long the API waits for the worker to answer an update before a 503.

@@ -17,7 +17,7 @@ from temporalio.client import Client
 from modif_solde.api import demandes, modifications
 from modif_solde.api.auth import Verificateur
 from modif_solde.api.journal_http import JournalHttp
-from modif_solde.api.limites import CorpsTropGrand, LimiteCorps
+from modif_solde.api.limites import CorpsTropGrand, GardeCorps, Plafonds
 from modif_solde.api.problemes import installer, reponse
 from modif_solde.config import ReglagesInvalides, Settings, get_settings, verifier_reglages
 from modif_solde.db import create_engine, est_sqlite, session_factory
@@ -131,12 +131,14 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
         )
 
     _openapi_avec_import(app)
+    # No body is read before the API's caller is known, nor past its route's cap (inside the
+    # portal's middlewares: its refusals carry the security headers too).
+    app.add_middleware(
+        GardeCorps, plafonds=Plafonds(import_demande=settings.IMPORT_TAILLE_MAX, piece=settings.PIECE_TAILLE_MAX)
+    )
     # The operator's portal (pages, login, session, security headers): see modif_solde/pages.
     installer_portail(app, settings)
-    # An oversized body is refused before anything reads it; every request is logged once.
-    app.add_middleware(
-        LimiteCorps, limite_json=64 * 1024 * 1024, limite_pieces=settings.PIECE_TAILLE_MAX + 64 * 1024
-    )
+    # Every request is logged once.
     app.add_middleware(JournalHttp)
     # GET /metrics, and every request counted and timed (outermost: 413s and 500s included).
     installer_metriques(app, settings)

@@ -94,14 +94,15 @@ async def get_client(request: Request) -> Client:
 TemporalDep = Annotated[Client, Depends(get_client)]
 
 
-async def get_utilisateur(
-    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-) -> Utilisateur:
-    if credentials is None or credentials.scheme.lower() != "bearer":
+async def authentifier(verificateur: Verificateur, autorisation: str | None) -> Utilisateur:
+    """The caller of an `Authorization: Bearer …` header, or the Probleme to answer (401, or 503
+    while the keys cannot be read). The one check, for the route's dependency and for the body
+    guard that runs it before a body is read (api/limites.py)."""
+    schema, _, jeton = (autorisation or "").strip().partition(" ")
+    if schema.lower() != "bearer" or not jeton.strip():
         raise Probleme(401, "Un jeton d'accès (Authorization: Bearer …) est requis.", entetes=_DEFI)
-    verificateur: Verificateur = request.app.state.jetons
     try:
-        return await verificateur.lire(credentials.credentials)
+        return await verificateur.lire(jeton.strip())
     except JetonInvalide as exc:
         # The reason is logged, never answered: the caller learns only that the token is refused.
         journal.info("jeton refusé : %s", exc)
@@ -110,6 +111,13 @@ async def get_utilisateur(
         raise Probleme(
             503, "Les clés de vérification des jetons sont momentanément indisponibles.", entetes={"Retry-After": "5"}
         ) from None
+
+
+async def get_utilisateur(
+    request: Request, _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> Utilisateur:
+    # HTTPBearer states the scheme in the OpenAPI document; the header is read by authentifier.
+    return await authentifier(request.app.state.jetons, request.headers.get("authorization"))
 
 
 UtilisateurDep = Annotated[Utilisateur, Depends(get_utilisateur)]
