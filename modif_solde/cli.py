@@ -83,8 +83,11 @@ def _gestionnaire(action: str, courriel: str | None) -> int:
                     fait = await gestionnaires.ajouter(session, courriel or "")
                     print(f"{courriel} est gestionnaire." if fait else f"{courriel} était déjà gestionnaire.")
                 else:
-                    fait = await gestionnaires.retirer(session, courriel or "")
-                    print(f"{courriel} n'est plus gestionnaire." if fait else f"{courriel} n'était pas gestionnaire.")
+                    fermees = await gestionnaires.retirer(session, courriel or "")
+                    if fermees is None:
+                        print(f"{courriel} n'était pas gestionnaire.")
+                    else:
+                        print(f"{courriel} n'est plus gestionnaire ; {_sessions_fermees(fermees)}.")
         except ErreurDomaine as exc:
             print(exc.message, file=sys.stderr)
             return 1
@@ -93,6 +96,14 @@ def _gestionnaire(action: str, courriel: str | None) -> int:
         return 0
 
     return asyncio.run(run())
+
+
+def _sessions_fermees(nombre: int) -> str:
+    if nombre == 0:
+        return "aucune session du portail ouverte"
+    if nombre == 1:
+        return "1 session du portail fermée"
+    return f"{nombre} sessions du portail fermées"
 
 
 def _jeton(role: str, siret: str | None, sub: str | None, heures: float, cle_privee: Path | None, kid: str | None) -> int:

@@ -46,11 +46,13 @@ def installer_portail(app: FastAPI, settings: Settings) -> None:
         origine_fournisseur=f"{fournisseur.scheme}://{fournisseur.netloc}",
         https_seulement=settings.ENVIRONNEMENT != "developpement",
     )
+    # The session itself is on the server (pages/session.py); this signed cookie carries only
+    # the login under way and the next page's message.
     app.add_middleware(
         SessionMiddleware,
         secret_key=settings.SESSION_SECRET,
-        session_cookie=sess.COOKIE,
-        max_age=int(settings.SESSION_DUREE_MAX.total_seconds()),
+        session_cookie=sess.COOKIE_TRANSIT,
+        max_age=sess.DUREE_TRANSIT,
         same_site="lax",
         https_only=settings.ENVIRONNEMENT != "developpement",
     )

@@ -56,7 +56,7 @@ def _redirection(chemin: str) -> RedirectResponse:
 
 @router.get("/")
 async def accueil(request: Request) -> Response:
-    if sess.active(request, _settings(request)) is not None:
+    if await sess.session_active(request) is not None:
         return _redirection("/demandes")
     return page(request, "accueil.html")
 

@@ -145,6 +145,13 @@ async def se_connecter(portail: httpx.AsyncClient, sub: str, retour: str = "/dem
     return await portail.get(f"{rappel.path}?{rappel.query}")
 
 
+async def se_deconnecter(portail: httpx.AsyncClient) -> None:
+    """**Se déconnecter**, as the layout's form posts it (before logging in as someone else)."""
+    page = await portail.get("/demandes")
+    sortie = await portail.post("/deconnexion", data={"csrf": jeton_csrf(page.text)})
+    assert sortie.status_code == 303, sortie.text
+
+
 def parametres(url: str) -> dict[str, str]:
     return {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
 

@@ -17,6 +17,7 @@ from modif_solde.api.app import create_app
 from modif_solde.config import Settings
 from modif_solde.db import SessionFactory, unit_of_work
 from modif_solde.models.tables import Demande
+from modif_solde.models.types import maintenant
 from modif_solde.pages import session as sess
 from modif_solde.services import gestionnaires
 from tests.pages.conftest import (
@@ -189,6 +190,7 @@ async def test_logout_needs_the_csrf_token_and_ends_the_provider_session(portail
 async def test_the_session_identifier_and_csrf_token_are_new_at_each_login(portail: httpx.AsyncClient) -> None:
     await se_connecter(portail, OPERATEUR)
     premier = jeton_csrf((await portail.get("/demandes")).text)
+    await portail.post("/deconnexion", data={"csrf": premier})
     await se_connecter(portail, OPERATEUR)
     second = jeton_csrf((await portail.get("/demandes")).text)
 
@@ -197,22 +199,35 @@ async def test_the_session_identifier_and_csrf_token_are_new_at_each_login(porta
     assert (await portail.post("/deconnexion", data={"csrf": premier})).status_code == 403
 
 
+async def test_a_link_to_the_login_never_ends_a_session(portail: httpx.AsyncClient, demande: Demande) -> None:
+    """Any site can link to /connexion: a logged-in person goes where it was asked to go, still
+    logged in, and only to a local path."""
+    await se_connecter(portail, OPERATEUR)
+
+    lien = await portail.get("/connexion", params={"retour": "/demandes/FINMSS009266"})
+    assert lien.status_code == 303 and lien.headers["location"] == "/demandes/FINMSS009266"
+    assert (await portail.get("/demandes/FINMSS009266")).status_code == 200
+    ailleurs = await portail.get("/connexion", params={"retour": "https://pirate.example/"})
+    assert ailleurs.status_code == 303 and ailleurs.headers["location"] == "/demandes"
+    assert (await portail.get("/demandes")).status_code == 200
+
+
 async def test_the_session_ends_after_inactivity_and_after_its_maximum_duration(
     portail: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     await se_connecter(portail, OPERATEUR)
-    debut = time.time()
-    monkeypatch.setattr(sess.time, "time", lambda: debut + timedelta(minutes=29).total_seconds())
+    debut = maintenant()
+    monkeypatch.setattr(sess, "maintenant", lambda: debut + timedelta(minutes=29))
     assert (await portail.get("/demandes")).status_code == 200
-    monkeypatch.setattr(sess.time, "time", lambda: debut + timedelta(minutes=29 * 2 + 2).total_seconds())
+    monkeypatch.setattr(sess, "maintenant", lambda: debut + timedelta(minutes=29 * 2 + 2))
     assert (await portail.get("/demandes")).status_code == 303
 
     await se_connecter(portail, OPERATEUR)
-    debut = time.time()
+    debut = sess.maintenant()  # the new session's creation, on the clock of the test
     for minutes in range(25, 12 * 60, 25):
-        monkeypatch.setattr(sess.time, "time", lambda m=minutes: debut + m * 60)
+        monkeypatch.setattr(sess, "maintenant", lambda m=minutes: debut + timedelta(minutes=m))
         assert (await portail.get("/demandes")).status_code == 200
-    monkeypatch.setattr(sess.time, "time", lambda: debut + timedelta(hours=12, minutes=1).total_seconds())
+    monkeypatch.setattr(sess, "maintenant", lambda: debut + timedelta(hours=12, minutes=1))
     assert (await portail.get("/demandes")).status_code == 303
 
 

@@ -25,6 +25,7 @@ from tests.pages.conftest import (
     OPERATEUR,
     jeton_csrf,
     se_connecter,
+    se_deconnecter,
 )
 from tests.workflows.conftest import Banc
 
@@ -248,6 +249,7 @@ async def test_another_operator_and_a_gestionnaire_see_the_modification_as_they_
 
     async with unit_of_work(factory) as session:
         await gestionnaires.ajouter(session, COURRIEL_GESTIONNAIRE)
+    await se_deconnecter(portail)
     await se_connecter(portail, GESTIONNAIRE)
     lecture = await portail.get(MODIFICATION)
     assert lecture.status_code == 200
