@@ -44,16 +44,10 @@ class Duree:
 
 
 @dataclass(frozen=True)
-class SessionOuverte:
+class SessionOuverte(Identite):
     """A valid session as a page reads it, with whether its e-mail is on the gestionnaires' list."""
 
     cle: str
-    sub: str
-    courriel: str | None
-    siret: str | None
-    prenom: str | None
-    nom_usage: str | None
-    id_token: str | None
     csrf: str
     cree_le: datetime
     vu_le: datetime

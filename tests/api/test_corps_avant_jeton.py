@@ -16,7 +16,7 @@ import pytest
 from modif_solde.api.auth import Role, emettre_jeton
 from modif_solde.config import DEV_JWT_SECRET
 from modif_solde.migrations import migrer
-from tests.processus import Processus, commande_modif_solde, port_libre
+from tests.processus import api_lancee, port_libre
 
 BROUILLON = "/api/v1/modifications/FINMSS009266M1/brouillon"
 # 2 MB of empty objects: what a JSON parser turns into half a million dicts.
@@ -30,36 +30,17 @@ GESTIONNAIRE = {"Authorization": f"Bearer {emettre_jeton(DEV_JWT_SECRET, 'ge', R
 async def api(tmp_path: Path) -> AsyncIterator[tuple[str, psutil.Process]]:
     base = f"sqlite+aiosqlite:///{tmp_path}/api.db"
     await asyncio.to_thread(migrer, base)
-    port = port_libre()
-    processus = Processus(
-        "api",
-        commande_modif_solde("api", "--host", "127.0.0.1", "--port", str(port)),
-        tmp_path / "api.log",
-        env={
-            "MODIF_SOLDE_ENVIRONNEMENT": "developpement",
-            "MODIF_SOLDE_DATABASE_URL": base,
-            "MODIF_SOLDE_STORAGE_DIR": str(tmp_path / "pieces"),
-            "MODIF_SOLDE_TEMPORAL_ADDRESS": f"127.0.0.1:{port_libre()}",
-            # A small import cap, to see the setting hold without sending 64 MiB.
-            "MODIF_SOLDE_IMPORT_TAILLE_MAX": str(1024 * 1024),
-        },
-    )
-    processus.demarrer()
-    url = f"http://127.0.0.1:{port}"
-    try:
-        async with httpx.AsyncClient(base_url=url) as client:
-            for _ in range(600):
-                try:
-                    if (await client.get("/healthz")).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert processus.vivant, processus.sortie()
-                await asyncio.sleep(0.05)
+    env = {
+        "MODIF_SOLDE_ENVIRONNEMENT": "developpement",
+        "MODIF_SOLDE_DATABASE_URL": base,
+        "MODIF_SOLDE_STORAGE_DIR": str(tmp_path / "pieces"),
+        "MODIF_SOLDE_TEMPORAL_ADDRESS": f"127.0.0.1:{port_libre()}",
+        # A small import cap, to see the setting hold without sending 64 MiB.
+        "MODIF_SOLDE_IMPORT_TAILLE_MAX": str(1024 * 1024),
+    }
+    async with api_lancee(tmp_path, env) as (url, processus):
         assert processus.popen is not None
         yield url, psutil.Process(processus.popen.pid)
-    finally:
-        processus.tuer()
 
 
 def pic_memoire(processus: psutil.Process) -> int:

@@ -17,7 +17,7 @@ import pytest
 
 from modif_solde.api.auth import PrivateKey, Role, emettre_jeton, generer_cle, jwk_public
 from modif_solde.migrations import migrer
-from tests.processus import Processus, commande_modif_solde, port_libre
+from tests.processus import api_lancee, port_libre
 
 REFUS = "Le jeton d'accès est invalide ou expiré."
 
@@ -77,38 +77,19 @@ def jwks(cle: PrivateKey) -> Iterator[JwksQuiSeBloque]:
 async def api(tmp_path: Path, jwks: JwksQuiSeBloque) -> AsyncIterator[str]:
     base = f"sqlite+aiosqlite:///{tmp_path}/api.db"
     await asyncio.to_thread(migrer, base)
-    port = port_libre()
-    processus = Processus(
-        "api",
-        commande_modif_solde("api", "--host", "127.0.0.1", "--port", str(port)),
-        tmp_path / "api.log",
-        env={
-            # Development: the JWKS may be served over plain HTTP on loopback.
-            "MODIF_SOLDE_ENVIRONNEMENT": "developpement",
-            "MODIF_SOLDE_DATABASE_URL": base,
-            "MODIF_SOLDE_JWT_JWKS_URL": jwks.url,
-            # The keys read are stale after a second: every request after that wants a refresh.
-            "MODIF_SOLDE_JWT_JWKS_CACHE": "PT1S",
-            "MODIF_SOLDE_JWT_JWKS_RELECTURE": "PT0S",
-            "MODIF_SOLDE_STORAGE_DIR": str(tmp_path / "pieces"),
-            "MODIF_SOLDE_TEMPORAL_ADDRESS": f"127.0.0.1:{port_libre()}",
-        },
-    )
-    processus.demarrer()
-    url = f"http://127.0.0.1:{port}"
-    try:
-        async with httpx.AsyncClient(base_url=url) as client:
-            for _ in range(600):
-                try:
-                    if (await client.get("/healthz")).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert processus.vivant, processus.sortie()
-                await asyncio.sleep(0.05)
+    env = {
+        # Development: the JWKS may be served over plain HTTP on loopback.
+        "MODIF_SOLDE_ENVIRONNEMENT": "developpement",
+        "MODIF_SOLDE_DATABASE_URL": base,
+        "MODIF_SOLDE_JWT_JWKS_URL": jwks.url,
+        # The keys read are stale after a second: every request after that wants a refresh.
+        "MODIF_SOLDE_JWT_JWKS_CACHE": "PT1S",
+        "MODIF_SOLDE_JWT_JWKS_RELECTURE": "PT0S",
+        "MODIF_SOLDE_STORAGE_DIR": str(tmp_path / "pieces"),
+        "MODIF_SOLDE_TEMPORAL_ADDRESS": f"127.0.0.1:{port_libre()}",
+    }
+    async with api_lancee(tmp_path, env) as (url, _):
         yield url
-    finally:
-        processus.tuer()
 
 
 def entete(cle: PrivateKey, kid: str = "cle-1") -> dict[str, str]:

@@ -14,6 +14,7 @@ import flask
 import httpx
 import pytest
 import werkzeug.serving
+from fastapi import FastAPI
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 from oidc_provider_mock import User, run_server_in_thread
@@ -128,6 +129,21 @@ async def portail(settings: Settings, banc: Banc, factory: Any) -> AsyncIterator
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             yield client
+
+
+@pytest.fixture
+async def appli_lecture(engine: Any, stockage: Stockage, fournisseur: str, factory: Any) -> AsyncIterator[FastAPI]:
+    """The app for pages that only read: no Temporal server (its lazy client is never called)."""
+    app = create_app(
+        reglages(
+            "http://test",
+            fournisseur,
+            DATABASE_URL=engine.url.render_as_string(hide_password=False),
+            STORAGE_DIR=stockage.racine,
+        )
+    )
+    async with app.router.lifespan_context(app):
+        yield app
 
 
 async def se_connecter(portail: httpx.AsyncClient, sub: str, retour: str = "/demandes") -> httpx.Response:

@@ -17,47 +17,29 @@ import pytest
 from fastapi import FastAPI
 from sqlmodel import func, select
 
-from modif_solde.api.app import create_app
 from modif_solde.db import SessionFactory, compter_requetes, unit_of_work
 from modif_solde.models.tables import Demande, SessionPortail
 from modif_solde.models.types import maintenant
 from modif_solde.pages import session as sess
 from modif_solde.services import gestionnaires
-from modif_solde.services.stockage import Stockage
 from tests.pages.conftest import (
     COURRIEL_GESTIONNAIRE,
     GESTIONNAIRE,
     OPERATEUR,
     jeton_csrf,
     parametres,
-    reglages,
     se_connecter,
 )
 
 
-@pytest.fixture
-async def appli(engine: Any, stockage: Stockage, fournisseur: str, factory: SessionFactory) -> AsyncIterator[FastAPI]:
-    # Reading pages only: the Temporal client is never called (a lazy one, never connected).
-    app = create_app(
-        reglages(
-            "http://test",
-            fournisseur,
-            DATABASE_URL=engine.url.render_as_string(hide_password=False),
-            STORAGE_DIR=stockage.racine,
-        )
-    )
-    async with app.router.lifespan_context(app):
-        yield app
-
-
-def client(appli: FastAPI) -> httpx.AsyncClient:
-    transport = httpx.ASGITransport(app=appli, raise_app_exceptions=False)
+def client(appli_lecture: FastAPI) -> httpx.AsyncClient:
+    transport = httpx.ASGITransport(app=appli_lecture, raise_app_exceptions=False)
     return httpx.AsyncClient(transport=transport, base_url="http://test")
 
 
 @pytest.fixture
-async def portail(appli: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    async with client(appli) as c:
+async def portail(appli_lecture: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async with client(appli_lecture) as c:
         yield c
 
 
@@ -67,7 +49,7 @@ async def lignes(factory: SessionFactory) -> list[SessionPortail]:
 
 
 async def test_a_cookie_copied_before_logout_opens_nothing_after_it(
-    appli: FastAPI, portail: httpx.AsyncClient, demande: Demande
+    appli_lecture: FastAPI, portail: httpx.AsyncClient, demande: Demande
 ) -> None:
     await se_connecter(portail, OPERATEUR)
     page = await portail.get("/demandes")
@@ -78,7 +60,7 @@ async def test_a_cookie_copied_before_logout_opens_nothing_after_it(
     sortie = await portail.post("/deconnexion", data={"csrf": csrf})
     assert sortie.status_code == 303 and "/oauth2/end_session?" in sortie.headers["location"]
 
-    async with client(appli) as autre:
+    async with client(appli_lecture) as autre:
         autre.cookies.update(copie)
         refus = await autre.get("/demandes")
         assert refus.status_code == 303 and refus.headers["location"].startswith("/connexion")
@@ -140,16 +122,16 @@ async def test_removing_a_gestionnaire_ends_its_sessions(
 
 
 async def test_expired_sessions_are_swept_at_login(
-    portail: httpx.AsyncClient, appli: FastAPI, factory: SessionFactory, monkeypatch: pytest.MonkeyPatch
+    portail: httpx.AsyncClient, appli_lecture: FastAPI, factory: SessionFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     await se_connecter(portail, OPERATEUR)
-    async with client(appli) as autre:
+    async with client(appli_lecture) as autre:
         await se_connecter(autre, GESTIONNAIRE)
     assert len(await lignes(factory)) == 2
 
     plus_tard = maintenant() + timedelta(minutes=31)
     monkeypatch.setattr(sess, "maintenant", lambda: plus_tard)
-    async with client(appli) as troisieme:
+    async with client(appli_lecture) as troisieme:
         await se_connecter(troisieme, OPERATEUR)
 
     # Both past their 30 minutes of inactivity: gone; the new one alone remains.
@@ -158,7 +140,7 @@ async def test_expired_sessions_are_swept_at_login(
 
 
 async def test_last_seen_costs_one_write_a_minute_and_no_second_read(
-    portail: httpx.AsyncClient, appli: FastAPI, factory: SessionFactory, demande: Demande, monkeypatch: pytest.MonkeyPatch
+    portail: httpx.AsyncClient, appli_lecture: FastAPI, factory: SessionFactory, demande: Demande, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     await se_connecter(portail, OPERATEUR)
     (avant,) = await lignes(factory)
@@ -168,14 +150,14 @@ async def test_last_seen_costs_one_write_a_minute_and_no_second_read(
 
     for secondes in (5, 30, 59):
         monkeypatch.setattr(sess, "maintenant", lambda s=secondes: avant.vu_le + timedelta(seconds=s))
-        with compter_requetes(appli.state.engine, appli.state.engine_lecture) as requetes:
+        with compter_requetes(appli_lecture.state.engine, appli_lecture.state.engine_lecture) as requetes:
             assert (await portail.get("/demandes/FINMSS009266")).status_code == 200
         assert ecritures(requetes) == []
         # One read transaction for the page: the session is looked up in it, beside the
         # gestionnaire list, in one statement.
         assert len([r for r in requetes if "session_portail" in r]) == 1
     monkeypatch.setattr(sess, "maintenant", lambda: avant.vu_le + timedelta(seconds=61))
-    with compter_requetes(appli.state.engine, appli.state.engine_lecture) as requetes:
+    with compter_requetes(appli_lecture.state.engine, appli_lecture.state.engine_lecture) as requetes:
         assert (await portail.get("/demandes/FINMSS009266")).status_code == 200
     assert len(ecritures(requetes)) == 1
     (apres,) = await lignes(factory)
