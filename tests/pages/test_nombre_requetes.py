@@ -1,8 +1,8 @@
 """How many SQL statements the portal's read pages send, whatever the request holds: a bound
 each (below), the same for 1 or 10 documents, history rows, e-mails and modifications. Counted
 with compter_requetes on the app's own engines, everything included: SQLite's BEGIN, and the
-check, at every page, that a gestionnaire is still on the service's list (in the page's own
-read transaction)."""
+session's lookup with the check, at every page, that a gestionnaire is still on the service's
+list (one statement, in the page's own read transaction)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,8 @@ from tests.lecture_riche import creer_demande_riche
 from tests.pages.conftest import COURRIEL_GESTIONNAIRE, GESTIONNAIRE, OPERATEUR, se_connecter
 
 PETITE, GRANDE = "FINMSS009266", "FINMSS009300"
-# BEGIN (SQLite), the gestionnaire check, then the page's own statements.
+# BEGIN (SQLite), the session read with the gestionnaires' list (one statement), then the
+# page's own statements.
 BORNES = {
     # the request with its documents and open modification, its history, its e-mails; for a
     # gestionnaire, every round of modification too
