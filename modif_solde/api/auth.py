@@ -248,7 +248,7 @@ class SourceUrl:
 
     def demarrer(self) -> None:
         """The first read, at the API's start (in the background)."""
-        self._rafraichir(unknown_kid=False)
+        self._rafraichir(kid_inconnu=False)
 
     async def arreter(self) -> None:
         if self._tache is not None and not self._tache.done():
@@ -256,7 +256,7 @@ class SourceUrl:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._tache
 
-    def _rafraichir(self, unknown_kid: bool) -> asyncio.Task[None] | None:
+    def _rafraichir(self, kid_inconnu: bool) -> asyncio.Task[None] | None:
         """The read in flight, after starting one if it is due; None if none runs."""
         boucle = asyncio.get_running_loop()
         if self._tache is not None and not self._tache.done() and self._tache.get_loop() is boucle:
@@ -265,7 +265,7 @@ class SourceUrl:
         if maintenant < self._pas_avant:
             return None
         perime = self._cles is None or maintenant >= self._lu_le + self.duree_cache
-        if not perime and not (unknown_kid and maintenant - self._tente_le >= self.intervalle):
+        if not perime and not (kid_inconnu and maintenant - self._tente_le >= self.intervalle):
             return None
         self._tente_le = maintenant
         self._tache = boucle.create_task(self._lire(), name="lecture du JWKS")
@@ -275,7 +275,9 @@ class SourceUrl:
         try:
             with anyio.fail_after(DELAI_LECTURE):
                 cles = cles_du_jwks(await _telecharger(self.url))
-        except (TimeoutError, httpx.HTTPError, ValueError) as exc:
+        except Exception as exc:
+            # Whatever the failure (timeout, HTTP, a document that is no JWKS, or anything
+            # unforeseen), it is retried with backoff: never a read at every request.
             self._attente = min(max(2 * self._attente, 1.0), ATTENTE_MAX)
             self._pas_avant = time.monotonic() + self._attente * random.uniform(0.8, 1.2)  # noqa: S311
             self._en_echec = True
@@ -293,7 +295,7 @@ class SourceUrl:
 
     async def cle(self, kid: str) -> tuple[PublicKey, str] | None:
         inconnu = self._cles is not None and kid not in self._cles
-        tache = self._rafraichir(unknown_kid=inconnu)
+        tache = self._rafraichir(kid_inconnu=inconnu)
         if self._cles is not None and kid in self._cles:
             return self._cles[kid]
         if tache is not None and not self._en_echec:

@@ -60,14 +60,14 @@ def _client(request: Request) -> StarletteOAuth2App:
     return client
 
 
-def settings_de(request: Request) -> Settings:
+def _settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
 @router.get("/connexion")
 async def connexion(request: Request, retour: str | None = None) -> Response:
-    settings = settings_de(request)
+    settings = _settings(request)
     cible = sess.retour_sur(retour)
     # Logged in already: where it asked to go. Only POST /deconnexion ends a session (a link
     # from any site must not log anyone out).
@@ -140,7 +140,7 @@ async def retour_connexion(request: Request) -> Response:
     request.session.pop("retour", None)
     journal.info("connexion", extra={"sub": identite.sub})
     reponse = RedirectResponse(retour, status_code=303)
-    sess.poser_cookie(reponse, settings_de(request), cle)
+    sess.poser_cookie(reponse, _settings(request), cle)
     return reponse
 
 
@@ -176,7 +176,7 @@ async def deconnexion(
 ) -> Response:
     """Ends our session (its row deleted: every copy of the cookie is void), then the
     provider's (end_session_endpoint with id_token_hint). Without a session, nothing to end."""
-    settings = settings_de(request)
+    settings = _settings(request)
     if ouverte is None:
         reponse: Response = RedirectResponse("/", status_code=303)
         sess.effacer_cookie(reponse, settings)
