@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 
+from bench.bases import url_async
 from bench.charge import centiles
 from bench.jetons import emettre_jeton
 from modif_solde.api.auth import Role
@@ -52,7 +53,7 @@ async def ouvrir_session(url: str, sub: str, siret: str, courriel: str | None = 
     """A logged-in session as the login leaves it: its row in the database, opened by the
     service's own function, and the identifier the cookie carries. The scenario measures the
     pages, not the identity provider."""
-    engine = create_engine(url)
+    engine = create_engine(url_async(url))
     try:
         async with unit_of_work(session_factory(engine)) as session:
             return await sessions_portail.ouvrir(
