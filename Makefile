@@ -3,7 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# The portal's front-end assets (DSFR, htmx) from npm: only the files a page loads, never committed.
+# The portal's front-end assets (DSFR, htmx) and the development API docs' Swagger UI, from npm:
+# only the files a page loads, never committed. (swagger-ui-dist's Scarf install-time analytics
+# are turned off in package.json's scarfSettings.)
 DSFR := node_modules/@gouvfr/dsfr/dist
 VENDOR := modif_solde/pages/static/vendor
 ASSETS := $(VENDOR)/.installed
@@ -25,11 +27,12 @@ $(ASSETS): package.json package-lock.json .dsfr.yml
 	@# npm 11 may skip install scripts: DSFR's own check of the accepted terms runs here anyway.
 	INIT_CWD=$(CURDIR) node node_modules/@gouvfr/dsfr/scripts/preinstall.js
 	rm -rf $(VENDOR)
-	mkdir -p $(VENDOR)/dsfr/utility/icons $(VENDOR)/htmx
+	mkdir -p $(VENDOR)/dsfr/utility/icons $(VENDOR)/htmx $(VENDOR)/swagger-ui
 	cp -r $(DSFR)/dsfr.min.css $(DSFR)/dsfr.module.min.js $(DSFR)/dsfr.nomodule.min.js \
 		$(DSFR)/fonts $(DSFR)/icons $(DSFR)/favicon $(VENDOR)/dsfr/
 	cp $(DSFR)/utility/icons/icons.min.css $(VENDOR)/dsfr/utility/icons/
 	cp node_modules/htmx.org/dist/htmx.min.js $(VENDOR)/htmx/
+	cp node_modules/swagger-ui-dist/swagger-ui-bundle.js node_modules/swagger-ui-dist/swagger-ui.css $(VENDOR)/swagger-ui/
 	touch $(ASSETS)
 
 # Debian's Chromium for the browser tests (Playwright's own download cannot work here).

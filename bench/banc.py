@@ -301,8 +301,12 @@ async def phase_base(ctx: Contexte, base: str) -> tuple[dict[str, Any], dict[str
         "MODIF_SOLDE_OIDC_CLIENT_SECRET": secrets.token_urlsafe(32),
         "MODIF_SOLDE_OIDC_DISCOVERY_URL": "https://fournisseur.bench.invalid/.well-known/openid-configuration",
         "MODIF_SOLDE_STORAGE_DIR": str(stockage),
-        "MODIF_SOLDE_PORTAIL_URL": api_url,
-        "MODIF_SOLDE_GESTIONNAIRES_COURRIEL": "gestionnaires@bench.invalid",
+        # Production refuses a loopback or http:// portal address and placeholder mailboxes: the
+        # e-mails' links and addresses name a site and mailboxes of the bench's own (the e-mails
+        # go to the bench's sink; the API is reached at api_url).
+        "MODIF_SOLDE_PORTAIL_URL": "https://portail.banc.modif-solde.fr",
+        "MODIF_SOLDE_MAIL_FROM": "Portail Ségur Numérique <ne-pas-repondre@banc.modif-solde.fr>",
+        "MODIF_SOLDE_GESTIONNAIRES_COURRIEL": "gestionnaires@banc.modif-solde.fr",
     }
     pile = Pile(base, url, task_queue, env, api_url)
     distributions: dict[str, list[float]] = {}
@@ -443,7 +447,7 @@ async def phase_portail(ctx: Contexte, pile: Pile, liste: list[str], r: dict[str
     cpu = compteur(ctx, pile)
     with Profils(ctx, f"{pile.base}-portail", {"api": pile.api}):
         pages = await portail.parcourir_pages(
-            pile.api_url, ctx.secret_session, bases.SIRET, liste, opts.operateurs, opts.duree_lecture
+            pile.api_url, pile.url, bases.SIRET, liste, opts.operateurs, opts.duree_lecture
         )
     r["cpu_portal"] = cpu.fin()
     cpu = compteur(ctx, pile)
@@ -738,7 +742,7 @@ async def phase_lectures(ctx: Contexte, pile: Pile, liste: list[str], r: dict[st
     base = pile.base
     debut = time.monotonic()
     gestionnaire = f"Authorization: Bearer {ctx.jeton}"
-    session = portail.cookie_session(ctx.secret_session, "operateur-bench-lecture", bases.SIRET)
+    session = await portail.ouvrir_session(pile.url, "operateur-bench-lecture", bases.SIRET)
     pages = [f"/api/v1/demandes/{n}" for n in liste]
     cibles = {
         "page_demande": (pages, gestionnaire),

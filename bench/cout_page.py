@@ -13,20 +13,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import json
 import os
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 import asyncpg
 import httpx
 from fastapi import FastAPI, Response
-from itsdangerous import TimestampSigner
 from sqlalchemy import text
 
+from bench.portail import ouvrir_session
 from modif_solde.api.app import create_app
 from modif_solde.api.auth import Role, emettre_jeton
 from modif_solde.config import Settings
@@ -61,14 +59,6 @@ def fastapi_nu(url: str, reponses: dict[str, bytes]) -> FastAPI:
 
     app.state.moteur = moteur
     return app
-
-
-def cookie(identite: dict[str, Any]) -> str:
-    """The portal's signed session cookie, as the login leaves it (Starlette's format)."""
-    maintenant = int(time.time())
-    contenu = {**identite, "sid": "banc", "cree": maintenant, "vu": maintenant}
-    donnees = base64.b64encode(json.dumps(contenu).encode())
-    return f"{COOKIE}={TimestampSigner(SESSION_SECRET).sign(donnees).decode()}"
 
 
 async def preparer(base: str, dossier: Path) -> str:
@@ -106,8 +96,8 @@ async def mesurer(base: str, appels: int) -> None:
         app = create_app(settings)
         api_op = {"Authorization": f"Bearer {emettre_jeton(SECRET, 'op', Role.OPERATEUR, SIRET)}"}
         api_ge = {"Authorization": f"Bearer {emettre_jeton(SECRET, 'ge', Role.GESTIONNAIRE)}"}
-        page_op = {"Cookie": cookie({"sub": "op", "siret": SIRET, "email": "operateur@sci-voiture.example"})}
-        page_ge = {"Cookie": cookie({"sub": "ge", "siret": SIRET, "email": COURRIEL_GESTIONNAIRE})}
+        page_op = {"Cookie": f"{COOKIE}={await ouvrir_session(url, 'op', SIRET, 'operateur@sci-voiture.example')}"}
+        page_ge = {"Cookie": f"{COOKIE}={await ouvrir_session(url, 'ge', SIRET, COURRIEL_GESTIONNAIRE)}"}
         cas = [
             ("API page, opérateur", f"/api/v1/demandes/{numero}", api_op),
             ("API page, gestionnaire", f"/api/v1/demandes/{numero}", api_ge),

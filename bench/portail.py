@@ -4,22 +4,24 @@ API's equivalent calls, each step timed on its own."""
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 import time
-from base64 import b64encode
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import httpx
-from itsdangerous import TimestampSigner
 
+from bench.bases import url_async
 from bench.charge import centiles
 from bench.jetons import emettre_jeton
 from modif_solde.api.auth import Role
+from modif_solde.db import create_engine, session_factory, unit_of_work
+from modif_solde.models.types import maintenant
 from modif_solde.pages.session import COOKIE
+from modif_solde.services import sessions_portail
 
 OPERATEURS = 20
 # One operator's round, in this order, on the pages and (same data) on the API.
@@ -47,19 +49,28 @@ _CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 _VERSION = re.compile(r'name="brouillon_version" value="(\d+)"')
 
 
-def cookie_session(secret: str, sub: str, siret: str) -> str:
-    """A logged-in operator's session cookie, as the login would leave it (Starlette's signed
-    cookie holding the claims): the scenario measures the pages, not the identity provider."""
-    maintenant = int(time.time())
-    session = {
-        "sub": sub,
-        "siret": siret,
-        "email": f"{sub}@bench.invalid",
-        "sid": f"sid-{sub}",
-        "cree": maintenant,
-        "vu": maintenant,
-    }
-    return TimestampSigner(secret).sign(b64encode(json.dumps(session).encode())).decode()
+async def ouvrir_session(url: str, sub: str, siret: str, courriel: str | None = None) -> str:
+    """A logged-in session as the login leaves it: its row in the database, opened by the
+    service's own function, and the identifier the cookie carries. The scenario measures the
+    pages, not the identity provider."""
+    engine = create_engine(url_async(url))
+    try:
+        async with unit_of_work(session_factory(engine)) as session:
+            return await sessions_portail.ouvrir(
+                session,
+                sessions_portail.Identite(
+                    sub=sub,
+                    courriel=courriel or f"{sub}@banc.modif-solde.fr",
+                    siret=siret,
+                    prenom=None,
+                    nom_usage=None,
+                    id_token=None,
+                ),
+                sessions_portail.Duree(inactivite=timedelta(hours=12), maximum=timedelta(hours=12)),
+                maintenant(),
+            )
+    finally:
+        await engine.dispose()
 
 
 @dataclass
@@ -128,13 +139,15 @@ def _attendu(reponse: httpx.Response, statut: int, etape: str) -> httpx.Response
 
 
 async def parcourir_pages(
-    base: str, secret_session: str, siret: str, demandes: Sequence[str], operateurs: int, duree: float
+    base: str, url_base: str, siret: str, demandes: Sequence[str], operateurs: int, duree: float
 ) -> Parcours:
     """Mes demandes, the request page, the modification page, an Enregistrer post (no JavaScript:
     the form's post and its redirect, not followed: the next round reads the page)."""
 
+    sessions = [await ouvrir_session(url_base, f"operateur-bench-{k}", siret) for k in range(operateurs)]
+
     def entetes(k: int) -> dict[str, str]:
-        return {"Cookie": f"{COOKIE}={cookie_session(secret_session, f'operateur-bench-{k}', siret)}"}
+        return {"Cookie": f"{COOKIE}={sessions[k]}"}
 
     async def tour(http: httpx.AsyncClient, numero: str, i: int, noter: Callable[[str, float], None]) -> None:
         t0 = time.monotonic()

@@ -11,8 +11,17 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from modif_solde.config import decrire_erreurs, get_settings
+from modif_solde.config import ReglagesInvalides, decrire_erreurs, get_settings, verifier_reglages
 from modif_solde.journal import configurer
+
+
+def _refuser(lignes: list[str]) -> int:
+    """Settings refused at start, whichever check refused them: one line per setting, no
+    traceback, exit code 2."""
+    print("Réglages invalides :", file=sys.stderr)
+    for ligne in lignes:
+        print(f"  - {ligne}", file=sys.stderr)
+    return 2
 
 
 def _importer(fichier: Path) -> int:
@@ -74,8 +83,11 @@ def _gestionnaire(action: str, courriel: str | None) -> int:
                     fait = await gestionnaires.ajouter(session, courriel or "")
                     print(f"{courriel} est gestionnaire." if fait else f"{courriel} était déjà gestionnaire.")
                 else:
-                    fait = await gestionnaires.retirer(session, courriel or "")
-                    print(f"{courriel} n'est plus gestionnaire." if fait else f"{courriel} n'était pas gestionnaire.")
+                    fermees = await gestionnaires.retirer(session, courriel or "")
+                    if fermees is None:
+                        print(f"{courriel} n'était pas gestionnaire.")
+                    else:
+                        print(f"{courriel} n'est plus gestionnaire ; {_sessions_fermees(fermees)}.")
         except ErreurDomaine as exc:
             print(exc.message, file=sys.stderr)
             return 1
@@ -84,6 +96,14 @@ def _gestionnaire(action: str, courriel: str | None) -> int:
         return 0
 
     return asyncio.run(run())
+
+
+def _sessions_fermees(nombre: int) -> str:
+    if nombre == 0:
+        return "aucune session du portail ouverte"
+    if nombre == 1:
+        return "1 session du portail fermée"
+    return f"{nombre} sessions du portail fermées"
 
 
 def _jeton(role: str, siret: str | None, sub: str | None, heures: float, cle_privee: Path | None, kid: str | None) -> int:
@@ -196,12 +216,11 @@ def _api(hote: str, port: int) -> int:
     settings = get_settings()
     configurer(settings.LOG_FORMAT)
     try:
-        # The portal's login and session settings, and the JWKS of the tokens, are checked here
-        # (production refuses the development ones): a clear message, not a traceback.
+        # Checked here (production refuses the development and placeholder values), and a JWKS
+        # file that cannot be read: a clear message, not a traceback.
         app = create_app(settings)
-    except ValueError as exc:
-        print(f"Réglages invalides :\n  - {exc}", file=sys.stderr)
-        return 2
+    except ReglagesInvalides as exc:
+        return _refuser(exc.lignes)
     migrer(settings.DATABASE_URL)
 
     class ServeurArretProgressif(uvicorn.Server):
@@ -369,10 +388,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = get_settings()
     except ValidationError as exc:
         # What an operator sees when the image starts without a real secret: no traceback.
-        print("Réglages invalides :", file=sys.stderr)
-        for ligne in decrire_erreurs(exc):
-            print(f"  - {ligne}", file=sys.stderr)
-        return 2
+        return _refuser(decrire_erreurs(exc))
 
     if args.commande == "dev":
         from modif_solde import dev
@@ -384,6 +400,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.commande == "worker":
         from modif_solde import worker
 
+        try:
+            verifier_reglages(settings, "worker")
+        except ReglagesInvalides as exc:
+            return _refuser(exc.lignes)
         configurer(settings.LOG_FORMAT)
         asyncio.run(worker.executer(settings))
         return 0

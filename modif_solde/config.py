@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import ipaddress
 from datetime import timedelta
+from email.utils import parseaddr
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
+from email_validator import EmailNotValidError, validate_email
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -15,6 +18,16 @@ DATA_DIR = Path(".data")
 DEV_JWT_SECRET = "dev-secret-modif-solde-ne-pas-utiliser-en-production"  # noqa: S105
 DEV_SESSION_SECRET = "dev-session-modif-solde-ne-pas-utiliser-en-production"  # noqa: S105
 DEV_OIDC_CLIENT_SECRET = "dev-client-secret-modif-solde"  # noqa: S105
+
+
+class ReglagesInvalides(ValueError):
+    """Settings refused at start: one French line per refused setting, each opening with its
+    environment variable. Every refusal of the settings (the model's own checks and each
+    process's) is this one exception, printed by the CLI as « Réglages invalides : »."""
+
+    def __init__(self, lignes: list[str]) -> None:
+        super().__init__("\n".join(lignes))
+        self.lignes = lignes
 
 
 class Settings(BaseSettings):
@@ -63,6 +76,9 @@ class Settings(BaseSettings):
     S3_TAILLE_PART: int = Field(default=8 * 1024 * 1024, ge=5 * 1024 * 1024)
     # A PDF of 10 MiB covers scanned supporting documents; larger is refused (413).
     PIECE_TAILLE_MAX: int = Field(default=10 * 1024 * 1024, gt=0)
+    # An import (JSON, its documents in base64: a third larger than the files) is read whole
+    # before it is checked: 64 MiB holds a request with several full-size documents; past it, 413.
+    IMPORT_TAILLE_MAX: int = Field(default=64 * 1024 * 1024, gt=0)
     # Documents one modification may add: bounds the storage a single draft can take.
     PIECES_MAX_PAR_MODIFICATION: int = Field(default=20, gt=0)
     # How long the API waits for the worker to answer an update before a 503.
@@ -117,43 +133,116 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _no_dev_secret_outside_dev(self) -> Settings:
+        # Every refusal at once: an operator fixes them all in one go, not one per restart.
+        lignes: list[str] = []
         if self.JWT_JWKS_URL and self.JWT_JWKS_FICHIER is not None:
-            raise ValueError("MODIF_SOLDE_JWT_JWKS_URL et MODIF_SOLDE_JWT_JWKS_FICHIER : l'un ou l'autre, pas les deux")
-        if self.JWT_JWKS_URL and not self.JWT_JWKS_URL.startswith(
+            lignes.append("MODIF_SOLDE_JWT_JWKS_URL et MODIF_SOLDE_JWT_JWKS_FICHIER : l'un ou l'autre, pas les deux")
+        elif self.JWT_JWKS_URL and not self.JWT_JWKS_URL.startswith(
             ("https://", "http://") if self.ENVIRONNEMENT == "developpement" else "https://"
         ):
-            raise ValueError("MODIF_SOLDE_JWT_JWKS_URL doit être une URL https://")
+            lignes.append("MODIF_SOLDE_JWT_JWKS_URL doit être une URL https://")
         if self.ENVIRONNEMENT != "developpement":
             if self.STORAGE_URL.startswith("s3://") and not (self.S3_ACCESS_KEY_ID and self.S3_SECRET_ACCESS_KEY):
-                raise ValueError(
+                lignes.append(
                     "MODIF_SOLDE_S3_ACCESS_KEY_ID et MODIF_SOLDE_S3_SECRET_ACCESS_KEY doivent être définis "
                     "en production quand les pièces sont dans S3 (MODIF_SOLDE_STORAGE_URL=s3://…)"
                 )
             if self.METRIQUES_PORT is not None and self.METRIQUES_JETON is None:
-                raise ValueError(
+                lignes.append(
                     "MODIF_SOLDE_METRIQUES_JETON doit être défini (32 caractères au moins) quand "
                     "MODIF_SOLDE_METRIQUES_PORT ouvre les métriques du worker en production"
                 )
         if self.RELANCE_APRES >= self.EXPIRATION_APRES:
-            raise ValueError("MODIF_SOLDE_RELANCE_APRES doit précéder MODIF_SOLDE_EXPIRATION_APRES")
+            lignes.append("MODIF_SOLDE_RELANCE_APRES doit précéder MODIF_SOLDE_EXPIRATION_APRES")
+        if lignes:
+            raise ReglagesInvalides(lignes)
         return self
 
 
-def verifier_reglages_jetons(settings: Settings) -> None:
-    """What the API needs to check tokens (the other commands do not): in production, a JWKS;
-    HS256 and its shared secret are for development only."""
-    if settings.ENVIRONNEMENT != "developpement" and not (settings.JWT_JWKS_URL or settings.JWT_JWKS_FICHIER):
-        raise ValueError(
-            "MODIF_SOLDE_JWT_JWKS_URL ou MODIF_SOLDE_JWT_JWKS_FICHIER doit être défini en production "
-            "(les clés publiques des jetons ; HS256 et MODIF_SOLDE_JWT_SECRET ne servent qu'en développement)"
+# Names that are never a real mailbox or site: RFC 2606 and 6761 (invalid, test, example,
+# localhost), mDNS's local, and the three example second-level domains.
+_TLD_RESERVES = frozenset({"invalid", "test", "example", "localhost", "local"})
+_DOMAINES_EXEMPLE = ("example.com", "example.net", "example.org")
+
+
+def _domaine_reserve(domaine: str) -> bool:
+    domaine = domaine.lower().rstrip(".")
+    if domaine.rsplit(".", 1)[-1] in _TLD_RESERVES:
+        return True
+    return any(domaine == d or domaine.endswith("." + d) for d in _DOMAINES_EXEMPLE)
+
+
+def _refus_adresse(nom: str, valeur: str) -> str | None:
+    """Why an address setting cannot be a production mailbox (None when it can)."""
+    _, adresse = parseaddr(valeur)
+    try:
+        domaine = validate_email(adresse, check_deliverability=False).domain
+    except EmailNotValidError:
+        return f"MODIF_SOLDE_{nom} : « {valeur} » n'est pas une adresse électronique valide"
+    if _domaine_reserve(domaine):
+        return (
+            f"MODIF_SOLDE_{nom} : « {adresse} » est une adresse de substitution (domaine réservé "
+            f"{domaine}) ; donnez l'adresse réelle du service"
         )
+    return None
+
+
+def _refus_url_portail(url: str) -> str | None:
+    """The portal's public address: https, and a host that people's browsers can reach."""
+    parties = urlsplit(url)
+    hote = parties.hostname or ""
+    try:
+        bouclage = ipaddress.ip_address(hote).is_loopback
+    except ValueError:
+        bouclage = hote == "localhost"
+    if parties.scheme != "https" or not hote or bouclage or _domaine_reserve(hote):
+        return (
+            f"MODIF_SOLDE_PORTAIL_URL : « {url} » doit être l'adresse publique https:// du portail "
+            "(les liens des courriels et le retour de la connexion y mènent)"
+        )
+    return None
+
+
+def verifier_reglages(settings: Settings, processus: Literal["api", "worker"]) -> None:
+    """What a process of the service needs outside development, every refused setting named at
+    once (ReglagesInvalides). The API checks tokens and logs people in; the worker sends the
+    e-mails; both write the portal's address (links, the login's return). Other commands
+    (migrate, verifier, import…) need none of this."""
+    if settings.ENVIRONNEMENT == "developpement":
+        return
+    lignes: list[str] = []
+    if processus == "api":
+        if not (settings.JWT_JWKS_URL or settings.JWT_JWKS_FICHIER):
+            lignes.append(
+                "MODIF_SOLDE_JWT_JWKS_URL ou MODIF_SOLDE_JWT_JWKS_FICHIER doit être défini en production "
+                "(les clés publiques des jetons ; HS256 et MODIF_SOLDE_JWT_SECRET ne servent qu'en développement)"
+            )
+        if settings.SESSION_SECRET == DEV_SESSION_SECRET or len(settings.SESSION_SECRET) < 32:
+            lignes.append(
+                "MODIF_SOLDE_SESSION_SECRET doit être défini (32 caractères au moins) hors développement"
+            )
+        if settings.OIDC_CLIENT_SECRET == DEV_OIDC_CLIENT_SECRET:
+            lignes.append("MODIF_SOLDE_OIDC_CLIENT_SECRET doit être défini hors développement")
+        if not settings.OIDC_DISCOVERY_URL.startswith("https://"):
+            lignes.append("MODIF_SOLDE_OIDC_DISCOVERY_URL doit être en https hors développement")
+    if (refus := _refus_url_portail(settings.PORTAIL_URL)) is not None:
+        lignes.append(refus)
+    if processus == "worker":
+        for nom in ("MAIL_FROM", "GESTIONNAIRES_COURRIEL"):
+            if (refus := _refus_adresse(nom, getattr(settings, nom))) is not None:
+                lignes.append(refus)
+    if lignes:
+        raise ReglagesInvalides(lignes)
 
 
 def decrire_erreurs(exc: ValidationError) -> list[str]:
     """One French line per refused setting, named by its environment variable."""
-    lignes = []
+    lignes: list[str] = []
     for err in exc.errors(include_url=False):
         erreur = (err.get("ctx") or {}).get("error")
+        if isinstance(erreur, ReglagesInvalides):
+            lignes.extend(erreur.lignes)
+            continue
         message = str(erreur) if erreur is not None else err["msg"]
         if err["loc"]:
             message = f"MODIF_SOLDE_{err['loc'][0]} : {message}"

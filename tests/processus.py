@@ -173,3 +173,32 @@ class PostgresPropre(Processus):
 
 def commande_modif_solde(*arguments: str) -> list[str]:
     return [sys.executable, "-m", "modif_solde.cli", *arguments]
+
+
+@asynccontextmanager
+async def api_lancee(dossier: Path, env: Mapping[str, str], delai: float = 60) -> AsyncIterator[tuple[str, Processus]]:
+    """`modif-solde api` on a free loopback port with these settings, yielded (its URL and the
+    process) once /healthz answers, killed on the way out."""
+    import httpx
+
+    port = port_libre()
+    api = Processus(
+        "api", commande_modif_solde("api", "--host", "127.0.0.1", "--port", str(port)), dossier / "api.log", env
+    )
+    api.demarrer()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        limite = time.monotonic() + delai
+        async with httpx.AsyncClient(base_url=url) as client:
+            while True:
+                try:
+                    if (await client.get("/healthz")).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if not api.vivant or time.monotonic() > limite:
+                    raise RuntimeError(f"l'API ne répond pas : {api.sortie()}")
+                await asyncio.sleep(0.05)
+        yield url, api
+    finally:
+        api.tuer()

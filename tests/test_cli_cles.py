@@ -36,7 +36,7 @@ def jeton(cle: Path, kid: str, *autres: str) -> str:
     return resultat.stdout.strip()
 
 
-def test_generer_signer_tourner_retirer(tmp_path: Path) -> None:
+async def test_generer_signer_tourner_retirer(tmp_path: Path) -> None:
     jwks = tmp_path / "jwks.json"
     resultat = modif_solde("cles", "generer", "--kid", "2026-11", "--jwks", str(jwks))
     assert resultat.returncode == 0, resultat.stderr
@@ -49,7 +49,7 @@ def test_generer_signer_tourner_retirer(tmp_path: Path) -> None:
 
     verificateur = Verificateur(Settings(JWT_JWKS_FICHIER=jwks, JWT_JWKS_RELECTURE="PT0S"))
     ancien = jeton(prive, "2026-11")
-    assert verificateur.lire(ancien).sub == "gestionnaire.cli"
+    assert (await verificateur.lire(ancien)).sub == "gestionnaire.cli"
 
     # The rotation: a new key beside the old one, then the old one withdrawn.
     nouvelle = tmp_path / "secrets" / "2026-12.pem"
@@ -60,15 +60,15 @@ def test_generer_signer_tourner_retirer(tmp_path: Path) -> None:
     )  # fmt: skip
     assert resultat.returncode == 0, resultat.stderr
     nouveau = jeton(nouvelle, "2026-12", "--siret", "50961588600025")
-    assert verificateur.lire(nouveau).role == Role.GESTIONNAIRE
-    assert verificateur.lire(ancien).sub == "gestionnaire.cli"
+    assert (await verificateur.lire(nouveau)).role == Role.GESTIONNAIRE
+    assert (await verificateur.lire(ancien)).sub == "gestionnaire.cli"
 
     resultat = modif_solde("cles", "retirer", "--kid", "2026-11", "--jwks", str(jwks))
     assert resultat.returncode == 0, resultat.stderr
     assert "1 restante(s)" in resultat.stdout
     with pytest.raises(JetonInvalide):
-        verificateur.lire(ancien)
-    assert verificateur.lire(nouveau).sub == "gestionnaire.cli"
+        await verificateur.lire(ancien)
+    assert (await verificateur.lire(nouveau)).sub == "gestionnaire.cli"
 
 
 def test_cles_refuse_d_ecraser_et_dit_pourquoi_en_francais(tmp_path: Path) -> None:
@@ -102,10 +102,10 @@ def test_token_refuse_une_cle_illisible_ou_sans_kid(tmp_path: Path) -> None:
     assert "--kid" in sans_kid.stderr
 
 
-def test_token_hs256_reste_en_developpement() -> None:
+async def test_token_hs256_reste_en_developpement() -> None:
     resultat = modif_solde(
         "token", "--role", "gestionnaire", env={"MODIF_SOLDE_ENVIRONNEMENT": "developpement"}
     )
     assert resultat.returncode == 0, resultat.stderr
     verificateur = Verificateur(Settings(ENVIRONNEMENT="developpement"))
-    assert verificateur.lire(resultat.stdout.strip()).role == Role.GESTIONNAIRE
+    assert (await verificateur.lire(resultat.stdout.strip())).role == Role.GESTIONNAIRE

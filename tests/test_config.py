@@ -11,7 +11,13 @@ import pytest
 from pydantic import ValidationError
 
 from modif_solde import dev
-from modif_solde.config import DEV_JWT_SECRET, Settings, verifier_reglages_jetons
+from modif_solde.config import (
+    DEV_JWT_SECRET,
+    ReglagesInvalides,
+    Settings,
+    decrire_erreurs,
+    verifier_reglages,
+)
 
 PREFIXE = "MODIF_SOLDE_"
 
@@ -36,11 +42,17 @@ def test_la_production_est_le_reglage_par_defaut() -> None:
     settings = Settings()
     assert settings.ENVIRONNEMENT == "production"
     # The API's tokens: production needs the JWKS, a shared secret does not replace it.
-    with pytest.raises(ValueError, match=JWKS_REQUIS):
-        verifier_reglages_jetons(settings)
-    with pytest.raises(ValueError, match=JWKS_REQUIS):
-        verifier_reglages_jetons(Settings(JWT_SECRET="x" * 64))
-    verifier_reglages_jetons(Settings(JWT_JWKS_URL="https://idp.example/jwks.json"))
+    with pytest.raises(ReglagesInvalides, match=JWKS_REQUIS):
+        verifier_reglages(settings, "api")
+    with pytest.raises(ReglagesInvalides, match=JWKS_REQUIS):
+        verifier_reglages(Settings(JWT_SECRET="x" * 64), "api")
+    with pytest.raises(ReglagesInvalides) as exc:
+        verifier_reglages(Settings(JWT_JWKS_URL="https://idp.example/jwks.json"), "api")
+    assert not [ligne for ligne in exc.value.lignes if JWKS_REQUIS in ligne]
+    # The worker checks no token.
+    with pytest.raises(ReglagesInvalides) as exc:
+        verifier_reglages(settings, "worker")
+    assert not [ligne for ligne in exc.value.lignes if "JWT" in ligne]
 
 
 @pytest.mark.usefixtures("sans_env_modif_solde")
@@ -108,3 +120,101 @@ def test_l_api_refuse_les_reglages_de_connexion_de_developpement_en_francais(tmp
     assert "Traceback" not in resultat.stderr
     assert "Réglages invalides" in resultat.stderr
     assert "MODIF_SOLDE_SESSION_SECRET doit être défini" in resultat.stderr
+
+
+def _production_api(tmp_path: Path) -> dict[str, str]:
+    """What the API needs in production, except the settings under test."""
+    jwks = tmp_path / "jwks.json"
+    assert _modif_solde("cles", "generer", "--kid", "k1", "--jwks", str(jwks)).returncode == 0
+    return {
+        "MODIF_SOLDE_DATABASE_URL": f"sqlite:///{tmp_path}/base.db",
+        "MODIF_SOLDE_JWT_JWKS_FICHIER": str(jwks),
+        "MODIF_SOLDE_SESSION_SECRET": "s" * 40,
+        "MODIF_SOLDE_OIDC_CLIENT_SECRET": "c" * 40,
+        "MODIF_SOLDE_OIDC_DISCOVERY_URL": "https://idp.example/.well-known/openid-configuration",
+        "MODIF_SOLDE_PORTAIL_URL": "https://portail.example",
+        "MODIF_SOLDE_MAIL_FROM": "Portail <ne-pas-repondre@portail.example.fr>",
+        "MODIF_SOLDE_GESTIONNAIRES_COURRIEL": "gestionnaires@asp.example.fr",
+        # Nothing listens there: a process that got past its checks fails at once.
+        "MODIF_SOLDE_TEMPORAL_ADDRESS": "127.0.0.1:1",
+    }
+
+
+def _refus(resultat: subprocess.CompletedProcess[str]) -> list[str]:
+    assert resultat.returncode == 2, resultat.stderr
+    assert "Traceback" not in resultat.stderr
+    sortie = resultat.stderr.strip().splitlines()
+    # (Any warning a library prints at import comes before.)
+    lignes = sortie[sortie.index("Réglages invalides :") + 1 :]
+    assert all(ligne.startswith("  - MODIF_SOLDE_") for ligne in lignes), lignes
+    return [ligne.removeprefix("  - ") for ligne in lignes]
+
+
+@pytest.mark.parametrize(
+    ("reglages", "nommes"),
+    [
+        ({"MODIF_SOLDE_PORTAIL_URL": "http://portail.example"}, ["PORTAIL_URL"]),
+        # Every refused setting at once, the API's own checks and the common ones alike.
+        (
+            {"MODIF_SOLDE_PORTAIL_URL": "http://127.0.0.1:8000", "MODIF_SOLDE_SESSION_SECRET": "court"},
+            ["SESSION_SECRET", "PORTAIL_URL"],
+        ),
+    ],
+    ids=["http", "deux"],
+)
+def test_l_api_refuse_les_reglages_de_substitution_en_nommant_chacun(
+    tmp_path: Path, reglages: dict[str, str], nommes: list[str]
+) -> None:
+    env = {**_production_api(tmp_path), **reglages}
+    lignes = _refus(_modif_solde("api", "--host", "127.0.0.1", "--port", "1", env=env))
+    assert [ligne.split(" ", 1)[0].removeprefix("MODIF_SOLDE_") for ligne in lignes] == nommes
+
+
+def test_le_worker_refuse_les_adresses_de_substitution_en_nommant_chacune(tmp_path: Path) -> None:
+    env = _production_api(tmp_path)
+    for nom in ("MODIF_SOLDE_MAIL_FROM", "MODIF_SOLDE_GESTIONNAIRES_COURRIEL"):
+        del env[nom]  # their defaults: addresses under .invalid
+    env["MODIF_SOLDE_PORTAIL_URL"] = "http://portail.example"
+
+    lignes = _refus(_modif_solde("worker", env=env))
+
+    assert [ligne.split(" ", 1)[0] for ligne in lignes] == [
+        "MODIF_SOLDE_PORTAIL_URL",
+        "MODIF_SOLDE_MAIL_FROM",
+        "MODIF_SOLDE_GESTIONNAIRES_COURRIEL",
+    ]
+    assert "https://" in lignes[0] and "modif-solde.invalid" in lignes[1]
+
+
+@pytest.mark.usefixtures("sans_env_modif_solde")
+@pytest.mark.parametrize(
+    "adresse",
+    [
+        "ne-pas-repondre@modif-solde.invalid",
+        "Portail <contact@portail.test>",
+        "x@example.com",
+        "x@mail.example.org",
+        "x@localhost",
+        "pas une adresse",
+    ],
+)
+def test_une_adresse_de_substitution_est_refusee_hors_developpement(adresse: str) -> None:
+    settings = Settings(
+        JWT_JWKS_URL="https://idp.example/jwks.json", PORTAIL_URL="https://portail.example", MAIL_FROM=adresse
+    )
+    with pytest.raises(ReglagesInvalides) as exc:
+        verifier_reglages(settings, "worker")
+    assert any(ligne.startswith("MODIF_SOLDE_MAIL_FROM : ") for ligne in exc.value.lignes)
+    # In development the demo's own addresses are fine.
+    verifier_reglages(settings.model_copy(update={"ENVIRONNEMENT": "developpement"}), "worker")
+
+
+@pytest.mark.usefixtures("sans_env_modif_solde")
+def test_les_refus_du_modele_sont_tous_nommes_a_la_fois() -> None:
+    with pytest.raises(ValidationError) as exc:
+        Settings(STORAGE_URL="s3://documents", METRIQUES_PORT=9464)
+    lignes = decrire_erreurs(exc.value)
+    assert [ligne.split(" ", 1)[0] for ligne in lignes] == [
+        "MODIF_SOLDE_S3_ACCESS_KEY_ID",
+        "MODIF_SOLDE_METRIQUES_JETON",
+    ]

@@ -14,8 +14,7 @@ import yaml
 from pydantic import ValidationError
 from sqlalchemy.engine import make_url
 
-from modif_solde.config import Settings, verifier_reglages_jetons
-from modif_solde.pages.connexion import verifier_reglages
+from modif_solde.config import ReglagesInvalides, Settings, verifier_reglages
 
 RACINE = Path(__file__).resolve().parents[1]
 COMPOSE = RACINE / "docker-compose.yml"
@@ -48,6 +47,9 @@ VARIABLES_REQUISES = {
     "MODIF_SOLDE_S3_ACCESS_KEY_ID",
     "MODIF_SOLDE_S3_SECRET_ACCESS_KEY",
     "MODIF_SOLDE_METRIQUES_JETON",
+    "MODIF_SOLDE_PORTAIL_URL",
+    "MODIF_SOLDE_MAIL_FROM",
+    "MODIF_SOLDE_GESTIONNAIRES_COURRIEL",
 }
 VARIABLES_UTILISATEUR = {
     "MODIF_SOLDE_JWT_JWKS_URL": "https://idp.example/.well-known/jwks.json",
@@ -59,6 +61,9 @@ VARIABLES_UTILISATEUR = {
     "MODIF_SOLDE_S3_ACCESS_KEY_ID": "modif-solde",
     "MODIF_SOLDE_S3_SECRET_ACCESS_KEY": "un-secret-de-stockage-de-test",
     "MODIF_SOLDE_METRIQUES_JETON": "un-jeton-de-metriques-de-plus-de-32-caracteres",
+    "MODIF_SOLDE_PORTAIL_URL": "https://portail.sante.example.fr",
+    "MODIF_SOLDE_MAIL_FROM": "Portail Ségur Numérique <ne-pas-repondre@portail.sante.example.fr>",
+    "MODIF_SOLDE_GESTIONNAIRES_COURRIEL": "gestionnaires@asp.example.fr",
 }
 ATTRIBUTS_DE_RECHERCHE = {
     "DemandeNumero": "Keyword",
@@ -222,13 +227,14 @@ def test_production_settings_validate_with_what_a_user_sets(resolu: dict[str, An
     assert reglages.TEMPORAL_ADDRESS == "temporal:7233"
     assert reglages.SMTP_URL == "smtp://mailpit:1025"
     assert reglages.JWT_JWKS_URL == VARIABLES_UTILISATEUR["MODIF_SOLDE_JWT_JWKS_URL"]
-    verifier_reglages_jetons(reglages)
     assert reglages.STORAGE_URL == "s3://modif-solde/pieces"
     assert reglages.S3_ENDPOINT_URL == "http://minio:9000"
     assert reglages.S3_ACCESS_KEY_ID == VARIABLES_UTILISATEUR["MODIF_SOLDE_S3_ACCESS_KEY_ID"]
     assert reglages.S3_SECRET_ACCESS_KEY == VARIABLES_UTILISATEUR["MODIF_SOLDE_S3_SECRET_ACCESS_KEY"]
-    # The portal's login and session settings pass the API's own production check.
-    verifier_reglages(reglages)
+    # The tokens, the login, the portal's address and the e-mail addresses pass each process's
+    # production check.
+    verifier_reglages(reglages, "api")
+    verifier_reglages(reglages, "worker")
     assert reglages.OIDC_DISCOVERY_URL == VARIABLES_UTILISATEUR["MODIF_SOLDE_OIDC_DISCOVERY_URL"]
 
 
@@ -236,8 +242,8 @@ def test_production_settings_validate_with_what_a_user_sets(resolu: dict[str, An
 def test_production_settings_refuse_a_missing_jwks(resolu: dict[str, Any]) -> None:
     env = _environnement(resolu["services"]["api"])
     sans_jwks = {nom.removeprefix(PREFIXE): v for nom, v in env.items() if nom != "MODIF_SOLDE_JWT_JWKS_URL"}
-    with pytest.raises(ValueError, match="MODIF_SOLDE_JWT_JWKS_URL ou MODIF_SOLDE_JWT_JWKS_FICHIER"):
-        verifier_reglages_jetons(Settings(**sans_jwks))
+    with pytest.raises(ReglagesInvalides, match="MODIF_SOLDE_JWT_JWKS_URL ou MODIF_SOLDE_JWT_JWKS_FICHIER"):
+        verifier_reglages(Settings(**sans_jwks), "api")
     with pytest.raises(ValidationError, match="https://"):
         Settings(**{**sans_jwks, "JWT_JWKS_URL": "http://idp.example/jwks.json"})
 

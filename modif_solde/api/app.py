@@ -17,9 +17,9 @@ from temporalio.client import Client
 from modif_solde.api import demandes, modifications
 from modif_solde.api.auth import Verificateur
 from modif_solde.api.journal_http import JournalHttp
-from modif_solde.api.limites import CorpsTropGrand, LimiteCorps
+from modif_solde.api.limites import CorpsTropGrand, GardeCorps, Plafonds
 from modif_solde.api.problemes import installer, reponse
-from modif_solde.config import Settings, get_settings, verifier_reglages_jetons
+from modif_solde.config import ReglagesInvalides, Settings, get_settings, verifier_reglages
 from modif_solde.db import create_engine, est_sqlite, session_factory
 from modif_solde.metriques import installer_api as installer_metriques
 from modif_solde.models.schemas import DemandeImport
@@ -37,9 +37,13 @@ Chaque appel `/api/v1` porte un jeton `Authorization: Bearer <JWT>` (rôles `ope
 
 def create_app(settings: Settings | None = None, client: Client | None = None) -> FastAPI:
     settings = settings or get_settings()
-    # Production needs a JWKS; a JWKS file that cannot be read stops the start here.
-    verifier_reglages_jetons(settings)
-    verificateur = Verificateur(settings)
+    # Outside development: a JWKS, the login's real secrets, the portal's public address
+    # (ReglagesInvalides names each one refused); a JWKS file that cannot be read stops here too.
+    verifier_reglages(settings, "api")
+    try:
+        verificateur = Verificateur(settings)
+    except ValueError as exc:
+        raise ReglagesInvalides([f"MODIF_SOLDE_JWT_JWKS_FICHIER : {exc}"]) from None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -58,7 +62,10 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
         app.state.stockage = ouvrir_stockage(settings)
         # Lazy: the API starts (and /readyz says why it is not ready) while Temporal is down.
         app.state.temporal = client or await connecter(settings, lazy=True)
+        # A JWKS at a URL: its first read starts now, in the background.
+        verificateur.demarrer()
         yield
+        await verificateur.arreter()
         await app.state.stockage.fermer()
         await engine.dispose()
         await lecture.dispose()
@@ -68,6 +75,10 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
+        # FastAPI's own pages load Swagger UI and ReDoc from a public CDN with an inline script:
+        # never. /docs is the portal's own page in development (pages/documentation.py).
+        docs_url=None,
+        redoc_url=None,
         openapi_tags=[
             {
                 "name": "demandes",
@@ -120,12 +131,14 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
         )
 
     _openapi_avec_import(app)
+    # No body is read before the API's caller is known, nor past its route's cap (inside the
+    # portal's middlewares: its refusals carry the security headers too).
+    app.add_middleware(
+        GardeCorps, plafonds=Plafonds(import_demande=settings.IMPORT_TAILLE_MAX, piece=settings.PIECE_TAILLE_MAX)
+    )
     # The operator's portal (pages, login, session, security headers): see modif_solde/pages.
     installer_portail(app, settings)
-    # An oversized body is refused before anything reads it; every request is logged once.
-    app.add_middleware(
-        LimiteCorps, limite_json=64 * 1024 * 1024, limite_pieces=settings.PIECE_TAILLE_MAX + 64 * 1024
-    )
+    # Every request is logged once.
     app.add_middleware(JournalHttp)
     # GET /metrics, and every request counted and timed (outermost: 413s and 500s included).
     installer_metriques(app, settings)

@@ -6,10 +6,12 @@ type, never by the token alone. HS256 with a shared secret is for development on
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 import os
-import threading
+import random
 import time
 import uuid
 from collections import OrderedDict
@@ -19,6 +21,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import anyio
+import httpx
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -172,27 +176,25 @@ class SourceFichier:
 
     def __init__(self, chemin: Path, intervalle: float) -> None:
         self.chemin, self.intervalle = chemin, intervalle
-        self._verrou = threading.Lock()
         self._empreinte: tuple[int, int, int] | None = None
         self._cles: dict[str, tuple[PublicKey, str]] | None = None
         self._relu_le = float("-inf")
         self.recharger(premiere=True)
 
     def recharger(self, premiere: bool = False) -> None:
-        with self._verrou:
-            self._relu_le = time.monotonic()
-            try:
-                etat = os.stat(self.chemin)
-                empreinte = (etat.st_ino, etat.st_size, etat.st_mtime_ns)
-                cles = cles_du_jwks(json.loads(self.chemin.read_bytes()))
-            except (OSError, ValueError) as exc:
-                if premiere:
-                    raise ValueError(f"JWKS illisible ({self.chemin}) : {exc}") from None
-                journal.error("JWKS illisible (%s), les clés précédentes restent : %s", self.chemin, exc)
-                return
-            if cles != self._cles and self._cles is not None:
-                journal.info("JWKS relu : clés %s", sorted(cles))
-            self._cles, self._empreinte = cles, empreinte
+        self._relu_le = time.monotonic()
+        try:
+            etat = os.stat(self.chemin)
+            empreinte = (etat.st_ino, etat.st_size, etat.st_mtime_ns)
+            cles = cles_du_jwks(json.loads(self.chemin.read_bytes()))
+        except (OSError, ValueError) as exc:
+            if premiere:
+                raise ValueError(f"JWKS illisible ({self.chemin}) : {exc}") from None
+            journal.error("JWKS illisible (%s), les clés précédentes restent : %s", self.chemin, exc)
+            return
+        if cles != self._cles and self._cles is not None:
+            journal.info("JWKS relu : clés %s", sorted(cles))
+        self._cles, self._empreinte = cles, empreinte
 
     def _a_change(self) -> bool:
         try:
@@ -201,7 +203,8 @@ class SourceFichier:
             return False
         return (etat.st_ino, etat.st_size, etat.st_mtime_ns) != self._empreinte
 
-    def cle(self, kid: str) -> tuple[PublicKey, str] | None:
+    async def cle(self, kid: str) -> tuple[PublicKey, str] | None:
+        """One stat, and a read when the file changed: quick enough for the event loop."""
         if self._a_change():
             self.recharger()
         cles = self._cles or {}
@@ -211,43 +214,109 @@ class SourceFichier:
         return cles.get(kid)
 
 
+# A JWKS read: bounded in time and size (a key set is a few KiB).
+DELAI_LECTURE = 5.0
+TAILLE_JWKS_MAX = 1024 * 1024
+# After a failed read, the next one waits 1 s, then 2, 4… up to this (±20 %, so that replicas
+# do not all retry at once).
+ATTENTE_MAX = 30.0
+# How long an unknown `kid` waits for the refresh it started (a JWKS answers in tens of ms).
+ATTENTE_KID_INCONNU = 0.5
+
+
 class SourceUrl:
-    """A JWKS at a URL, fetched with PyJWT's PyJWKClient and kept `duree_cache` seconds; an
-    unknown `kid` fetches it again at most every `intervalle` seconds. The expiry is ours rather
-    than PyJWKClient's cache: when the URL fails, the last keys read stay in use (its cache would
-    raise instead)."""
+    """A JWKS at a URL, refreshed in one place (`_lire`), one refresh at a time, in the
+    background: a reader never waits for it once keys are known.
+
+    - Known `kid`: answered at once from the keys read, even past JWT_JWKS_CACHE (the stale keys
+      serve while a refresh runs, or fails: a JWKS that hangs or fails changes no latency).
+    - Unknown `kid`: starts a refresh (at most every `intervalle` seconds) and waits for it up to
+      ATTENTE_KID_INCONNU; if the last read failed, it is refused at once.
+    - No key read yet: waits for the first read (DELAI_LECTURE at most), then ClesIndisponibles.
+    - A failed read is retried with backoff (1 s doubling to ATTENTE_MAX), never at every request.
+    """
 
     def __init__(self, url: str, intervalle: float, duree_cache: float) -> None:
-        self.intervalle = intervalle
-        self._client = jwt.PyJWKClient(
-            url, cache_jwk_set=True, lifespan=duree_cache, timeout=5, cooldown_duration=0
-        )
-        self._verrou = threading.Lock()
+        self.url, self.intervalle, self.duree_cache = url, intervalle, duree_cache
         self._cles: dict[str, tuple[PublicKey, str]] | None = None
-        self._relu_le = float("-inf")
-        self._expire_le = float("-inf")
-        self._duree_cache = duree_cache
+        self._lu_le = float("-inf")  # last successful read (monotonic)
+        self._tente_le = float("-inf")  # last read started
+        self._en_echec = False  # the last read failed
+        self._attente = 0.0  # the current backoff
+        self._pas_avant = float("-inf")
+        self._tache: asyncio.Task[None] | None = None
 
-    def _lire(self) -> None:
-        with self._verrou:
-            self._relu_le = time.monotonic()
-            try:
-                # The raw document: the keys are chosen and pinned by cles_du_jwks.
-                self._cles = cles_du_jwks(self._client.fetch_data())
-                self._expire_le = time.monotonic() + self._duree_cache
-            except (jwt.PyJWKClientError, jwt.PyJWTError, ValueError) as exc:
-                journal.error("JWKS injoignable (%s) : %s", self._client.uri, exc)
-                if self._cles is None:
-                    raise ClesIndisponibles(str(exc)) from None
+    def demarrer(self) -> None:
+        """The first read, at the API's start (in the background)."""
+        self._rafraichir(kid_inconnu=False)
 
-    def cle(self, kid: str) -> tuple[PublicKey, str] | None:
-        if self._cles is None or time.monotonic() >= self._expire_le:
-            self._lire()
-        cles = self._cles or {}
-        if kid not in cles and time.monotonic() - self._relu_le >= self.intervalle:
-            self._lire()
-            cles = self._cles or {}
-        return cles.get(kid)
+    async def arreter(self) -> None:
+        if self._tache is not None and not self._tache.done():
+            self._tache.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._tache
+
+    def _rafraichir(self, kid_inconnu: bool) -> asyncio.Task[None] | None:
+        """The read in flight, after starting one if it is due; None if none runs."""
+        boucle = asyncio.get_running_loop()
+        if self._tache is not None and not self._tache.done() and self._tache.get_loop() is boucle:
+            return self._tache
+        maintenant = time.monotonic()
+        if maintenant < self._pas_avant:
+            return None
+        perime = self._cles is None or maintenant >= self._lu_le + self.duree_cache
+        if not perime and not (kid_inconnu and maintenant - self._tente_le >= self.intervalle):
+            return None
+        self._tente_le = maintenant
+        self._tache = boucle.create_task(self._lire(), name="lecture du JWKS")
+        return self._tache
+
+    async def _lire(self) -> None:
+        try:
+            with anyio.fail_after(DELAI_LECTURE):
+                cles = cles_du_jwks(await _telecharger(self.url))
+        except Exception as exc:
+            # Whatever the failure (timeout, HTTP, a document that is no JWKS, or anything
+            # unforeseen), it is retried with backoff: never a read at every request.
+            self._attente = min(max(2 * self._attente, 1.0), ATTENTE_MAX)
+            self._pas_avant = time.monotonic() + self._attente * random.uniform(0.8, 1.2)  # noqa: S311
+            self._en_echec = True
+            journal.error(
+                "JWKS injoignable (%s) : %s ; clés précédentes gardées, nouvel essai dans %.0f s",
+                self.url,
+                str(exc) or type(exc).__name__,
+                self._attente,
+            )
+            return
+        if self._cles is not None and cles != self._cles:
+            journal.info("JWKS relu : clés %s", sorted(cles))
+        self._cles, self._lu_le = cles, time.monotonic()
+        self._en_echec, self._attente, self._pas_avant = False, 0.0, float("-inf")
+
+    async def cle(self, kid: str) -> tuple[PublicKey, str] | None:
+        inconnu = self._cles is not None and kid not in self._cles
+        tache = self._rafraichir(kid_inconnu=inconnu)
+        if self._cles is not None and kid in self._cles:
+            return self._cles[kid]
+        if tache is not None and not self._en_echec:
+            attente = ATTENTE_KID_INCONNU if self._cles is not None else DELAI_LECTURE
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(tache), attente)
+        if self._cles is None:
+            raise ClesIndisponibles(f"JWKS jamais lu ({self.url})")
+        return self._cles.get(kid)
+
+
+async def _telecharger(url: str) -> Any:
+    async with httpx.AsyncClient(timeout=DELAI_LECTURE, follow_redirects=False) as client:
+        async with client.stream("GET", url, headers={"Accept": "application/json"}) as reponse:
+            reponse.raise_for_status()
+            corps = bytearray()
+            async for morceau in reponse.aiter_bytes():
+                corps += morceau
+                if len(corps) > TAILLE_JWKS_MAX:
+                    raise ValueError(f"JWKS de plus de {TAILLE_JWKS_MAX} octets")
+    return json.loads(corps)
 
 
 class Verificateur:
@@ -272,40 +341,40 @@ class Verificateur:
                 settings.JWT_JWKS_URL, intervalle, settings.JWT_JWKS_CACHE.total_seconds()
             )
         self.taille_cache = taille_cache
-        # jeton → (utilisateur, expiration (epoch s), kid, the key that verified it)
+        # jeton → (utilisateur, expiration (epoch s), kid, the key that verified it). Used from
+        # the event loop only (the checks never leave it): no lock.
         self._verifies: OrderedDict[str, tuple[Utilisateur, float, str | None, object]] = OrderedDict()
-        self._verrou = threading.Lock()
 
-    @property
-    def lit_par_le_reseau(self) -> bool:
-        """Whether checking a token may fetch the JWKS over the network (then off the event loop)."""
-        return isinstance(self.source, SourceUrl)
+    def demarrer(self) -> None:
+        """At the API's start: a JWKS at a URL is read in the background right away."""
+        if isinstance(self.source, SourceUrl):
+            self.source.demarrer()
 
-    def lire(self, jeton: str) -> Utilisateur:
-        with self._verrou:
-            connu = self._verifies.get(jeton)
-            if connu is not None:
-                self._verifies.move_to_end(jeton)
+    async def arreter(self) -> None:
+        if isinstance(self.source, SourceUrl):
+            await self.source.arreter()
+
+    async def lire(self, jeton: str) -> Utilisateur:
+        connu = self._verifies.get(jeton)
         if connu is not None:
+            self._verifies.move_to_end(jeton)
             utilisateur, expire, kid, cle_connue = connu
-            if time.time() < expire + TOLERANCE.total_seconds() and self._cle_actuelle(kid) is cle_connue:
+            if time.time() < expire + TOLERANCE.total_seconds() and await self._cle_actuelle(kid) is cle_connue:
                 return utilisateur
-            with self._verrou:
-                self._verifies.pop(jeton, None)
-        utilisateur, expire, kid, cle = self._verifier(jeton)
-        with self._verrou:
-            self._verifies[jeton] = (utilisateur, expire, kid, cle)
-            while len(self._verifies) > self.taille_cache:
-                self._verifies.popitem(last=False)
+            self._verifies.pop(jeton, None)
+        utilisateur, expire, kid, cle = await self._verifier(jeton)
+        self._verifies[jeton] = (utilisateur, expire, kid, cle)
+        while len(self._verifies) > self.taille_cache:
+            self._verifies.popitem(last=False)
         return utilisateur
 
-    def _cle_actuelle(self, kid: str | None) -> object:
+    async def _cle_actuelle(self, kid: str | None) -> object:
         if kid is None:
             return self.secret
-        trouvee = self.source.cle(kid) if self.source is not None else None
+        trouvee = await self.source.cle(kid) if self.source is not None else None
         return trouvee[0] if trouvee is not None else None
 
-    def _verifier(self, jeton: str) -> tuple[Utilisateur, float, str | None, object]:
+    async def _verifier(self, jeton: str) -> tuple[Utilisateur, float, str | None, object]:
         try:
             entete = jwt.get_unverified_header(jeton)
         except jwt.PyJWTError:
@@ -316,7 +385,7 @@ class Verificateur:
         kid = entete.get("kid")
         if self.source is None or not isinstance(kid, str) or not kid or len(kid) > 200:
             raise JetonInvalide("clé inconnue")
-        trouvee = self.source.cle(kid)
+        trouvee = await self.source.cle(kid)
         if trouvee is None:
             raise JetonInvalide("clé inconnue")
         cle, algorithme = trouvee

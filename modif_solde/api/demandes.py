@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path as Path_
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -12,7 +13,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 from sqlmodel import select
 
-from modif_solde.api.auth import Role
+from modif_solde.api.auth import Role, Utilisateur
 from modif_solde.api.deps import (
     GestionnaireDep,
     SessionDep,
@@ -22,7 +23,7 @@ from modif_solde.api.deps import (
     TemporalDep,
     UtilisateurDep,
 )
-from modif_solde.api.problemes import Probleme
+from modif_solde.api.problemes import STATUTS, Probleme
 from modif_solde.api.workflow import appeler
 from modif_solde.db import unit_of_work
 from modif_solde.models import vues
@@ -32,11 +33,12 @@ from modif_solde.models.tables import Operateur, Piece
 from modif_solde.services import lecture
 from modif_solde.services import modifications as svc
 from modif_solde.services.demandes import charger_demande, importer_demande
-from modif_solde.services.erreurs import Introuvable
+from modif_solde.services.erreurs import ErreurDomaine, Introuvable
 from modif_solde.temporal import demarrer_modification
 from modif_solde.workflows.contrat import ModificationEntree
 
 router = APIRouter(prefix="/demandes", tags=["demandes"])
+journal = logging.getLogger(__name__)
 
 
 def _exemple_import() -> dict[str, Any]:
@@ -70,11 +72,41 @@ async def importer(
     stockage: StockageDep,
     response: Response,
 ) -> vues.DemandePage:
-    if utilisateur.role == Role.OPERATEUR and donnees.operateur.siret != utilisateur.siret:
-        raise Probleme(403, "Un opérateur ne peut importer que les demandes de son propre SIRET.")
-    demande = await importer_demande(session, stockage, donnees)
+    try:
+        verifier_siret_importe(utilisateur, donnees)
+        demande = await importer_demande(session, stockage, donnees)
+    except (Probleme, ErreurDomaine) as exc:
+        noter_import_refuse(utilisateur, donnees.numero, exc)
+        raise
     response.headers["Location"] = f"/api/v1/demandes/{demande.numero}"
     return await lecture.page_demande(session, demande, interne=utilisateur.voit_interne)
+
+
+def verifier_siret_importe(utilisateur: Utilisateur, donnees: DemandeImport) -> None:
+    if utilisateur.role == Role.OPERATEUR and donnees.operateur.siret != utilisateur.siret:
+        raise Probleme(403, "Un opérateur ne peut importer que les demandes de son propre SIRET.")
+
+
+def noter_import_refuse(utilisateur: Utilisateur, numero: str, refus: Probleme | ErreurDomaine) -> None:
+    """Every refused import in the log, with its caller. The answer to a number already recorded
+    cannot hide that it exists (the import's 409 is the contract), and says the same words
+    whoever holds it: the log is where someone trying number after number shows."""
+    if isinstance(refus, Probleme):
+        statut, motif = refus.statut, refus.detail
+    else:
+        statut = next((s for cls, s in STATUTS.items() if isinstance(refus, cls)), 409)
+        motif = refus.message
+    journal.warning(
+        "import refusé : %s",
+        motif,
+        extra={
+            "numero": numero,
+            "appelant": utilisateur.sub,
+            "role": utilisateur.role.value,
+            "siret": utilisateur.siret,
+            "statut": statut,
+        },
+    )
 
 
 def en_json(vue: BaseModel) -> Response:

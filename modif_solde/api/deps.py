@@ -2,7 +2,8 @@
 
 Every dependency is `async def`, even those that do not wait: FastAPI runs a plain `def`
 dependency in its thread pool, a thread hop per dependency and per request for a few attribute
-reads (the JWT check included: a few dozen microseconds, less than the hop)."""
+reads (the JWT check included: a few dozen microseconds, less than the hop; a JWKS at a URL is
+refreshed in the background, never by the request)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-import anyio
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
@@ -94,18 +94,15 @@ async def get_client(request: Request) -> Client:
 TemporalDep = Annotated[Client, Depends(get_client)]
 
 
-async def get_utilisateur(
-    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-) -> Utilisateur:
-    if credentials is None or credentials.scheme.lower() != "bearer":
+async def authentifier(verificateur: Verificateur, autorisation: str | None) -> Utilisateur:
+    """The caller of an `Authorization: Bearer …` header, or the Probleme to answer (401, or 503
+    while the keys cannot be read). The one check, for the route's dependency and for the body
+    guard that runs it before a body is read (api/limites.py)."""
+    schema, _, jeton = (autorisation or "").strip().partition(" ")
+    if schema.lower() != "bearer" or not jeton.strip():
         raise Probleme(401, "Un jeton d'accès (Authorization: Bearer …) est requis.", entetes=_DEFI)
-    verificateur: Verificateur = request.app.state.jetons
     try:
-        # A JWKS at a URL may be fetched (seconds at worst): in a thread. A file's (one stat)
-        # or the development secret: here, without the thread pool's hop.
-        if verificateur.lit_par_le_reseau:
-            return await anyio.to_thread.run_sync(verificateur.lire, credentials.credentials)
-        return verificateur.lire(credentials.credentials)
+        return await verificateur.lire(jeton.strip())
     except JetonInvalide as exc:
         # The reason is logged, never answered: the caller learns only that the token is refused.
         journal.info("jeton refusé : %s", exc)
@@ -114,6 +111,13 @@ async def get_utilisateur(
         raise Probleme(
             503, "Les clés de vérification des jetons sont momentanément indisponibles.", entetes={"Retry-After": "5"}
         ) from None
+
+
+async def get_utilisateur(
+    request: Request, _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> Utilisateur:
+    # HTTPBearer states the scheme in the OpenAPI document; the header is read by authentifier.
+    return await authentifier(request.app.state.jetons, request.headers.get("authorization"))
 
 
 UtilisateurDep = Annotated[Utilisateur, Depends(get_utilisateur)]

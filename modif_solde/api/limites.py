@@ -1,34 +1,75 @@
-"""A cap on request bodies, checked while they stream in: nothing oversized is buffered."""
+"""What a request body may be, checked before anything reads it: on the API the caller's token
+first, then a cap per route, by Content-Length or counted as the body streams in."""
 
 from __future__ import annotations
 
 import json
+import re
+from dataclasses import dataclass
 from typing import Any
 
+from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from modif_solde.api.deps import authentifier
+from modif_solde.api.problemes import Probleme, reponse
+
+# A draft (four fields), an action (a reason of 2,000 characters at most), an opening (a comment
+# of 4,000), a portal's form: the longest valid one, every character escaped as JSON's
+# \uXXXX\uXXXX or a form's %XX%XX%XX%XX, stays under this.
+CORPS_ACTION = 64 * 1024
+# What a multipart envelope adds around a file (boundaries, headers, the other fields).
+ENVELOPPE = 64 * 1024
+_PIECES = re.compile(r"(?:/api/v1)?/modifications/[^/]+/pieces")
 
 
 class CorpsTropGrand(Exception):
     pass
 
 
-class LimiteCorps:
-    """Answers 413 once a body passes `limite_pour(path)` bytes (Content-Length or counted)."""
+@dataclass(frozen=True)
+class Plafonds:
+    """The cap of each route's body, in bytes."""
 
-    def __init__(self, app: ASGIApp, limite_json: int, limite_pieces: int) -> None:
+    import_demande: int  # a request with its documents, in base64 (MODIF_SOLDE_IMPORT_TAILLE_MAX)
+    piece: int  # one document (MODIF_SOLDE_PIECE_TAILLE_MAX)
+
+    def pour(self, methode: str, chemin: str) -> int:
+        if methode != "POST":
+            return CORPS_ACTION
+        if chemin == "/api/v1/demandes":
+            return self.import_demande
+        if chemin == "/demandes/importer":  # the portal's form: the file in a multipart envelope
+            return self.import_demande + ENVELOPPE
+        if _PIECES.fullmatch(chemin):
+            return self.piece + ENVELOPPE
+        return CORPS_ACTION
+
+
+class GardeCorps:
+    """Before the application reads a body (FastAPI parses a JSON body before it runs the
+    dependencies that check the token): an API request that carries one must first show a valid
+    token (the same check as the routes', its result remembered by the verifier), then its body
+    is refused past its route's cap, by its Content-Length or as it streams (413 problem+json)."""
+
+    def __init__(self, app: ASGIApp, plafonds: Plafonds) -> None:
         self.app = app
-        self.limite_json = limite_json
-        self.limite_pieces = limite_pieces
-
-    def limite_pour(self, scope: Scope) -> int:
-        return self.limite_pieces if scope["path"].endswith("/pieces") else self.limite_json
+        self.plafonds = plafonds
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limite = self.limite_pour(scope)
-        longueur = dict(scope.get("headers") or []).get(b"content-length")
+        entetes = Headers(scope=scope)
+        longueur = entetes.get("content-length")
+        avec_corps = "transfer-encoding" in entetes or (longueur is not None and longueur != "0")
+        if avec_corps and scope["path"].startswith("/api/"):
+            try:
+                await authentifier(scope["app"].state.jetons, entetes.get("authorization"))
+            except Probleme as refus:
+                await reponse(refus.statut, refus.titre, refus.detail, entetes=refus.entetes)(scope, receive, send)
+                return
+        limite = self.plafonds.pour(scope["method"], scope["path"])
         if longueur is not None and longueur.isdigit() and int(longueur) > limite:
             await _refuser(send, limite)
             return
@@ -73,7 +114,7 @@ async def _refuser(send: Send, limite: int) -> None:
         "type": "about:blank",
         "title": "Contenu trop volumineux",
         "status": 413,
-        "detail": f"Le corps de la requête dépasse la taille maximale ({_taille(limite)}).",
+        "detail": f"Le corps de la requête dépasse la taille maximale ({taille_lisible(limite)}).",
     }
     donnees = json.dumps(corps, ensure_ascii=False).encode()
     await send(
@@ -89,7 +130,7 @@ async def _refuser(send: Send, limite: int) -> None:
     await send({"type": "http.response.body", "body": donnees})
 
 
-def _taille(octets: int) -> str:
+def taille_lisible(octets: int) -> str:
     if octets >= 1024 * 1024:
         return f"{octets // (1024 * 1024)} Mo"
     return f"{octets // 1024} Ko"

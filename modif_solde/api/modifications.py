@@ -220,7 +220,8 @@ CleIdempotence = Annotated[
         pattern=r"^[\x21-\x7e]+$",
         description="Une clé choisie par le client pour cette action (un UUID, par exemple) : "
         "la même action renvoyée avec la même clé reçoit la même réponse, sans être refaite, même "
-        "après un 503. Une clé déjà donnée à une autre action est refusée (422).",
+        "après un 503. Une clé déjà donnée à une autre action (ou à une autre modification, ou avec "
+        "un autre contenu) est refusée (409).",
         examples=["3f2b8c1e-5d4a-4f7e-9a0b-1c2d3e4f5a6b"],
     ),
 ]

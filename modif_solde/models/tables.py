@@ -1,4 +1,5 @@
-"""The tables: operator, balance request, documents, modification, version history, e-mail log."""
+"""The tables: operator, balance request, documents, modification, version history, e-mail log,
+the gestionnaires' list and the portal's sessions."""
 
 from __future__ import annotations
 
@@ -197,3 +198,27 @@ class Gestionnaire(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     courriel: str = Field(max_length=254, unique=True, index=True)
     ajoute_le: datetime = Field(default_factory=maintenant, sa_type=UTCDateTime, nullable=False)
+
+
+class SessionPortail(SQLModel, table=True):
+    """A portal session. The browser's cookie holds an opaque random identifier, whose SHA-256 is
+    this row's key (the database holds no usable cookie); who is logged in, and the ID token
+    the provider's logout asks for, stay here. Deleted at logout, when its gestionnaire is
+    removed, and once expired (swept at each login)."""
+
+    __tablename__ = "session_portail"
+
+    id: str = Field(primary_key=True, max_length=64)
+    sub: str = Field(max_length=200)
+    # Normalized as the gestionnaires' list is: the list is joined on it at every page.
+    courriel: str | None = Field(default=None, max_length=254, index=True)
+    siret: str | None = Field(default=None, max_length=14)
+    prenom: str | None = Field(default=None, max_length=200)
+    nom_usage: str | None = Field(default=None, max_length=200)
+    id_token: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    # The forms' anti-CSRF token: random, of this session alone.
+    csrf: str = Field(max_length=64)
+    cree_le: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    # Written at most once a minute; expire_le follows it (inactivity, within the maximum duration).
+    vu_le: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    expire_le: datetime = Field(sa_type=UTCDateTime, nullable=False, index=True)

@@ -14,14 +14,14 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from modif_solde.api.problemes import STATUTS, TITRES_HTTP, Probleme
 from modif_solde.config import Settings
-from modif_solde.pages import connexion, gestionnaire, operateur
+from modif_solde.pages import connexion, documentation, gestionnaire, operateur
 from modif_solde.pages import session as sess
 from modif_solde.pages.rendu import page
 from modif_solde.pages.securite import EnTetesSecurite
 from modif_solde.services.erreurs import ErreurDomaine
 
 STATIQUES = Path(__file__).parent / "static"
-_HORS_PORTAIL = ("/api/", "/healthz", "/readyz", "/docs", "/redoc", "/openapi.json")
+_HORS_PORTAIL = ("/api/", "/healthz", "/readyz", "/openapi.json")
 
 
 def est_page(request: Request) -> bool:
@@ -30,21 +30,29 @@ def est_page(request: Request) -> bool:
 
 def installer_portail(app: FastAPI, settings: Settings) -> None:
     """Mount the pages, their static files, the session and the security headers on the app."""
-    connexion.verifier_reglages(settings)
+    connexion.autoriser_http_local(settings)
     app.state.oidc = connexion.client_oidc(settings)
     app.mount("/static", StaticFiles(directory=STATIQUES), name="static")
     app.include_router(connexion.router)
+    if settings.ENVIRONNEMENT == "developpement":
+        app.include_router(documentation.router)
     # Before the operator's routes: theirs end in a catch-all `/modifications/{numero}/{action}`.
     app.include_router(gestionnaire.router)
     app.include_router(operateur.router)
     _erreurs_en_html(app)
     fournisseur = urlsplit(settings.OIDC_DISCOVERY_URL)
-    app.add_middleware(EnTetesSecurite, origine_fournisseur=f"{fournisseur.scheme}://{fournisseur.netloc}")
+    app.add_middleware(
+        EnTetesSecurite,
+        origine_fournisseur=f"{fournisseur.scheme}://{fournisseur.netloc}",
+        https_seulement=settings.ENVIRONNEMENT != "developpement",
+    )
+    # The session itself is on the server (pages/session.py); this signed cookie carries only
+    # the login under way and the next page's message.
     app.add_middleware(
         SessionMiddleware,
         secret_key=settings.SESSION_SECRET,
-        session_cookie=sess.COOKIE,
-        max_age=int(settings.SESSION_DUREE_MAX.total_seconds()),
+        session_cookie=sess.COOKIE_TRANSIT,
+        max_age=sess.DUREE_TRANSIT,
         same_site="lax",
         https_only=settings.ENVIRONNEMENT != "developpement",
     )

@@ -5,21 +5,23 @@ from __future__ import annotations
 import logging
 import os
 import secrets
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
 import httpx
 from authlib.integrations.base_client import OAuthError
 from authlib.integrations.starlette_client import OAuth, StarletteOAuth2App
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
 from modif_solde.api.problemes import Probleme
-from modif_solde.config import DEV_OIDC_CLIENT_SECRET, DEV_SESSION_SECRET, Settings
+from modif_solde.config import Settings
 from modif_solde.pages import session as sess
+from modif_solde.services.erreurs import DonneesInvalides
+from modif_solde.services.gestionnaires import normaliser
 
 journal = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
@@ -34,20 +36,11 @@ class ConnexionRefusee(Exception):
     pass
 
 
-def verifier_reglages(settings: Settings) -> None:
-    """Production refuses the development values of the login and the session."""
+def autoriser_http_local(settings: Settings) -> None:
+    """In development the local provider speaks plain HTTP on loopback, which Authlib refuses
+    unless told. (What production requires of the login is checked by config.verifier_reglages.)"""
     if settings.ENVIRONNEMENT == "developpement":
-        # The local provider speaks plain HTTP on loopback; Authlib refuses it unless told.
         os.environ.setdefault("AUTHLIB_INSECURE_TRANSPORT", "1")
-        return
-    if settings.SESSION_SECRET == DEV_SESSION_SECRET or len(settings.SESSION_SECRET) < 32:
-        raise ValueError(
-            "MODIF_SOLDE_SESSION_SECRET doit être défini (32 caractères au moins) hors développement"
-        )
-    if settings.OIDC_CLIENT_SECRET == DEV_OIDC_CLIENT_SECRET:
-        raise ValueError("MODIF_SOLDE_OIDC_CLIENT_SECRET doit être défini hors développement")
-    if not settings.OIDC_DISCOVERY_URL.startswith("https://"):
-        raise ValueError("MODIF_SOLDE_OIDC_DISCOVERY_URL doit être en https hors développement")
 
 
 def client_oidc(settings: Settings) -> StarletteOAuth2App:
@@ -75,9 +68,12 @@ def _settings(request: Request) -> Settings:
 @router.get("/connexion")
 async def connexion(request: Request, retour: str | None = None) -> Response:
     settings = _settings(request)
-    # Whatever was there (an old session) is dropped: the login starts from scratch.
-    request.session.clear()
-    request.session["retour"] = sess.retour_sur(retour)
+    cible = sess.retour_sur(retour)
+    # Logged in already: where it asked to go. Only POST /deconnexion ends a session (a link
+    # from any site must not log anyone out).
+    if await sess.session_active(request) is not None:
+        return RedirectResponse(cible, status_code=303)
+    request.session["retour"] = cible
     try:
         reponse: Response = await _client(request).authorize_redirect(
             request,
@@ -135,38 +131,78 @@ async def retour_connexion(request: Request) -> Response:
         journal.warning("fournisseur d'identité injoignable", exc_info=True)
         raise Probleme(503, _INJOIGNABLE) from None
     revendications.update(userinfo)
-    sess.ouvrir(
-        request,
-        {
-            "sub": str(revendications["sub"]),
-            "siret": revendications.get("siret"),
-            "email": revendications.get("email"),
-            "given_name": revendications.get("given_name"),
-            "usual_name": revendications.get("usual_name"),
-            "id_token": jeton.get("id_token"),
-        },
+    try:
+        identite = _identite(revendications, jeton.get("id_token"))
+    except ConnexionRefusee as err:
+        journal.warning("connexion refusée : %s", err)
+        raise Probleme(401, _ECHEC, titre="Connexion refusée") from None
+    cle = await sess.ouvrir(request, identite)
+    request.session.pop("retour", None)
+    journal.info("connexion", extra={"sub": identite.sub})
+    reponse = RedirectResponse(retour, status_code=303)
+    sess.poser_cookie(reponse, _settings(request), cle)
+    return reponse
+
+
+def _texte(valeur: Any, longueur: int) -> str | None:
+    """A claim kept for display: a string, cut to the column's length."""
+    return valeur[:longueur] if isinstance(valeur, str) and valeur else None
+
+
+def _identite(revendications: dict[str, Any], id_token: Any) -> sess.Identite:
+    """What the session keeps of the provider's claims (the e-mail normalized as the
+    gestionnaires' list is, to be matched against it)."""
+    sub = revendications.get("sub")
+    if not isinstance(sub, str) or not sub or len(sub) > 200:
+        raise ConnexionRefusee("sujet absent ou trop long")
+    try:
+        courriel: str | None = normaliser(str(revendications.get("email") or ""))
+    except DonneesInvalides:
+        courriel = None
+    siret = revendications.get("siret")
+    return sess.Identite(
+        sub=sub,
+        courriel=courriel,
+        siret=siret if isinstance(siret, str) and len(siret) == 14 else None,
+        prenom=_texte(revendications.get("given_name"), 200),
+        nom_usage=_texte(revendications.get("usual_name"), 200),
+        id_token=id_token if isinstance(id_token, str) else None,
     )
-    journal.info("connexion", extra={"sub": revendications["sub"]})
-    return RedirectResponse(retour, status_code=303)
 
 
-@router.post("/deconnexion", dependencies=[sess.CsrfDep])
-async def deconnexion(request: Request) -> Response:
-    """Ends our session, then the provider's (end_session_endpoint with id_token_hint)."""
+@router.post("/deconnexion")
+async def deconnexion(
+    request: Request, ouverte: sess.SessionFacultativeDep, csrf: Annotated[str, Form()] = ""
+) -> Response:
+    """Ends our session (its row deleted: every copy of the cookie is void), then the
+    provider's (end_session_endpoint with id_token_hint). Without a session, nothing to end."""
     settings = _settings(request)
-    id_token = request.session.get("id_token")
-    sess.fermer(request)
-    accueil = f"{settings.PORTAIL_URL.rstrip('/')}/"
+    if ouverte is None:
+        reponse: Response = RedirectResponse("/", status_code=303)
+        sess.effacer_cookie(reponse, settings)
+        return reponse
+    if not sess.csrf_valide(ouverte, csrf):
+        raise sess.refus_csrf()
+    await sess.fermer(request, ouverte)
+    request.session.clear()
+    journal.info("déconnexion", extra={"sub": ouverte.sub})
+    reponse = RedirectResponse(await _fin_chez_le_fournisseur(request, settings, ouverte.id_token), status_code=303)
+    sess.effacer_cookie(reponse, settings)
+    return reponse
+
+
+async def _fin_chez_le_fournisseur(request: Request, settings: Settings, id_token: str | None) -> str:
+    """The provider's end_session_endpoint (with id_token_hint), or home when there is none."""
     try:
         metadata = await _client(request).load_server_metadata()
     except (httpx.HTTPError, ValueError):
-        return RedirectResponse("/", status_code=303)
+        return "/"
     fin = metadata.get("end_session_endpoint")
     if not fin or not id_token:
-        return RedirectResponse("/", status_code=303)
+        return "/"
     parametres = {
         "id_token_hint": id_token,
         "state": secrets.token_urlsafe(_ALEA),
-        "post_logout_redirect_uri": accueil,
+        "post_logout_redirect_uri": f"{settings.PORTAIL_URL.rstrip('/')}/",
     }
-    return RedirectResponse(f"{fin}?{urlencode(parametres)}", status_code=303)
+    return f"{fin}?{urlencode(parametres)}"

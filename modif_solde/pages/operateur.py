@@ -15,6 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from modif_solde.api import demandes as api_demandes
 from modif_solde.api.auth import Role, Utilisateur
+from modif_solde.api.limites import taille_lisible
 from modif_solde.api.problemes import Probleme
 from modif_solde.api.workflow import appeler, exiger_cycle_actif_si_ouverte, mise_a_jour
 from modif_solde.config import Settings
@@ -42,8 +43,6 @@ from modif_solde.workflows.modification import ModificationWorkflow
 router = APIRouter(include_in_schema=False)
 
 _MORCEAU = 64 * 1024
-# The import file is a JSON document with its documents in base64: a few PDFs.
-IMPORT_TAILLE_MAX = 64 * 1024 * 1024
 
 
 def _settings(request: Request) -> Settings:
@@ -57,7 +56,7 @@ def _redirection(chemin: str) -> RedirectResponse:
 
 @router.get("/")
 async def accueil(request: Request) -> Response:
-    if sess.active(request, _settings(request)) is not None:
+    if await sess.session_active(request) is not None:
         return _redirection("/demandes")
     return page(request, "accueil.html")
 
@@ -91,17 +90,27 @@ async def importer(
     if fichier is None or not fichier.filename:
         erreurs = [{"champ": "fichier", "message": "Choisissez le fichier JSON de la demande."}]
     else:
-        brut = await fichier.read(IMPORT_TAILLE_MAX + 1)
-        if len(brut) > IMPORT_TAILLE_MAX:
-            erreurs = [{"champ": "fichier", "message": "Le fichier dépasse la taille maximale (64 Mo)."}]
+        # The import file is the API's import document: the same cap (the body's envelope aside).
+        taille_max = _settings(request).IMPORT_TAILLE_MAX
+        brut = await fichier.read(taille_max + 1)
+        if len(brut) > taille_max:
+            erreurs = [
+                {
+                    "champ": "fichier",
+                    "message": f"Le fichier dépasse la taille maximale ({taille_lisible(taille_max)}).",
+                }
+            ]
     if not erreurs:
         try:
             donnees = lire_import(brut)
-            if donnees.operateur.siret != utilisateur.siret:
-                raise Probleme(403, "Un opérateur ne peut importer que les demandes de son propre SIRET.")
-            async with unit_of_work(request.app.state.sessions) as session:
-                demande = await importer_demande(session, request.app.state.stockage, donnees)
-                numero = demande.numero
+            try:
+                api_demandes.verifier_siret_importe(utilisateur, donnees)
+                async with unit_of_work(request.app.state.sessions) as session:
+                    demande = await importer_demande(session, request.app.state.stockage, donnees)
+                    numero = demande.numero
+            except (Probleme, ErreurDomaine) as exc:
+                api_demandes.noter_import_refuse(utilisateur, donnees.numero, exc)
+                raise
         except DonneesInvalides as exc:
             erreurs = exc.erreurs or [{"champ": "fichier", "message": exc.message}]
         except Probleme as exc:

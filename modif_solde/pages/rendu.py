@@ -76,14 +76,15 @@ environnement.globals.update(SERVICE=SERVICE, TYPES_PIECE=TYPES_PIECE)
 
 
 def page(request: Request, gabarit: str, statut: int = 200, **contexte: Any) -> HTMLResponse:
-    """Render a page; the layout gets the session's user, its CSRF token and a pending message."""
-    donnees = request.session if "sid" in request.session else None
-    message = request.session.pop("message", None) if donnees is not None else None
+    """Render a page; the layout gets the session's user and CSRF token (as a dependency read
+    them for this request) and a pending message."""
+    ouverte = sess.session_de_la_page(request)
+    message = request.session.pop("message", None)
     html = environnement.get_template(gabarit).render(
         request=request,
-        connecte=donnees is not None,
-        nom_utilisateur=_nom(donnees),
-        csrf=sess.jeton_csrf(request) if donnees is not None else "",
+        connecte=ouverte is not None,
+        nom_utilisateur=_nom(ouverte),
+        csrf=ouverte.csrf if ouverte is not None else "",
         message=message,
         **contexte,
     )
@@ -96,11 +97,11 @@ def fragment(request: Request, gabarit: str, statut: int = 200, **contexte: Any)
     return HTMLResponse(html, status_code=statut)
 
 
-def _nom(donnees: Any) -> str:
-    if not donnees:
+def _nom(ouverte: sess.SessionOuverte | None) -> str:
+    if ouverte is None:
         return ""
-    nom = " ".join(str(p) for p in (donnees.get("given_name"), donnees.get("usual_name")) if p)
-    return nom or str(donnees.get("email") or donnees.get("sub"))
+    nom = " ".join(p for p in (ouverte.prenom, ouverte.nom_usage) if p)
+    return nom or ouverte.courriel or ouverte.sub
 
 
 def annoncer(request: Request, titre: str, texte: str = "", type_: str = "success") -> None:

@@ -1,16 +1,19 @@
-"""The portal's session (a signed cookie), its timeouts, CSRF tokens and the logged-in user."""
+"""The portal's session: an opaque identifier in a cookie, the session itself in the database
+(services/sessions_portail.py); its timeouts, its CSRF token and the logged-in user.
+
+A second cookie, Starlette's signed one (`modif_solde_transit`, 15 minutes), carries only what
+lives between two requests and identifies nobody: the login under way (state, nonce, PKCE
+verifier, the page to come back to) and the message the next page shows once."""
 
 from __future__ import annotations
 
-import secrets
-import time
+import hmac
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated
 from urllib.parse import quote, urlsplit
 
-from fastapi import Depends, Form, Request
-from itsdangerous import BadSignature, URLSafeSerializer
+from fastapi import Depends, Form, Request, Response
 from sqlmodel.ext.asyncio.session import AsyncSession
 from stdnum.fr import siret as stdnum_siret
 
@@ -18,10 +21,15 @@ from modif_solde.api.auth import Role, Utilisateur
 from modif_solde.api.problemes import Probleme
 from modif_solde.config import Settings
 from modif_solde.db import unit_of_work
-from modif_solde.services.gestionnaires import est_gestionnaire
+from modif_solde.models.types import maintenant
+from modif_solde.services import sessions_portail
+from modif_solde.services.sessions_portail import Duree, Identite, SessionOuverte
 
 COOKIE = "modif_solde_session"
-_SEL_CSRF = "modif-solde-csrf"
+COOKIE_TRANSIT = "modif_solde_transit"
+DUREE_TRANSIT = 15 * 60
+# Where the session read by a dependency is kept for the page's layout (name, CSRF token).
+_ETAT = "session_portail"
 
 
 class ConnexionRequise(Exception):
@@ -48,88 +56,145 @@ def url_connexion(retour: str) -> str:
     return f"/connexion?retour={quote(retour, safe='/')}"
 
 
-def ouvrir(request: Request, identite: dict[str, Any]) -> None:
-    """A new session at login: whatever was there is dropped and the identifier is new."""
-    maintenant = int(time.time())
-    request.session.clear()
-    request.session.update(
-        {**identite, "sid": secrets.token_urlsafe(32), "cree": maintenant, "vu": maintenant}
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def _duree(settings: Settings) -> Duree:
+    return Duree(inactivite=settings.SESSION_INACTIVITE, maximum=settings.SESSION_DUREE_MAX)
+
+
+async def lire(request: Request, session: AsyncSession) -> SessionOuverte | None:
+    """The request's session, read in `session` (the caller's transaction), kept for the layout."""
+    ouverte = await sessions_portail.lire(
+        session, request.cookies.get(COOKIE), _duree(_settings(request)), maintenant()
+    )
+    setattr(request.state, _ETAT, ouverte)
+    return ouverte
+
+
+async def _noter_activite(request: Request, ouverte: SessionOuverte) -> None:
+    """At most once a minute per session: a short write transaction of its own."""
+    le = maintenant()
+    if sessions_portail.activite_a_noter(ouverte, le):
+        async with unit_of_work(request.app.state.sessions) as session:
+            await sessions_portail.noter_activite(session, ouverte, _duree(_settings(request)), le)
+
+
+async def session_active(request: Request) -> SessionOuverte | None:
+    """The session, or None; in a read transaction of its own (for the pages that read nothing
+    else: the home page, the login)."""
+    if COOKIE not in request.cookies:
+        return None
+    async with unit_of_work(request.app.state.sessions_lecture) as session:
+        ouverte = await lire(request, session)
+    if ouverte is not None:
+        await _noter_activite(request, ouverte)
+    return ouverte
+
+
+async def ouvrir(request: Request, identite: Identite) -> str:
+    """A new session at login (the browser's previous one ended); the cookie's identifier."""
+    async with unit_of_work(request.app.state.sessions) as session:
+        return await sessions_portail.ouvrir(
+            session, identite, _duree(_settings(request)), maintenant(), remplace=request.cookies.get(COOKIE)
+        )
+
+
+async def fermer(request: Request, ouverte: SessionOuverte) -> None:
+    async with unit_of_work(request.app.state.sessions) as session:
+        await sessions_portail.fermer(session, ouverte.cle)
+        await sessions_portail.purger_expirees(session, maintenant())
+
+
+def poser_cookie(reponse: Response, settings: Settings, jeton: str) -> None:
+    reponse.set_cookie(
+        COOKIE,
+        jeton,
+        max_age=int(settings.SESSION_DUREE_MAX.total_seconds()),
+        path="/",
+        httponly=True,
+        samesite="lax",
+        secure=settings.ENVIRONNEMENT != "developpement",
     )
 
 
-def fermer(request: Request) -> None:
-    request.session.clear()
+def effacer_cookie(reponse: Response, settings: Settings) -> None:
+    reponse.delete_cookie(
+        COOKIE, path="/", httponly=True, samesite="lax", secure=settings.ENVIRONNEMENT != "developpement"
+    )
 
 
-def active(request: Request, settings: Settings) -> dict[str, Any] | None:
-    """The session's content, or None (and the session cleared) past either timeout."""
-    session = request.session
-    if "sid" not in session:
-        return None
-    maintenant = int(time.time())
-    cree, vu = int(session.get("cree", 0)), int(session.get("vu", 0))
-    if (
-        maintenant - cree > settings.SESSION_DUREE_MAX.total_seconds()
-        or maintenant - vu > settings.SESSION_INACTIVITE.total_seconds()
-    ):
-        session.clear()
-        return None
-    session["vu"] = maintenant
-    return dict(session)
+def session_de_la_page(request: Request) -> SessionOuverte | None:
+    """The session a dependency read for this request, if any (the layout's name and token)."""
+    ouverte: SessionOuverte | None = getattr(request.state, _ETAT, None)
+    return ouverte
+
+
+def _connexion_requise(request: Request) -> ConnexionRequise:
+    chemin = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return ConnexionRequise(retour_sur(chemin) if request.method == "GET" else "/demandes")
+
+
+async def session_courante(request: Request) -> SessionOuverte:
+    """The session, or ConnexionRequise; for the routes that change something (a short read
+    transaction of its own, shared by the CSRF check and the user: FastAPI runs it once)."""
+    ouverte = await session_active(request)
+    if ouverte is None:
+        raise _connexion_requise(request)
+    return ouverte
+
+
+SessionCouranteDep = Annotated[SessionOuverte, Depends(session_courante)]
+
+
+async def session_facultative(request: Request) -> SessionOuverte | None:
+    return await session_active(request)
+
+
+SessionFacultativeDep = Annotated[SessionOuverte | None, Depends(session_facultative)]
 
 
 def jeton_csrf(request: Request) -> str:
-    """Bound to this session's identifier: useless in another session, void after logout."""
-    settings: Settings = request.app.state.settings
-    return str(
-        URLSafeSerializer(settings.SESSION_SECRET, salt=_SEL_CSRF).dumps(request.session.get("sid", ""))
+    """The session's own random token: useless in another session, void once it has ended."""
+    ouverte = session_de_la_page(request)
+    return ouverte.csrf if ouverte is not None else ""
+
+
+def csrf_valide(ouverte: SessionOuverte, csrf: str) -> bool:
+    return bool(csrf) and hmac.compare_digest(csrf.encode(), ouverte.csrf.encode())
+
+
+def refus_csrf() -> Probleme:
+    return Probleme(
+        403,
+        "Le formulaire a expiré ou ne vient pas de ce site. Rechargez la page et recommencez.",
+        titre="Formulaire refusé",
     )
 
 
-def verifier_csrf(request: Request, csrf: Annotated[str, Form()] = "") -> None:
+async def verifier_csrf(ouverte: SessionCouranteDep, csrf: Annotated[str, Form()] = "") -> None:
     """Every form that changes something carries the session's token; checked here, once."""
-    settings: Settings = request.app.state.settings
-    sid = request.session.get("sid")
-    try:
-        valide = bool(sid) and URLSafeSerializer(settings.SESSION_SECRET, salt=_SEL_CSRF).loads(csrf) == sid
-    except BadSignature:
-        valide = False
-    if not valide:
-        raise Probleme(
-            403,
-            "Le formulaire a expiré ou ne vient pas de ce site. Rechargez la page et recommencez.",
-            titre="Formulaire refusé",
-        )
+    if not csrf_valide(ouverte, csrf):
+        raise refus_csrf()
 
 
 CsrfDep = Depends(verifier_csrf)
 
 
-def _identite(request: Request) -> dict[str, Any]:
-    """The session's content, or ConnexionRequise."""
-    settings: Settings = request.app.state.settings
-    donnees = active(request, settings)
-    if donnees is None:
-        chemin = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        raise ConnexionRequise(retour_sur(chemin) if request.method == "GET" else "/demandes")
-    return donnees
-
-
-async def _utilisateur(session: AsyncSession, donnees: dict[str, Any]) -> Utilisateur:
-    """A gestionnaire only if the service's list says so, checked each time (in `session`)."""
-    if await est_gestionnaire(session, donnees.get("email")):
-        return Utilisateur(sub=donnees["sub"], role=Role.GESTIONNAIRE)
-    siret = donnees.get("siret")
-    if not isinstance(siret, str) or not stdnum_siret.is_valid(siret):
+def _utilisateur(ouverte: SessionOuverte) -> Utilisateur:
+    """A gestionnaire only if the service's list says so (read with the session, each time)."""
+    if ouverte.gestionnaire:
+        return Utilisateur(sub=ouverte.sub, role=Role.GESTIONNAIRE)
+    if not isinstance(ouverte.siret, str) or not stdnum_siret.is_valid(ouverte.siret):
         raise Probleme(403, "Votre compte n'est rattaché à aucun SIRET valide.")
-    return Utilisateur(sub=donnees["sub"], role=Role.OPERATEUR, siret=siret)
+    return Utilisateur(sub=ouverte.sub, role=Role.OPERATEUR, siret=ouverte.siret)
 
 
-async def utilisateur_portail(request: Request) -> Utilisateur:
+async def utilisateur_portail(ouverte: SessionCouranteDep) -> Utilisateur:
     """Who is logged in; a gestionnaire only if the service's list says so, checked each time."""
-    donnees = _identite(request)
-    async with unit_of_work(request.app.state.sessions_lecture) as session:
-        return await _utilisateur(session, donnees)
+    return _utilisateur(ouverte)
 
 
 @dataclass(frozen=True)
@@ -139,11 +204,16 @@ class LecturePortail:
 
 
 async def lecture_portail(request: Request) -> AsyncIterator[LecturePortail]:
-    """For the pages that only read: who is logged in, checked in the same read transaction as
-    the page's own reads (one transaction and one connection per page, not two)."""
-    donnees = _identite(request)
+    """For the pages that only read: the session (with the gestionnaires' list) is read in the
+    page's own read transaction, one statement (one transaction and one connection per page);
+    "last seen" is written at most once a minute."""
     async with unit_of_work(request.app.state.sessions_lecture) as session:
-        yield LecturePortail(await _utilisateur(session, donnees), session)
+        ouverte = await lire(request, session) if COOKIE in request.cookies else None
+        if ouverte is None:
+            raise _connexion_requise(request)
+        utilisateur = _utilisateur(ouverte)
+        await _noter_activite(request, ouverte)
+        yield LecturePortail(utilisateur, session)
 
 
 LecturePortailDep = Annotated[LecturePortail, Depends(lecture_portail, scope="function")]

@@ -7,6 +7,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from modif_solde.models.tables import Gestionnaire
+from modif_solde.services import sessions_portail
 from modif_solde.services.erreurs import DonneesInvalides
 
 
@@ -41,14 +42,16 @@ async def ajouter(session: AsyncSession, courriel: str) -> bool:
     return True
 
 
-async def retirer(session: AsyncSession, courriel: str) -> bool:
-    """True when removed, False when it was not listed."""
+async def retirer(session: AsyncSession, courriel: str) -> int | None:
+    """Remove the address from the list and end every portal session of that person (the role
+    is checked at each page, but a logged-in person would stay logged in, as an operator of the
+    SIRET its identity carries): the number of sessions ended, None when it was not listed."""
     adresse = normaliser(courriel)
     gestionnaire = (await session.exec(select(Gestionnaire).where(Gestionnaire.courriel == adresse))).first()
     if gestionnaire is None:
-        return False
+        return None
     await session.delete(gestionnaire)
-    return True
+    return await sessions_portail.fermer_pour_courriel(session, adresse)
 
 
 async def lister(session: AsyncSession) -> list[str]:

@@ -121,10 +121,18 @@ async def verifier(
         }
     en_cours = await _executions_en_cours(client)
     ecarts: list[Ecart] = []
+    # The database was read before Temporal: a cycle that ended in between (withdrawn,
+    # confirmed, its workflow completed) would look stopped. What is about to be reported on an
+    # open modification or a request `a_modifier` is read again first, after the listing.
+    encore = await _relire(sessions, set(ouvertes), {d.numero for d in demandes.values()})
 
     numeros_ouverts = {demandes[m.demande_id].numero for m in ouvertes.values()}
     for demande in sorted(demandes.values(), key=lambda d: d.numero):
-        if demande.statut == StatutDemande.A_MODIFIER and demande.numero not in numeros_ouverts:
+        if (
+            demande.statut == StatutDemande.A_MODIFIER
+            and demande.numero not in numeros_ouverts
+            and encore.demande_sans_ouverte(demande.numero)
+        ):
             ecarts.append(
                 Ecart(
                     f"La demande {demande.numero} est « à modifier » sans modification ouverte.",
@@ -133,8 +141,10 @@ async def verifier(
             )
 
     for numero, modification in sorted(ouvertes.items()):
+        if numero not in encore.ouvertes:
+            continue  # closed since the first read: its workflow ending is the cycle's own end
         demande = demandes[modification.demande_id]
-        if demande.statut != StatutDemande.A_MODIFIER:
+        if demande.statut != StatutDemande.A_MODIFIER and encore.demandes.get(demande.numero) != StatutDemande.A_MODIFIER:
             ecarts.append(
                 Ecart(
                     f"La modification {numero} est ouverte mais sa demande {demande.numero} "
@@ -142,7 +152,7 @@ async def verifier(
                 )
             )
         execution = en_cours.get(numero) or await _decrire(client, numero)
-        if execution.statut != WorkflowExecutionStatus.RUNNING:
+        if execution.statut != WorkflowExecutionStatus.RUNNING and await _toujours_ouverte(sessions, numero):
             arret = ARRETS.get(execution.statut, ARRET_INTROUVABLE) if execution.statut else ARRET_INTROUVABLE
             ecarts.append(
                 Ecart(
@@ -197,6 +207,51 @@ async def verifier(
     return ecarts
 
 
+@dataclass(frozen=True)
+class _Relu:
+    ouvertes: set[str]  # of the modifications read open at first, those still open
+    demandes: dict[str, str]  # request number → its status now
+    avec_ouverte: set[str]  # requests that have an open modification now
+
+    def demande_sans_ouverte(self, numero: str) -> bool:
+        return self.demandes.get(numero) == StatutDemande.A_MODIFIER and numero not in self.avec_ouverte
+
+
+async def _relire(sessions: SessionFactory, modifications: set[str], demandes: set[str]) -> _Relu:
+    """The same rows read again, in one transaction: their status now."""
+    async with sessions() as session:
+        ouvertes = set(
+            (
+                await session.exec(
+                    select(Modification.numero).where(
+                        col(Modification.numero).in_(modifications),
+                        Modification.statut == StatutModification.OUVERTE,
+                    )
+                )
+            ).all()
+        )
+        lignes = (
+            await session.exec(select(Demande.numero, Demande.statut).where(col(Demande.numero).in_(demandes)))
+        ).all()
+        avec_ouverte = set(
+            (
+                await session.exec(
+                    select(Demande.numero)
+                    .join(Modification, col(Modification.demande_id) == col(Demande.id))
+                    .where(col(Demande.numero).in_(demandes), Modification.statut == StatutModification.OUVERTE)
+                )
+            ).all()
+        )
+    return _Relu(ouvertes, {numero: statut for numero, statut in lignes}, avec_ouverte)
+
+
+async def _toujours_ouverte(sessions: SessionFactory, numero: str) -> bool:
+    """Read once more after its workflow was described (described after the re-read above)."""
+    async with sessions() as session:
+        statut = (await session.exec(select(Modification.statut).where(Modification.numero == numero))).first()
+    return statut == StatutModification.OUVERTE
+
+
 async def reparer(
     sessions: SessionFactory, client: Client, stockage: Stockage, ecarts: list[Ecart], le: datetime | None = None
 ) -> list[str]:
@@ -221,6 +276,12 @@ async def _clore(
     issue = f"Retirée par l'exploitation : le cycle s'est arrêté ({arret})."
     try:
         async with unit_of_work(sessions) as session:
+            # Under the row's lock: a cycle that ended since the report (withdrawn by a
+            # gestionnaire, confirmed, expired) is not closed again, nor given a history line.
+            actuelle = await svc.charger_modification(session, numero, verrou=True)
+            if actuelle.statut != StatutModification.OUVERTE:
+                libelle = svc.LIBELLES_STATUT[StatutModification(actuelle.statut)]
+                return f"Modification {numero} laissée telle quelle : elle est déjà close (« {libelle} »), rien n'a été changé."
             cloture = await svc.cloturer_sans_modifier(
                 session, stockage, numero, StatutModification.RETIREE, le, issue
             )

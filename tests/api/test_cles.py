@@ -5,13 +5,13 @@ problem+json that says nothing of why. The API runs over ASGI on a SQLite file; 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
 import json
 import os
 import threading
-import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -112,6 +112,7 @@ async def http_production(reglages: dict[str, Any]) -> AsyncIterator[httpx.Async
         SESSION_SECRET="s" * 40,
         OIDC_CLIENT_SECRET="un-secret-client-de-test",
         OIDC_DISCOVERY_URL="https://fca.example/api/v2/.well-known/openid-configuration",
+        PORTAIL_URL="https://portail.sante.example.fr",
         **reglages,
     )
     async for client in _client(settings):
@@ -184,7 +185,7 @@ def test_un_kid_inconnu_relit_le_fichier_au_plus_une_fois_par_intervalle(
     back) is found by the re-read an unknown `kid` triggers, but not more often than
     JWT_JWKS_RELECTURE: unknown kids cannot make the API read the file at every request."""
     source = SourceFichier(jwks, intervalle=3600)
-    assert source.cle("cle-1") is not None
+    assert asyncio.run(source.cle("cle-1")) is not None
     etat = jwks.stat()
     autre = generer_cle("ES256")  # a P-256 JWK has a fixed size: same size, other kid
     jwks.write_text(json.dumps({"keys": [jwk_public(autre, "cle-3")]}))
@@ -192,10 +193,10 @@ def test_un_kid_inconnu_relit_le_fichier_au_plus_une_fois_par_intervalle(
     assert (jwks.stat().st_ino, jwks.stat().st_size, jwks.stat().st_mtime_ns) == (
         etat.st_ino, etat.st_size, etat.st_mtime_ns,
     )  # fmt: skip
-    assert source.cle("cle-3") is None  # read a moment ago: not again
+    assert asyncio.run(source.cle("cle-3")) is None  # read a moment ago: not again
     source._relu_le -= 3600  # the interval has passed (rather than waiting an hour)
-    assert source.cle("cle-3") is not None
-    assert source.cle("cle-1") is None
+    assert asyncio.run(source.cle("cle-3")) is not None
+    assert asyncio.run(source.cle("cle-1")) is None
 
 
 # --- Tokens already verified: not verified again while valid, never past their key or expiry ---
@@ -219,43 +220,43 @@ def _verificateur_fichier(jwks: Path, taille_cache: int = 4096) -> Verificateur:
     return Verificateur(Settings(JWT_JWKS_FICHIER=jwks, JWT_JWKS_RELECTURE="PT0S"), taille_cache=taille_cache)
 
 
-def test_un_jeton_deja_verifie_n_est_pas_reverifie(jwks: Path, cle1: PrivateKey, decodages: list[str]) -> None:
+async def test_un_jeton_deja_verifie_n_est_pas_reverifie(jwks: Path, cle1: PrivateKey, decodages: list[str]) -> None:
     verificateur = _verificateur_fichier(jwks)
     jeton = emettre_jeton(cle1, "operateur.test", Role.OPERATEUR, "50961588600025", kid="cle-1")
     for _ in range(5):
-        utilisateur = verificateur.lire(jeton)
+        utilisateur = await verificateur.lire(jeton)
         assert (utilisateur.role, utilisateur.siret) == (Role.OPERATEUR, "50961588600025")
     assert decodages == [jeton]
 
 
-def test_un_jeton_retenu_est_refuse_quand_sa_cle_est_remplacee_sous_le_meme_kid(
+async def test_un_jeton_retenu_est_refuse_quand_sa_cle_est_remplacee_sous_le_meme_kid(
     jwks: Path, cle1: PrivateKey
 ) -> None:
     verificateur = _verificateur_fichier(jwks)
     jeton = emettre_jeton(cle1, "gestionnaire.test", Role.GESTIONNAIRE, kid="cle-1")
-    assert verificateur.lire(jeton).role == Role.GESTIONNAIRE
+    assert (await verificateur.lire(jeton)).role == Role.GESTIONNAIRE
     ecrire_jwks(jwks, {"cle-1": generer_cle("ES256")})  # another key under the same kid
     with pytest.raises(JetonInvalide):
-        verificateur.lire(jeton)
+        await verificateur.lire(jeton)
 
 
-def test_un_jeton_retenu_est_refuse_une_fois_expire(jwks: Path, cle1: PrivateKey) -> None:
+async def test_un_jeton_retenu_est_refuse_une_fois_expire(jwks: Path, cle1: PrivateKey) -> None:
     verificateur = _verificateur_fichier(jwks)
     # Expired 29 s ago: still within the 30 s tolerance for clock differences, for one second.
     jeton = emettre_jeton(cle1, "gestionnaire.test", Role.GESTIONNAIRE, duree=timedelta(seconds=-29), kid="cle-1")
-    assert verificateur.lire(jeton).role == Role.GESTIONNAIRE
-    time.sleep(1.2)
+    assert (await verificateur.lire(jeton)).role == Role.GESTIONNAIRE
+    await asyncio.sleep(1.2)
     with pytest.raises(JetonInvalide):
-        verificateur.lire(jeton)
+        await verificateur.lire(jeton)
 
 
-def test_les_jetons_retenus_sont_bornes(jwks: Path, cle1: PrivateKey, decodages: list[str]) -> None:
+async def test_les_jetons_retenus_sont_bornes(jwks: Path, cle1: PrivateKey, decodages: list[str]) -> None:
     verificateur = _verificateur_fichier(jwks, taille_cache=2)
     jetons = [emettre_jeton(cle1, f"gestionnaire.{i}", Role.GESTIONNAIRE, kid="cle-1") for i in range(3)]
     for jeton in jetons:
-        verificateur.lire(jeton)
-    verificateur.lire(jetons[2])  # kept
-    verificateur.lire(jetons[0])  # the least recently used, dropped: checked again
+        await verificateur.lire(jeton)
+    await verificateur.lire(jetons[2])  # kept
+    await verificateur.lire(jetons[0])  # the least recently used, dropped: checked again
     assert decodages == [*jetons, jetons[0]]
 
 
@@ -413,55 +414,63 @@ def _jeton(cle: PrivateKey, kid: str) -> str:
     return emettre_jeton(cle, "gestionnaire.test", Role.GESTIONNAIRE, kid=kid)
 
 
-def test_jwks_par_url_garde_en_cache_et_relit_pour_un_kid_inconnu(
+async def test_jwks_par_url_garde_en_cache_et_relit_pour_un_kid_inconnu(
     serveur_jwks: ServeurJwks, cle1: PrivateKey, cle2: PrivateKey
 ) -> None:
     serveur_jwks.publier({"cle-1": cle1})
     verificateur = _verificateur_url(serveur_jwks.url, relecture=timedelta(0))
     for _ in range(3):
-        assert verificateur.lire(_jeton(cle1, "cle-1")).role == Role.GESTIONNAIRE
+        assert (await verificateur.lire(_jeton(cle1, "cle-1"))).role == Role.GESTIONNAIRE
     assert serveur_jwks.lectures == 1  # kept in cache
 
     serveur_jwks.publier({"cle-1": cle1, "cle-2": cle2})  # the rotation: key 2 published
-    assert verificateur.lire(_jeton(cle2, "cle-2")).role == Role.GESTIONNAIRE  # unknown kid: read again
+    assert (await verificateur.lire(_jeton(cle2, "cle-2"))).role == Role.GESTIONNAIRE  # unknown kid: read again
     assert serveur_jwks.lectures == 2
-    assert verificateur.lire(_jeton(cle1, "cle-1")).role == Role.GESTIONNAIRE
+    assert (await verificateur.lire(_jeton(cle1, "cle-1"))).role == Role.GESTIONNAIRE
     assert serveur_jwks.lectures == 2
 
     serveur_jwks.publier({"cle-2": cle2})
     # Key 1 withdrawn: refused once the cache is read again (here by an unknown kid's re-read).
     with pytest.raises(JetonInvalide):
-        verificateur.lire(_jeton(cle1, "cle-inconnue"))
+        await verificateur.lire(_jeton(cle1, "cle-inconnue"))
     with pytest.raises(JetonInvalide):
-        verificateur.lire(_jeton(cle1, "cle-1"))
+        await verificateur.lire(_jeton(cle1, "cle-1"))
 
 
-def test_jwks_par_url_un_kid_inconnu_ne_relit_pas_a_chaque_requete(
+async def test_jwks_par_url_un_kid_inconnu_ne_relit_pas_a_chaque_requete(
     serveur_jwks: ServeurJwks, cle1: PrivateKey
 ) -> None:
     serveur_jwks.publier({"cle-1": cle1})
     verificateur = _verificateur_url(serveur_jwks.url, relecture=timedelta(hours=1))
     for _ in range(5):
         with pytest.raises(JetonInvalide):
-            verificateur.lire(_jeton(cle1, "invente"))
+            await verificateur.lire(_jeton(cle1, "invente"))
     assert serveur_jwks.lectures == 1
 
 
-def test_jwks_par_url_en_panne_garde_les_cles_ou_repond_indisponible(
+async def test_jwks_par_url_en_panne_garde_les_cles_ou_repond_indisponible(
     serveur_jwks: ServeurJwks, cle1: PrivateKey
 ) -> None:
     serveur_jwks.publier({"cle-1": cle1})
     verificateur = _verificateur_url(
         serveur_jwks.url, relecture=timedelta(0), cache=timedelta(microseconds=1)
     )
-    assert verificateur.lire(_jeton(cle1, "cle-1")).role == Role.GESTIONNAIRE
+    assert (await verificateur.lire(_jeton(cle1, "cle-1"))).role == Role.GESTIONNAIRE
     serveur_jwks.en_panne = True
-    # The cache has expired and the URL fails: the keys read before stay in use.
-    assert verificateur.lire(_jeton(cle1, "cle-1")).role == Role.GESTIONNAIRE
-    assert serveur_jwks.lectures >= 2
+    # The cache has expired and the URL fails: the keys read before stay in use, the refresh
+    # runs beside the request.
+    for _ in range(10):
+        assert (await verificateur.lire(_jeton(cle1, "cle-1"))).role == Role.GESTIONNAIRE
+        await asyncio.sleep(0.01)
+    # Retried with backoff (the next attempt a second later), not at each of those requests.
+    assert serveur_jwks.lectures == 2
+    # An unknown kid is refused at once while the last read failed.
+    with pytest.raises(JetonInvalide):
+        await verificateur.lire(_jeton(cle1, "autre"))
+    assert serveur_jwks.lectures == 2
     # Never read at all: the service's fault, not the token's.
     with pytest.raises(ClesIndisponibles):
-        _verificateur_url(serveur_jwks.url, relecture=timedelta(0)).lire(_jeton(cle1, "cle-1"))
+        await _verificateur_url(serveur_jwks.url, relecture=timedelta(0)).lire(_jeton(cle1, "cle-1"))
 
 
 async def test_jwks_par_url_injoignable_repond_503_en_francais(
@@ -480,4 +489,9 @@ async def test_jwks_par_url_injoignable_repond_503_en_francais(
         )
         serveur_jwks.en_panne = False
         serveur_jwks.publier({"cle-1": cle1})
-        assert (await lister(http, signe(cle1, "cle-1"))).status_code == 200
+        # Read again after the backoff (a second after one failure): the service recovers alone.
+        reprise = [(await lister(http, signe(cle1, "cle-1"))).status_code]
+        while reprise[-1] == 503 and len(reprise) < 100:
+            await asyncio.sleep(0.05)
+            reprise.append((await lister(http, signe(cle1, "cle-1"))).status_code)
+        assert reprise[-1] == 200 and len(reprise) < 60, reprise

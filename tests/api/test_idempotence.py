@@ -160,3 +160,22 @@ async def test_meme_cle_autre_contenu_409(
     # A number is not a date (pydantic would read it as a Unix timestamp).
     r = await http.post(f"{M1}/prolonger", json={"expire_le": 0}, headers=GESTIONNAIRE)
     assert probleme(r, 422)["errors"][0]["champ"] == "expire_le"
+
+
+async def test_la_documentation_dit_ce_que_repond_une_cle_reutilisee(
+    http: httpx.AsyncClient, demande: Demande, smtp: ServeurSmtp
+) -> None:
+    """What the OpenAPI document tells a client of a reused key is what the service answers."""
+    await ouvrir(http)
+    r = await http.post(f"{M1}/retirer", json={"motif": "doublon"}, headers={**GESTIONNAIRE, **cle("k-doc")})
+    assert r.status_code == 200, r.text
+    reutilisee = (await http.post(f"{M1}/renoncer", headers={**OPERATEUR, **cle("k-doc")})).status_code
+    assert reutilisee == 409
+
+    chemins = (await http.get("/openapi.json")).json()["paths"]
+    for action in ("confirmer", "renoncer", "retirer", "prolonger"):
+        operation = chemins[f"/api/v1/modifications/{{numero}}/{action}"]["post"]
+        (parametre,) = [p for p in operation["parameters"] if p["name"] == "Idempotency-Key"]
+        assert f"refusée ({reutilisee})" in parametre["description"], action
+        assert "422" not in parametre["description"], action
+        assert str(reutilisee) in operation["responses"], action

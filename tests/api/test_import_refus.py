@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import logging
 from typing import Any
 
 import httpx
+import pytest
 
 from modif_solde.models.tables import Demande
 from tests.api.conftest import AUTRE_OPERATEUR, AUTRE_SIRET, GESTIONNAIRE, OPERATEUR
@@ -49,3 +51,23 @@ async def test_deux_imports_simultanes_un_201_un_409(
     perdant = next(r for r in reponses if r.status_code == 409)
     assert perdant.headers["content-type"].startswith("application/problem+json")
     assert "déjà enregistré" in perdant.json()["detail"]
+
+
+async def test_chaque_import_refuse_est_journalise_avec_son_appelant(
+    http: httpx.AsyncClient, demande: Demande, donnees: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    """The answer cannot hide that a number exists (README): the log shows who asks for which
+    numbers, so that an enumeration is seen."""
+    caplog.set_level(logging.INFO)
+    autre = _a_l_autre_operateur(donnees)
+    assert (await http.post("/api/v1/demandes", json=autre, headers=AUTRE_OPERATEUR)).status_code == 409
+    assert (await http.post("/api/v1/demandes", json=autre, headers=OPERATEUR)).status_code == 403
+    valide = {**donnees, "numero": "FINMSS000777"}
+    assert (await http.post("/api/v1/demandes", json=valide, headers=OPERATEUR)).status_code == 201
+
+    refus = [r for r in caplog.records if r.getMessage().startswith("import refusé")]
+    assert [(r.numero, r.appelant, r.role, r.siret, r.statut) for r in refus] == [  # type: ignore[attr-defined]
+        ("FINMSS009266", "operateur.test", "operateur", AUTRE_SIRET, 409),
+        ("FINMSS009266", "operateur.test", "operateur", "50961588600025", 403),
+    ]
+    assert refus[0].levelno == logging.WARNING

@@ -62,6 +62,7 @@ async def test_en_production_sans_jeton_reglé_metrics_n_est_pas_servi(
             "OIDC_DISCOVERY_URL": "https://fca.example/api/v2/.well-known/openid-configuration",
             # The API's tokens in production: a JWKS (never read by this test).
             "JWT_JWKS_URL": "https://127.0.0.1:9/jwks.json",
+            "PORTAIL_URL": "https://portail.sante.example.fr",
         }
     )
     async for http in _client(production, banc):

@@ -13,6 +13,7 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import text
 from sqlmodel import SQLModel
 
@@ -100,3 +101,29 @@ async def test_les_migrations_construisent_les_tables_des_modeles(url_vierge: st
     finally:
         await engine.dispose()
     assert ecarts == []
+
+
+async def test_0007_cree_puis_retire_la_table_des_sessions(url_vierge: str) -> None:
+    await asyncio.to_thread(command.upgrade, alembic_config(url_vierge), "0006")
+    engine = create_engine(url_vierge)
+    try:
+        await asyncio.to_thread(command.upgrade, alembic_config(url_vierge), "0007")
+        async with engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "INSERT INTO session_portail (id, sub, csrf, cree_le, vu_le, expire_le) VALUES "
+                    "('a', 's', 'c', '2026-01-01 00:00:00+00:00', '2026-01-01 00:00:00+00:00', "
+                    "'2026-01-01 00:30:00+00:00')"
+                )
+            )
+            index = await conn.run_sync(
+                lambda c: {i["name"] for i in sa_inspect(c).get_indexes("session_portail")}
+            )
+        assert index == {"ix_session_portail_courriel", "ix_session_portail_expire_le"}
+        await asyncio.to_thread(command.downgrade, alembic_config(url_vierge), "0006")
+        async with engine.connect() as conn:
+            tables = await conn.run_sync(lambda c: set(sa_inspect(c).get_table_names()))
+        assert "session_portail" not in tables and "gestionnaire" in tables
+        await asyncio.to_thread(migrer, url_vierge)
+    finally:
+        await engine.dispose()

@@ -14,6 +14,7 @@ import flask
 import httpx
 import pytest
 import werkzeug.serving
+from fastapi import FastAPI
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 from oidc_provider_mock import User, run_server_in_thread
@@ -130,6 +131,21 @@ async def portail(settings: Settings, banc: Banc, factory: Any) -> AsyncIterator
             yield client
 
 
+@pytest.fixture
+async def appli_lecture(engine: Any, stockage: Stockage, fournisseur: str, factory: Any) -> AsyncIterator[FastAPI]:
+    """The app for pages that only read: no Temporal server (its lazy client is never called)."""
+    app = create_app(
+        reglages(
+            "http://test",
+            fournisseur,
+            DATABASE_URL=engine.url.render_as_string(hide_password=False),
+            STORAGE_DIR=stockage.racine,
+        )
+    )
+    async with app.router.lifespan_context(app):
+        yield app
+
+
 async def se_connecter(portail: httpx.AsyncClient, sub: str, retour: str = "/demandes") -> httpx.Response:
     """The whole authorization code flow: our app, the provider's page (pick `sub`), back."""
     depart = await portail.get("/connexion", params={"retour": retour})
@@ -143,6 +159,13 @@ async def se_connecter(portail: httpx.AsyncClient, sub: str, retour: str = "/dem
     rappel = urlsplit(choix.headers["location"])
     assert rappel.path == "/connexion/retour"
     return await portail.get(f"{rappel.path}?{rappel.query}")
+
+
+async def se_deconnecter(portail: httpx.AsyncClient) -> None:
+    """**Se déconnecter**, as the layout's form posts it (before logging in as someone else)."""
+    page = await portail.get("/demandes")
+    sortie = await portail.post("/deconnexion", data={"csrf": jeton_csrf(page.text)})
+    assert sortie.status_code == 303, sortie.text
 
 
 def parametres(url: str) -> dict[str, str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import os
+import re
 import time
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -16,6 +17,7 @@ from modif_solde.api.app import create_app
 from modif_solde.config import Settings
 from modif_solde.db import SessionFactory, unit_of_work
 from modif_solde.models.tables import Demande
+from modif_solde.models.types import maintenant
 from modif_solde.pages import session as sess
 from modif_solde.services import gestionnaires
 from tests.pages.conftest import (
@@ -29,6 +31,16 @@ from tests.pages.conftest import (
     se_connecter,
 )
 from tests.workflows.conftest import Banc
+
+# What production requires, on loopback addresses that nothing in these tests reaches.
+PRODUCTION: dict[str, Any] = {
+    "ENVIRONNEMENT": "production",
+    "JWT_JWKS_URL": "https://127.0.0.1:9/jwks.json",
+    "SESSION_SECRET": "s" * 40,
+    "OIDC_CLIENT_SECRET": "c" * 40,
+    "OIDC_DISCOVERY_URL": "https://127.0.0.1:9/.well-known/openid-configuration",
+    "PORTAIL_URL": "https://portail.sante.example.fr",
+}
 
 
 async def test_the_operator_logs_in_and_sees_its_requests_only(
@@ -178,6 +190,7 @@ async def test_logout_needs_the_csrf_token_and_ends_the_provider_session(portail
 async def test_the_session_identifier_and_csrf_token_are_new_at_each_login(portail: httpx.AsyncClient) -> None:
     await se_connecter(portail, OPERATEUR)
     premier = jeton_csrf((await portail.get("/demandes")).text)
+    await portail.post("/deconnexion", data={"csrf": premier})
     await se_connecter(portail, OPERATEUR)
     second = jeton_csrf((await portail.get("/demandes")).text)
 
@@ -186,22 +199,35 @@ async def test_the_session_identifier_and_csrf_token_are_new_at_each_login(porta
     assert (await portail.post("/deconnexion", data={"csrf": premier})).status_code == 403
 
 
+async def test_a_link_to_the_login_never_ends_a_session(portail: httpx.AsyncClient, demande: Demande) -> None:
+    """Any site can link to /connexion: a logged-in person goes where it was asked to go, still
+    logged in, and only to a local path."""
+    await se_connecter(portail, OPERATEUR)
+
+    lien = await portail.get("/connexion", params={"retour": "/demandes/FINMSS009266"})
+    assert lien.status_code == 303 and lien.headers["location"] == "/demandes/FINMSS009266"
+    assert (await portail.get("/demandes/FINMSS009266")).status_code == 200
+    ailleurs = await portail.get("/connexion", params={"retour": "https://pirate.example/"})
+    assert ailleurs.status_code == 303 and ailleurs.headers["location"] == "/demandes"
+    assert (await portail.get("/demandes")).status_code == 200
+
+
 async def test_the_session_ends_after_inactivity_and_after_its_maximum_duration(
     portail: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     await se_connecter(portail, OPERATEUR)
-    debut = time.time()
-    monkeypatch.setattr(sess.time, "time", lambda: debut + timedelta(minutes=29).total_seconds())
+    debut = maintenant()
+    monkeypatch.setattr(sess, "maintenant", lambda: debut + timedelta(minutes=29))
     assert (await portail.get("/demandes")).status_code == 200
-    monkeypatch.setattr(sess.time, "time", lambda: debut + timedelta(minutes=29 * 2 + 2).total_seconds())
+    monkeypatch.setattr(sess, "maintenant", lambda: debut + timedelta(minutes=29 * 2 + 2))
     assert (await portail.get("/demandes")).status_code == 303
 
     await se_connecter(portail, OPERATEUR)
-    debut = time.time()
+    debut = sess.maintenant()  # the new session's creation, on the clock of the test
     for minutes in range(25, 12 * 60, 25):
-        monkeypatch.setattr(sess.time, "time", lambda m=minutes: debut + m * 60)
+        monkeypatch.setattr(sess, "maintenant", lambda m=minutes: debut + timedelta(minutes=m))
         assert (await portail.get("/demandes")).status_code == 200
-    monkeypatch.setattr(sess.time, "time", lambda: debut + timedelta(hours=12, minutes=1).total_seconds())
+    monkeypatch.setattr(sess, "maintenant", lambda: debut + timedelta(hours=12, minutes=1))
     assert (await portail.get("/demandes")).status_code == 303
 
 
@@ -211,14 +237,7 @@ async def test_the_session_cookie_is_httponly_lax_and_secure_outside_development
     cookie = (await portail.get("/connexion")).headers["set-cookie"].lower()
     assert "httponly" in cookie and "samesite=lax" in cookie and "secure" not in cookie
 
-    production: dict[str, Any] = {
-        "ENVIRONNEMENT": "production",
-        "JWT_JWKS_URL": "https://127.0.0.1:9/jwks.json",
-        "SESSION_SECRET": "s" * 40,
-        "OIDC_CLIENT_SECRET": "c" * 40,
-        "OIDC_DISCOVERY_URL": "https://127.0.0.1:9/.well-known/openid-configuration",
-    }
-    async for client in _app(settings.model_copy(update=production), banc):
+    async for client in _app(settings.model_copy(update=PRODUCTION), banc):
         cookie = (await client.get("/connexion")).headers["set-cookie"].lower()
         assert "secure" in cookie
 
@@ -240,6 +259,20 @@ async def test_pages_carry_strict_security_headers(portail: httpx.AsyncClient) -
     assert accueil.headers["referrer-policy"] == "same-origin"
     assert accueil.headers["x-content-type-options"] == "nosniff"
     assert "Se connecter" in accueil.text
+
+
+async def test_outside_development_every_answer_asks_for_https_only(
+    portail: httpx.AsyncClient, banc: Banc, factory: SessionFactory, settings: Settings
+) -> None:
+    """HSTS from the service itself: behind a proxy that forgets it, a browser still never
+    comes back over plain HTTP."""
+    assert "strict-transport-security" not in (await portail.get("/")).headers  # development
+
+    async for client in _app(settings.model_copy(update=PRODUCTION), banc):
+        for chemin in ("/", "/connexion", "/healthz", "/api/v1/demandes", "/demandes/FINMSS009266"):
+            hsts = (await client.get(chemin)).headers.get("strict-transport-security", "")
+            age = re.search(r"max-age=(\d+)", hsts)
+            assert age and int(age.group(1)) >= 365 * 24 * 3600, (chemin, hsts)
 
 
 def test_reglages_de_test(fournisseur: str) -> None:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import html
 import json
+import logging
 import re
 from typing import Any
 
 import httpx
+import pytest
 
 from modif_solde.api.auth import Role, emettre_jeton
 from modif_solde.config import DEV_JWT_SECRET
@@ -23,6 +25,7 @@ from tests.pages.conftest import (
     OPERATEUR,
     jeton_csrf,
     se_connecter,
+    se_deconnecter,
 )
 from tests.workflows.conftest import Banc
 
@@ -246,6 +249,7 @@ async def test_another_operator_and_a_gestionnaire_see_the_modification_as_they_
 
     async with unit_of_work(factory) as session:
         await gestionnaires.ajouter(session, COURRIEL_GESTIONNAIRE)
+    await se_deconnecter(portail)
     await se_connecter(portail, GESTIONNAIRE)
     lecture = await portail.get(MODIFICATION)
     assert lecture.status_code == 200
@@ -273,6 +277,24 @@ async def test_import_a_request_from_its_json_file(
     )
     assert r.status_code == 303 and r.headers["location"] == "/demandes/FINMSS009266"
     assert "Demande importée" in texte((await portail.get("/demandes/FINMSS009266")).text)
+
+
+async def test_a_refused_import_is_logged_with_its_caller(
+    portail: httpx.AsyncClient, demande: Demande, donnees: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    await se_connecter(portail, OPERATEUR, retour="/demandes/importer")
+    csrf = jeton_csrf((await portail.get("/demandes/importer")).text)
+
+    refus = await portail.post(
+        "/demandes/importer", data={"csrf": csrf}, files={"fichier": ("d.json", json.dumps(donnees), "application/json")}
+    )
+
+    assert refus.status_code == 422 and "il est déjà enregistré" in texte(refus.text)
+    (ligne,) = [r for r in caplog.records if r.getMessage().startswith("import refusé")]
+    assert (ligne.numero, ligne.appelant, ligne.siret, ligne.statut) == (  # type: ignore[attr-defined]
+        "FINMSS009266", OPERATEUR, "50961588600025", 409
+    )
 
 
 async def test_a_document_is_consulted_through_the_session(

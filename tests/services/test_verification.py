@@ -10,7 +10,7 @@ import asyncio
 import os
 import sys
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -30,10 +30,11 @@ from modif_solde.services import modifications as svc
 from modif_solde.services.demandes import importer_demande, lire_import
 from modif_solde.services.envoi import ExpediteurSmtp
 from modif_solde.services.stockage import Stockage, StockageDossier
-from modif_solde.services.verification import reparer, verifier
+from modif_solde.services.verification import Ecart, reparer, verifier
 from modif_solde.temporal import demarrer_modification
 from modif_solde.worker import construire_worker
-from modif_solde.workflows.contrat import ModificationEntree
+from modif_solde.workflows.contrat import ActionOperateur, ModificationEntree, Retrait
+from modif_solde.workflows.modification import ModificationWorkflow
 from tests.conftest import ServeurS3
 from tests.processus import ServeurTemporalDev, port_libre, temporal_dev
 from tests.workflows import conftest as temporal
@@ -193,6 +194,92 @@ async def test_les_cycles_arretes_sont_signales_puis_repares(
     assert all(h.nouvelle_valeur and h.nouvelle_valeur.startswith("en_cours : ") for h in historique)
     # A second repair finds nothing to do.
     assert await reparer(factory, client, stockage, await verifier(factory, client)) == []
+
+
+class ClientEntreDeuxLectures:
+    """The real client, whose listing of the running workflows first lets `entre_temps` run:
+    what happens between verifier's database read and its Temporal listing."""
+
+    def __init__(self, client: Client, entre_temps: Callable[[], Awaitable[None]]) -> None:
+        self._client, self._entre_temps = client, entre_temps
+
+    def __getattr__(self, nom: str) -> Any:
+        return getattr(self._client, nom)
+
+    def list_workflows(self, *args: Any, **kwargs: Any) -> AsyncIterator[Any]:
+        async def lister() -> AsyncIterator[Any]:
+            await self._entre_temps()
+            async for execution in self._client.list_workflows(*args, **kwargs):
+                yield execution
+
+        return lister()
+
+
+async def retirer_jusqu_au_bout(client: Client, numero: str) -> None:
+    """A gestionnaire withdraws the modification; its workflow sends its e-mail and completes."""
+    handle = client.get_workflow_handle(numero)
+    await handle.execute_update(ModificationWorkflow.retirer, Retrait(par="gestionnaire-1", motif="doublon"))
+    await asyncio.wait_for(handle.result(), timeout=30)
+
+
+async def etat(factory: SessionFactory, numero: str) -> tuple[str, str | None, int]:
+    async with factory() as session:
+        modification = (await session.exec(select(Modification).where(Modification.numero == numero))).one()
+        lignes = (await session.exec(select(Historique).where(Historique.champ == "statut"))).all()
+    return modification.statut, modification.issue, len(lignes)
+
+
+async def test_un_retrait_pendant_la_verification_n_est_pas_un_cycle_arrete(
+    client: Client, worker: Worker, factory: SessionFactory, stockage: Stockage, donnees: dict[str, Any]
+) -> None:
+    """Read "open" in the database, then the workflow completes (the gestionnaire withdrew it),
+    then Temporal is listed: the cycle ended well, nothing is reported."""
+    numero = await ouvrir(client, worker, factory, stockage, donnees, "FINMSS000004")
+    await invitations_envoyees(factory, 1)
+
+    ecarts = await verifier(factory, ClientEntreDeuxLectures(client, lambda: retirer_jusqu_au_bout(client, numero)))  # type: ignore[arg-type]
+
+    assert ecarts == []
+    assert (await client.get_workflow_handle(numero).describe()).status == WorkflowExecutionStatus.COMPLETED
+    assert await verifier(factory, client) == []
+
+
+LIBELLES = {"retiree": "retirée", "confirmee": "confirmée"}
+
+
+@pytest.mark.parametrize("issue", ["retiree", "confirmee"])
+async def test_reparer_un_cycle_clos_entre_temps_ne_change_rien_et_le_dit(
+    client: Client,
+    worker: Worker,
+    factory: SessionFactory,
+    stockage: Stockage,
+    donnees: dict[str, Any],
+    issue: str,
+) -> None:
+    """The report was made while the modification was open; it ended since (withdrawn, or
+    confirmed by the operator). --reparer neither closes it again nor writes a history line."""
+    numero = await ouvrir(client, worker, factory, stockage, donnees, "FINMSS000005")
+    await invitations_envoyees(factory, 1)
+    ecarts = [
+        Ecart(
+            f"La modification {numero} est ouverte mais son cycle s'est arrêté (workflow achevé sans clore la modification).",
+            modification_a_clore=numero,
+            arret="workflow achevé sans clore la modification",
+        )
+    ]
+    if issue == "retiree":
+        await retirer_jusqu_au_bout(client, numero)
+    else:
+        handle = client.get_workflow_handle(numero)
+        await handle.execute_update(ModificationWorkflow.confirmer, ActionOperateur(par="operateur-1"))
+        await asyncio.wait_for(handle.result(), timeout=30)
+    avant = await etat(factory, numero)
+    assert avant[0] == issue
+
+    faits = await reparer(factory, client, stockage, ecarts)
+
+    assert faits == [f"Modification {numero} laissée telle quelle : elle est déjà close (« {LIBELLES[issue]} »), rien n'a été changé."]
+    assert await etat(factory, numero) == avant
 
 
 async def test_une_demande_a_modifier_sans_modification_ouverte_est_remise_en_cours(
