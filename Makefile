@@ -17,7 +17,7 @@ WRK := /usr/bin/wrk
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	$(BIN)/pip install --quiet -e '.[local,dev,bench]'
 	touch $(STAMP)
 
 $(ASSETS): package.json package-lock.json .dsfr.yml
