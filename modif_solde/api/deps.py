@@ -21,6 +21,7 @@ from modif_solde.api.auth import ClesIndisponibles, JetonInvalide, Role, Utilisa
 from modif_solde.api.problemes import Probleme
 from modif_solde.config import Settings
 from modif_solde.db import SessionFactory, unit_of_work
+from modif_solde.journal import noter_appelant
 from modif_solde.services.stockage import Stockage
 
 journal = logging.getLogger(__name__)
@@ -104,8 +105,9 @@ async def get_utilisateur(
         # A JWKS at a URL may be fetched (seconds at worst): in a thread. A file's (one stat)
         # or the development secret: here, without the thread pool's hop.
         if verificateur.lit_par_le_reseau:
-            return await anyio.to_thread.run_sync(verificateur.lire, credentials.credentials)
-        return verificateur.lire(credentials.credentials)
+            utilisateur = await anyio.to_thread.run_sync(verificateur.lire, credentials.credentials)
+        else:
+            utilisateur = verificateur.lire(credentials.credentials)
     except JetonInvalide as exc:
         # The reason is logged, never answered: the caller learns only that the token is refused.
         journal.info("jeton refusé : %s", exc)
@@ -114,6 +116,9 @@ async def get_utilisateur(
         raise Probleme(
             503, "Les clés de vérification des jetons sont momentanément indisponibles.", entetes={"Retry-After": "5"}
         ) from None
+    # Who asked: on this request's log lines, and in the workflow's and activities' for its actions.
+    noter_appelant(utilisateur.sub)
+    return utilisateur
 
 
 UtilisateurDep = Annotated[Utilisateur, Depends(get_utilisateur)]

@@ -18,6 +18,7 @@ from modif_solde.api.auth import Role, Utilisateur
 from modif_solde.api.problemes import Probleme
 from modif_solde.config import Settings
 from modif_solde.db import unit_of_work
+from modif_solde.journal import noter_appelant
 from modif_solde.services.gestionnaires import est_gestionnaire
 
 COOKIE = "modif_solde_session"
@@ -112,6 +113,9 @@ def _identite(request: Request) -> dict[str, Any]:
     if donnees is None:
         chemin = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         raise ConnexionRequise(retour_sur(chemin) if request.method == "GET" else "/demandes")
+    # Who asked: on this request's log lines, and in the workflow's and activities' for its actions.
+    if isinstance(sub := donnees.get("sub"), str):
+        noter_appelant(sub)
     return donnees
 
 
