@@ -61,7 +61,7 @@ def test_la_configuration_de_docker_compose_est_valide(tmp_path: Path) -> None:
     shutil.copy(DOSSIER / "alertes.yml", tmp_path / "alertes.yml")
     resultat = promtool("check", "config", "prometheus.yml", dossier=tmp_path)
     assert resultat.returncode == 0, resultat.stdout + resultat.stderr
-    assert re.search(r"SUCCESS: 6 rules found", resultat.stdout)
+    assert re.search(r"SUCCESS: 16 rules found", resultat.stdout)
 
 
 def ancres_github(texte: str) -> set[str]:
