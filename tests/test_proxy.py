@@ -189,6 +189,13 @@ async def test_limite_de_debit_429_avec_retry_after(proxy: Proxy) -> None:
         # The list (GET) and the other routes are not limited by the import's zone.
         assert (await client.get("/api/v1/demandes")).status_code == 401
         assert (await client.get("/healthz")).status_code == 200
+        # The opening of a modification (API and back-office form) has its own zone: burst of 10.
+        ouvertures = [
+            (await client.post("/api/v1/demandes/FINMSS000001/modifications", json={})).status_code for _ in range(14)
+        ]
+        assert ouvertures[:11] == [401] * 11 and set(ouvertures[11:]) == {429}, ouvertures
+        r = await client.post("/demandes/FINMSS000001/modifications", data={})
+        assert r.status_code == 429 and r.headers["Retry-After"] == "60"
         # The login has its own zone.
         connexions = [(await client.get("/connexion")).status_code for _ in range(14)]
         assert 429 in connexions and connexions[0] != 429
