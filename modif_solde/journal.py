@@ -1,4 +1,5 @@
-"""Structured log lines, carrying the modification number wherever there is one."""
+"""Structured log lines, carrying the modification number wherever there is one, and the
+request id and caller's `sub` of the action that caused them (API, workflow, activities)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import contextvars
 import json
 import logging
 import sys
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,6 +17,35 @@ from temporalio import activity, workflow
 modification_courante: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "modification", default=None
 )
+
+
+
+@dataclass(slots=True)
+class Appel:
+    """Who asked for what is being done: the request id (X-Request-ID) and the caller's `sub`.
+    Set per request by the API (the `sub` once the caller is known), carried to the workflow and
+    its activities in Temporal headers (modif_solde/propagation.py)."""
+
+    requete_id: str | None = None
+    sub: str | None = None
+
+
+appel_courant: contextvars.ContextVar[Appel | None] = contextvars.ContextVar("appel", default=None)
+
+
+def noter_appelant(sub: str) -> None:
+    """The caller is known (token or portal session): its `sub` joins the request's lines."""
+    appel = appel_courant.get()
+    if appel is not None:
+        appel.sub = sub
+
+
+def _appel(record: logging.LogRecord) -> dict[str, str]:
+    appel = appel_courant.get()
+    if appel is None:
+        return {}
+    return {k: v for k, v in (("requete_id", appel.requete_id), ("sub", appel.sub)) if v}
+
 
 _CHAMPS_STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
 
@@ -46,6 +77,7 @@ class FormatJson(logging.Formatter):
         }
         if (numero := _modification(record)) is not None:
             ligne["modification"] = numero
+        ligne.update(_appel(record))
         ligne.update(
             {
                 k: v if isinstance(v, str | int | float | bool | None) else str(v)
@@ -62,7 +94,7 @@ class FormatTexte(logging.Formatter):
         debut = f"{datetime.fromtimestamp(record.created).strftime('%H:%M:%S')} {record.levelname:<7} {record.name}"
         contexte = " ".join(
             f"{k}={v}"
-            for k, v in (("modification", _modification(record)), *_extras(record).items())
+            for k, v in (("modification", _modification(record)), *_appel(record).items(), *_extras(record).items())
             if v is not None
         )
         ligne = f"{debut} {record.getMessage()}" + (f" [{contexte}]" if contexte else "")

@@ -21,6 +21,7 @@ from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.service import RPCError, RPCStatusCode
 
 from modif_solde.config import Settings
+from modif_solde.propagation import PropagationAppel
 from modif_solde.workflows.contrat import WORKFLOW_MODIFICATION, EtatModification, ModificationEntree
 from modif_solde.workflows.modification import SA_DEMANDE, SA_SIRET, ModificationWorkflow
 
@@ -47,6 +48,8 @@ async def connecter(settings: Settings, lazy: bool = False, runtime: Runtime | N
         settings.TEMPORAL_ADDRESS,
         namespace=settings.TEMPORAL_NAMESPACE,
         data_converter=pydantic_data_converter,
+        # The request id and caller of each action, to the workflow's and activities' logs.
+        interceptors=[PropagationAppel()],
         lazy=lazy,
         runtime=runtime,
     )

@@ -17,6 +17,7 @@ from modif_solde.activities.modification import ActivitesModification
 from modif_solde.config import Settings
 from modif_solde.db import SessionFactory, create_engine, session_factory
 from modif_solde.metriques import ServeurMetriques
+from modif_solde.propagation import PropagationAppel
 from modif_solde.services.envoi import Expediteur, ExpediteurSmtp
 from modif_solde.services.stockage import ouvrir_stockage
 from modif_solde.temporal import connecter, runtime_avec_metriques
@@ -58,11 +59,15 @@ def construire_worker(
 ) -> Worker:
     """The one worker definition: the service, the tests, the recorded histories and the bench
     all run this, with its sandbox runner and its bounds."""
+    # The request id and caller of each action into the workflow's and activities' logs: from
+    # the client when it was connected with the interceptor (modif_solde.temporal), else here.
+    propagation = [] if any(isinstance(i, PropagationAppel) for i in client.config()["interceptors"]) else [PropagationAppel()]
     return Worker(
         client,
         task_queue=task_queue,
         workflows=[ModificationWorkflow],
         activities=acts.toutes(),
+        interceptors=propagation,
         workflow_runner=executeur_de_workflows(),
         # What bounds the worker's memory (about 0.17 MB per cached workflow, measured by
         # `make bench`); an evicted workflow is rebuilt from its history when it wakes up.

@@ -79,10 +79,12 @@ class ServeurTemporalDev(Processus):
     def __init__(self, dossier: Path) -> None:
         self.port = port_libre()
         self.adresse = f"127.0.0.1:{self.port}"
+        # The server's own metrics (Prometheus' format), as `PROMETHEUS_ENDPOINT` in compose.
+        self.port_metriques = port_libre()
         commande = [
             str(TEMPORAL), "server", "start-dev", "--headless",
             "--ip", "127.0.0.1", "--port", str(self.port), "--ui-port", str(port_libre()),
-            "--http-port", str(port_libre()), "--metrics-port", str(port_libre()),
+            "--http-port", str(port_libre()), "--metrics-port", str(self.port_metriques),
             "--db-filename", str(dossier / "temporal.db"), "--log-level", "error",
         ]  # fmt: skip
         for nom, type_ in SEARCH_ATTRIBUTES.items():

@@ -218,3 +218,51 @@ def test_les_refus_du_modele_sont_tous_nommes_a_la_fois() -> None:
         "MODIF_SOLDE_S3_ACCESS_KEY_ID",
         "MODIF_SOLDE_METRIQUES_JETON",
     ]
+
+
+@pytest.mark.usefixtures("sans_env_modif_solde")
+def test_un_secret_se_lit_dans_le_fichier_que_nomme_sa_variable_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Docker secrets and Kubernetes Secret volumes: the value in a file, one line break dropped."""
+    fichier = tmp_path / "session"
+    fichier.write_text("s" * 40 + "\n", encoding="utf-8")
+    monkeypatch.setenv("MODIF_SOLDE_SESSION_SECRET_FILE", str(fichier))
+    jeton = tmp_path / "jeton"
+    jeton.write_text("j" * 32, encoding="utf-8")
+    monkeypatch.setenv("MODIF_SOLDE_METRIQUES_JETON_FILE", str(jeton))
+    settings = Settings()
+    assert settings.SESSION_SECRET == "s" * 40
+    # Validators apply to a value from a file as to any other.
+    assert settings.METRIQUES_JETON == "j" * 32
+    jeton.write_text("court", encoding="utf-8")
+    with pytest.raises(ValidationError, match="32 caractères"):
+        Settings()
+
+
+@pytest.mark.usefixtures("sans_env_modif_solde")
+def test_une_variable_et_son_fichier_ensemble_sont_refuses(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fichier = tmp_path / "session"
+    fichier.write_text("s" * 40, encoding="utf-8")
+    monkeypatch.setenv("MODIF_SOLDE_SESSION_SECRET_FILE", str(fichier))
+    monkeypatch.setenv("MODIF_SOLDE_SESSION_SECRET", "t" * 40)
+    with pytest.raises(ReglagesInvalides, match="MODIF_SOLDE_SESSION_SECRET et MODIF_SOLDE_SESSION_SECRET_FILE"):
+        Settings()
+
+
+def test_la_commande_lit_ses_reglages_dans_des_fichiers(tmp_path: Path) -> None:
+    """The database URL (with its password) from a file, as the Kubernetes manifests mount it."""
+    url = tmp_path / "database-url"
+    url.write_text(f"sqlite:///{tmp_path}/base.db\n", encoding="utf-8")
+    resultat = _modif_solde("migrate", env={"MODIF_SOLDE_DATABASE_URL_FILE": str(url)})
+    assert resultat.returncode == 0, resultat.stderr
+    assert (tmp_path / "base.db").exists()
+
+
+def test_un_fichier_de_secret_illisible_arrete_la_commande_en_francais(tmp_path: Path) -> None:
+    absent = tmp_path / "absent"
+    resultat = _modif_solde("migrate", env={"MODIF_SOLDE_DATABASE_URL_FILE": str(absent)})
+    assert resultat.returncode == 2
+    assert "Traceback" not in resultat.stderr
+    assert "Réglages invalides" in resultat.stderr
+    assert f"MODIF_SOLDE_DATABASE_URL_FILE : impossible de lire {absent}" in resultat.stderr

@@ -21,6 +21,7 @@ from modif_solde.api.auth import ClesIndisponibles, JetonInvalide, Role, Utilisa
 from modif_solde.api.problemes import Probleme
 from modif_solde.config import Settings
 from modif_solde.db import SessionFactory, unit_of_work
+from modif_solde.journal import noter_appelant
 from modif_solde.services.stockage import Stockage
 
 journal = logging.getLogger(__name__)
@@ -102,7 +103,7 @@ async def authentifier(verificateur: Verificateur, autorisation: str | None) -> 
     if schema.lower() != "bearer" or not jeton.strip():
         raise Probleme(401, "Un jeton d'accès (Authorization: Bearer …) est requis.", entetes=_DEFI)
     try:
-        return await verificateur.lire(jeton.strip())
+        utilisateur = await verificateur.lire(jeton.strip())
     except JetonInvalide as exc:
         # The reason is logged, never answered: the caller learns only that the token is refused.
         journal.info("jeton refusé : %s", exc)
@@ -111,6 +112,9 @@ async def authentifier(verificateur: Verificateur, autorisation: str | None) -> 
         raise Probleme(
             503, "Les clés de vérification des jetons sont momentanément indisponibles.", entetes={"Retry-After": "5"}
         ) from None
+    # Who asked: on this request's log lines, and in the workflow's and activities' for its actions.
+    noter_appelant(utilisateur.sub)
+    return utilisateur
 
 
 async def get_utilisateur(

@@ -21,6 +21,7 @@ from modif_solde.api.auth import Role, Utilisateur
 from modif_solde.api.problemes import Probleme
 from modif_solde.config import Settings
 from modif_solde.db import unit_of_work
+from modif_solde.journal import noter_appelant
 from modif_solde.models.types import maintenant
 from modif_solde.services import sessions_portail
 from modif_solde.services.sessions_portail import Duree, Identite, SessionOuverte
@@ -185,6 +186,8 @@ CsrfDep = Depends(verifier_csrf)
 
 def _utilisateur(ouverte: SessionOuverte) -> Utilisateur:
     """A gestionnaire only if the service's list says so (read with the session, each time)."""
+    # Who asked: on this request's log lines, and in the workflow's and activities' for its actions.
+    noter_appelant(ouverte.sub)
     if ouverte.gestionnaire:
         return Utilisateur(sub=ouverte.sub, role=Role.GESTIONNAIRE)
     if not isinstance(ouverte.siret, str) or not stdnum_siret.is_valid(ouverte.siret):

@@ -9,6 +9,9 @@ is persisted.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from temporalio import workflow
@@ -17,6 +20,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, RetryState
 from temporalio.exceptions import TimeoutError as DelaiDepasse
 
 with workflow.unsafe.imports_passed_through():
+    from modif_solde.journal import Appel, appel_courant
     from modif_solde.models.enums import PROLONGATION_MAX, StatutEnvoi, StatutModification, TypeCourriel
     from modif_solde.workflows.contrat import (
         CLOTURER,
@@ -48,6 +52,29 @@ with workflow.unsafe.imports_passed_through():
         Retrait,
         message_echeance_passee,
     )
+
+
+
+@dataclass(frozen=True)
+class CourrielEnFile:
+    """An e-mail waiting its turn, with the action that caused it (request id and caller,
+    README « Suivre une action »): the sender task sends it later, under that action's name."""
+
+    courriel: CourrielActivite
+    appel: Appel | None
+
+
+@contextmanager
+def _sous_appel(appel: Appel | None) -> Iterator[None]:
+    # The previous value set back, not a token reset: an evicted workflow's coroutines are
+    # closed from another context, where a token is refused.
+    precedent = appel_courant.get()
+    appel_courant.set(appel)
+    try:
+        yield
+    finally:
+        appel_courant.set(precedent)
+
 
 SA_DEMANDE = SearchAttributeKey.for_keyword("DemandeNumero")
 SA_SIRET = SearchAttributeKey.for_keyword("OperateurSiret")
@@ -108,7 +135,7 @@ class ModificationWorkflow:
         self._expire_le: datetime | None = None
         self._relance_envoyee = False
         self._version_appliquee: int | None = None
-        self._courriels: list[CourrielActivite] = []
+        self._courriels: list[CourrielEnFile] = []
         self._echeances_changees = False
         self._courriels_a_cote = False  # the sender task sends them, the main loop only waits
         self._echecs_courriel: list[str] = []
@@ -184,6 +211,7 @@ class ModificationWorkflow:
                 return False
             raise
         self._statut = StatutModification.OUVERTE
+        workflow.logger.info("modification ouverte, échéance %s", ouverture.expire_le.isoformat())
         self._ouverte_le = ouverture.ouverte_le
         self._relance_le = ouverture.relance_le
         self._expire_le = ouverture.expire_le
@@ -211,10 +239,12 @@ class ModificationWorkflow:
         assert self._relance_le is not None and self._expire_le is not None
         maintenant = workflow.now()
         if maintenant >= self._expire_le:
-            await self._expirer()
+            with _sous_appel(None):  # a timer's doing, not the request that started the cycle
+                await self._expirer()
             return
         if not self._relance_envoyee and maintenant >= self._relance_le:
-            await self._relancer()
+            with _sous_appel(None):
+                await self._relancer()
             return
         echeance, libelle = (
             (self._relance_le, "relance (J+10)")
@@ -249,6 +279,7 @@ class ModificationWorkflow:
                 return  # closed meanwhile: no reminder
             raise
         self._relance_envoyee = True
+        workflow.logger.info("relance due : courriel de relance")
         self._envoyer_plus_tard(TypeCourriel.RELANCE)
         self._decrire()
 
@@ -430,6 +461,7 @@ class ModificationWorkflow:
         # Several updates may pass their validators in one activation: only the first proceeds.
         self._verifier_disponible()
         self._action = action
+        workflow.logger.info("%s demandée", action)
 
     async def _cloturer(self, statut: StatutModification, issue: str) -> ClotureFaite:
         try:
@@ -451,30 +483,30 @@ class ModificationWorkflow:
 
     def _terminer(self, faite: ClotureFaite, *courriels: TypeCourriel) -> None:
         self._statut = faite.statut
+        workflow.logger.info("modification close : %s", faite.statut.value)
         workflow.upsert_search_attributes([SA_STATUT.value_set(faite.statut.value)])
         for type_courriel in courriels:
             self._envoyer_plus_tard(type_courriel)
         self._decrire()
 
     def _envoyer_plus_tard(self, type_courriel: TypeCourriel, discriminant: str = "") -> None:
-        self._courriels.append(
-            CourrielActivite(
-                modification_numero=self._entree.modification_numero,
-                type=type_courriel,
-                discriminant=discriminant,
-            )
+        courriel = CourrielActivite(
+            modification_numero=self._entree.modification_numero, type=type_courriel, discriminant=discriminant
         )
+        self._courriels.append(CourrielEnFile(courriel, appel_courant.get()))
 
     async def _envoyer_courriels(self) -> None:
         while self._courriels:
-            courriel = self._courriels[0]
-            await workflow.execute_activity(
-                ENVOYER_COURRIEL,
-                courriel,
-                start_to_close_timeout=_DELAI_BASE,
-                retry_policy=_RETRY_COURRIEL,
-                summary=f"Courriel : {courriel.type.value}",
-            )
+            en_file = self._courriels[0]
+            courriel = en_file.courriel
+            with _sous_appel(en_file.appel):
+                await workflow.execute_activity(
+                    ENVOYER_COURRIEL,
+                    courriel,
+                    start_to_close_timeout=_DELAI_BASE,
+                    retry_policy=_RETRY_COURRIEL,
+                    summary=f"Courriel : {courriel.type.value}",
+                )
             self._courriels.pop(0)
 
     async def _expedier(self) -> None:
@@ -489,7 +521,11 @@ class ModificationWorkflow:
             await self._expedier_un(self._courriels[0])
             self._courriels.pop(0)
 
-    async def _expedier_un(self, courriel: CourrielActivite) -> None:
+    async def _expedier_un(self, en_file: CourrielEnFile) -> None:
+        with _sous_appel(en_file.appel):
+            await self._expedier_courriel(en_file.courriel)
+
+    async def _expedier_courriel(self, courriel: CourrielActivite) -> None:
         try:
             resultat: CourrielEnvoye = await workflow.execute_activity(
                 ENVOYER_COURRIEL,

@@ -24,7 +24,7 @@ def promtool(*arguments: str, dossier: Path = DOSSIER) -> subprocess.CompletedPr
 def test_les_regles_sont_valides() -> None:
     resultat = promtool("check", "rules", "alertes.yml")
     assert resultat.returncode == 0, resultat.stdout + resultat.stderr
-    assert "SUCCESS: 6 rules found" in resultat.stdout
+    assert "SUCCESS: 16 rules found" in resultat.stdout
 
 
 def test_chaque_regle_se_declenche_et_se_tait_comme_prevu() -> None:
@@ -34,7 +34,9 @@ def test_chaque_regle_se_declenche_et_se_tait_comme_prevu() -> None:
 
 
 def test_chaque_regle_a_son_test_et_ses_annotations_en_francais() -> None:
-    regles = yaml.safe_load((DOSSIER / "alertes.yml").read_text(encoding="utf-8"))["groups"][0]["rules"]
+    groupes = yaml.safe_load((DOSSIER / "alertes.yml").read_text(encoding="utf-8"))["groups"]
+    regles = [r for g in groupes for r in g["rules"] if "alert" in r]
+    assert len(regles) == 12
     tests = yaml.safe_load((DOSSIER / "alertes_test.yml").read_text(encoding="utf-8"))["tests"]
     testees = [a for t in tests for a in t["alert_rule_test"]]
     for regle in regles:
@@ -59,4 +61,47 @@ def test_la_configuration_de_docker_compose_est_valide(tmp_path: Path) -> None:
     shutil.copy(DOSSIER / "alertes.yml", tmp_path / "alertes.yml")
     resultat = promtool("check", "config", "prometheus.yml", dossier=tmp_path)
     assert resultat.returncode == 0, resultat.stdout + resultat.stderr
-    assert re.search(r"SUCCESS: 6 rules found", resultat.stdout)
+    assert re.search(r"SUCCESS: 16 rules found", resultat.stdout)
+
+
+def ancres_github(texte: str) -> set[str]:
+    """The anchors GitHub (and GitLab) give the headings of a Markdown file."""
+    ancres = set()
+    for titre in re.findall(r"^#{1,6} (.+)$", texte, re.MULTILINE):
+        ancre = re.sub(r"[^\w\- ]", "", titre.strip().lower()).replace(" ", "-")
+        ancres.add(ancre)
+    return ancres
+
+
+def test_chaque_alerte_mene_a_sa_section_du_readme() -> None:
+    groupes = yaml.safe_load((DOSSIER / "alertes.yml").read_text(encoding="utf-8"))["groups"]
+    ancres = ancres_github((RACINE / "README.md").read_text(encoding="utf-8"))
+    for regle in (r for g in groupes for r in g["rules"] if "alert" in r):
+        url = regle["annotations"]["runbook_url"]
+        assert url.startswith("https://") and "/README.md#" in url, regle["alert"]
+        assert url.rsplit("#", 1)[1] in ancres, f"{regle['alert']} : ancre {url} absente du README"
+
+
+def test_la_configuration_d_alertmanager_est_valide() -> None:
+    """Checked by amtool (Debian's prometheus-alertmanager, `make alertmanager`): routes by
+    severity to e-mail receivers."""
+    amtool = shutil.which("amtool") or "/usr/bin/amtool"
+    fichier = RACINE / "deploiement" / "alertmanager" / "alertmanager.yml"
+    resultat = subprocess.run(  # noqa: S603
+        [amtool, "check-config", str(fichier)], capture_output=True, text=True, check=False
+    )
+    assert resultat.returncode == 0, resultat.stdout + resultat.stderr
+    config = yaml.safe_load(fichier.read_text(encoding="utf-8"))
+    routes = {tuple(r["matchers"]): r["receiver"] for r in config["route"]["routes"]}
+    assert routes[('severity="critique"',)] == "astreinte"
+    assert routes[('severity="avertissement"',)] == "exploitation"
+    recepteurs = {r["name"]: r for r in config["receivers"]}
+    for nom in ("astreinte", "exploitation"):
+        assert recepteurs[nom]["email_configs"], nom
+    # Which route each alert of the rules takes, by amtool itself.
+    for severite, attendu in (("critique", "astreinte"), ("avertissement", "exploitation")):
+        resultat = subprocess.run(  # noqa: S603
+            [amtool, "config", "routes", "test", f"--config.file={fichier}", f"severity={severite}"],
+            capture_output=True, text=True, check=False,
+        )
+        assert resultat.stdout.strip() == attendu, resultat.stdout + resultat.stderr
