@@ -33,7 +33,8 @@ class JwksQuiSeBloque:
         self.url = f"http://127.0.0.1:{self.ecoute.getsockname()[1]}/.well-known/jwks.json"
         self.bloquees: list[socket.socket] = []
         self.fin = threading.Event()
-        threading.Thread(target=self._servir, daemon=True).start()
+        self.fil = threading.Thread(target=self._servir, daemon=True)
+        self.fil.start()
 
     def _servir(self) -> None:
         self.ecoute.settimeout(0.1)
@@ -56,6 +57,8 @@ class JwksQuiSeBloque:
 
     def fermer(self) -> None:
         self.fin.set()
+        # The serving thread stops at its next accept timeout, before the socket is closed.
+        self.fil.join(timeout=5)
         for conn in self.bloquees:
             conn.close()
         self.ecoute.close()
