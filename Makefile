@@ -11,8 +11,9 @@ CHROMIUM := /usr/bin/chromium
 PROMETHEUS := /usr/bin/prometheus
 PROMTOOL := /usr/bin/promtool
 WRK := /usr/bin/wrk
+HAPROXY := /usr/sbin/haproxy
 
-.PHONY: install run test test-fautes test-replicas lint bench bench-rapide clean captures navigateur prometheus wrk
+.PHONY: install run test test-fautes test-replicas lint bench bench-rapide clean captures navigateur prometheus haproxy wrk
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -45,7 +46,16 @@ prometheus:
 		&& { systemctl disable --now prometheus >/dev/null 2>&1 || service prometheus stop >/dev/null 2>&1 || true; }; } \
 		|| { echo "Installez Prometheus : apt-get install -y --no-install-recommends prometheus" >&2; exit 1; }
 
-install: $(STAMP) $(ASSETS) navigateur prometheus
+# Debian's haproxy: the TLS terminator (client certificates, API key) on loopback in front of the
+# Temporal dev server in the production tests (tests/exploitation). Debian's stunnel cannot serve
+# there: it negotiates no ALPN, and the SDK's gRPC client refuses TLS without "h2". Its own
+# service is stopped and disabled like Prometheus'.
+haproxy:
+	@test -x $(HAPROXY) || { apt-get update -q && apt-get install -y --no-install-recommends haproxy \
+		&& { systemctl disable --now haproxy >/dev/null 2>&1 || service haproxy stop >/dev/null 2>&1 || true; }; } \
+		|| { echo "Installez haproxy : apt-get install -y --no-install-recommends haproxy" >&2; exit 1; }
+
+install: $(STAMP) $(ASSETS) navigateur prometheus haproxy
 
 run: $(STAMP) $(ASSETS)
 	$(BIN)/modif-solde dev
@@ -55,7 +65,7 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 # The replicas test (two APIs, two workers, ~1.5 min) runs on its own: `make test-replicas`, also run by CI.
-test: $(STAMP) $(ASSETS) navigateur prometheus lint
+test: $(STAMP) $(ASSETS) navigateur prometheus haproxy lint
 	$(BIN)/pytest -q -m "not replicas"
 
 # The fault suite alone (it is part of `make test` too): real processes killed mid-cycle.

@@ -21,11 +21,10 @@ from pathlib import Path
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from modif_solde.temporal import SEARCH_ATTRIBUTES
+from modif_solde.temporal import options_dev_server
 
 BIN = Path(sys.executable).parent
 TEMPORAL = BIN / "temporal"
-_TYPES_SA = {1: "Text", 2: "Keyword", 3: "Int", 4: "Double", 5: "Bool", 6: "Datetime", 7: "KeywordList"}
 
 
 def port_libre() -> int:
@@ -76,7 +75,9 @@ class ServeurTemporalDev(Processus):
     """`temporal server start-dev` on free ports, its state in a SQLite file so that it can be
     killed and restarted on the same workflows."""
 
-    def __init__(self, dossier: Path) -> None:
+    def __init__(self, dossier: Path, attributs: bool = True) -> None:
+        """`attributs`: the service's search attributes registered at start (`--search-attribute`),
+        as `make run` does; without them, as a production namespace before `temporal preparer`."""
         self.port = port_libre()
         self.adresse = f"127.0.0.1:{self.port}"
         commande = [
@@ -85,8 +86,8 @@ class ServeurTemporalDev(Processus):
             "--http-port", str(port_libre()), "--metrics-port", str(port_libre()),
             "--db-filename", str(dossier / "temporal.db"), "--log-level", "error",
         ]  # fmt: skip
-        for nom, type_ in SEARCH_ATTRIBUTES.items():
-            commande += ["--search-attribute", f"{nom}={_TYPES_SA[int(type_)]}"]
+        if attributs:
+            commande += options_dev_server()
         super().__init__("temporal", commande, dossier / "temporal.log")
 
     async def client(self, delai: float = 30) -> Client:
@@ -104,10 +105,10 @@ class ServeurTemporalDev(Processus):
 
 
 @asynccontextmanager
-async def temporal_dev(dossier: Path) -> AsyncIterator[ServeurTemporalDev]:
+async def temporal_dev(dossier: Path, attributs: bool = True) -> AsyncIterator[ServeurTemporalDev]:
     """A dev server on `dossier`, yielded once it answers, killed on the way out (the test's
     fixtures, whatever their scope)."""
-    serveur = ServeurTemporalDev(dossier)
+    serveur = ServeurTemporalDev(dossier, attributs)
     serveur.demarrer()
     try:
         await serveur.client()
