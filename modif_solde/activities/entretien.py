@@ -57,8 +57,8 @@ class ActivitesEntretien:
         rapport = await conservation.purger(
             self.sessions,
             self.stockage,
-            activity.client(),
             self.duree_conservation,
+            await conservation.cycles_en_cours(activity.client()),
             battement=activity.heartbeat,
         )
         for ligne in rapport.lignes():

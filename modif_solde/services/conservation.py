@@ -211,16 +211,16 @@ async def purger_demande(
 async def purger(
     sessions: SessionFactory,
     stockage: Stockage,
-    client: Client,
     duree: timedelta,
+    en_cours: set[str],
     le: datetime | None = None,
     battement: Callable[[], None] | None = None,
 ) -> RapportPurge:
     """Every request closed for longer than `duree`, one transaction each (a failure leaves the
-    others done). `battement`: called between requests (the activity's heartbeat)."""
+    others done). `en_cours`: the modification workflows still running (`cycles_en_cours`), whose
+    requests wait for a later run. `battement`: called between requests (the activity's heartbeat)."""
     le = le or maintenant()
     rapport = RapportPurge(limite=le - duree)
-    en_cours = await cycles_en_cours(client)
     apres: tuple[datetime, int] | None = None
     while lot := await _candidates(sessions, rapport.limite, apres):
         for numero, cloture_le, ident in lot:
