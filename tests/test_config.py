@@ -108,3 +108,29 @@ def test_l_api_refuse_les_reglages_de_connexion_de_developpement_en_francais(tmp
     assert "Traceback" not in resultat.stderr
     assert "Réglages invalides" in resultat.stderr
     assert "MODIF_SOLDE_SESSION_SECRET doit être défini" in resultat.stderr
+
+
+@pytest.mark.usefixtures("sans_env_modif_solde")
+def test_la_duree_de_conservation_et_la_retention_temporal_se_tiennent() -> None:
+    from datetime import timedelta
+
+    from modif_solde.config import verifier_reglages_conservation
+
+    # Required where a purge runs (worker, purger, temporal preparer), outside development only.
+    with pytest.raises(ValueError, match="MODIF_SOLDE_DUREE_CONSERVATION doit être défini en production"):
+        verifier_reglages_conservation(Settings())
+    verifier_reglages_conservation(Settings(ENVIRONNEMENT="developpement"))
+    assert Settings(DUREE_CONSERVATION="P5Y").DUREE_CONSERVATION == timedelta(days=5 * 365)
+    with pytest.raises(ValidationError, match="au moins un jour en production"):
+        Settings(DUREE_CONSERVATION="PT30S")
+    with pytest.raises(ValidationError, match="doit être une durée positive"):
+        Settings(ENVIRONNEMENT="developpement", DUREE_CONSERVATION="-P1D")
+    # Temporal's histories hold the same personal data: never kept longer than the database's.
+    with pytest.raises(ValidationError, match="TEMPORAL_RETENTION ne peut dépasser MODIF_SOLDE_DUREE_CONSERVATION"):
+        Settings(DUREE_CONSERVATION="P30D", TEMPORAL_RETENTION="P60D")
+    # …and kept at least as long as a cycle lasts.
+    with pytest.raises(ValidationError, match="TEMPORAL_RETENTION doit couvrir au moins un cycle"):
+        Settings(TEMPORAL_RETENTION="P10D")
+    assert Settings(MIGRATION_DATABASE_URL="postgres://schema@db/modif").MIGRATION_DATABASE_URL == (
+        "postgresql+asyncpg://schema@db/modif"
+    )
