@@ -58,10 +58,10 @@ class SanteWorker:
     def __call__(self) -> tuple[int, dict[str, str]]:
         if self.arret:
             return 503, {"statut": "arret_en_cours"}
-        if self.worker is None:
-            return 503, {"statut": "demarrage"}
-        if not self.worker.is_running:
+        if self.worker is not None and self.worker.is_shutdown:
             return 503, {"statut": "arrete"}
+        if self.worker is None or not self.worker.is_running:
+            return 503, {"statut": "demarrage"}
         if self.temporal_vu_le is None or time.monotonic() - self.temporal_vu_le > SANTE_DELAI:
             return 503, {"statut": "temporal_injoignable", "temporal": self.erreur_temporal}
         return 200, {"statut": "ok", "task_queue": self.worker.task_queue, "temporal": "ok"}

@@ -92,7 +92,7 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
     )
     installer(app)
     app.state.jetons = verificateur
-    app.state.temporal_namespace = client.namespace if client is not None else vers_temporal.namespace
+    app.state.temporal_namespace = vers_temporal.namespace
     app.state.en_arret = False  # set on SIGTERM by `modif-solde api` (cli.py)
 
     @app.exception_handler(CorpsTropGrand)

@@ -17,9 +17,11 @@ PURGER_DONNEES = "purger_donnees"
 
 # A few attempts a minute apart: the next day's run picks up what a longer outage left.
 _RETRY = RetryPolicy(initial_interval=timedelta(seconds=30), backoff_coefficient=2.0, maximum_attempts=4)
-# Both walk the whole database or storage; they heartbeat as they go.
-_DELAI = timedelta(hours=2)
-_BATTEMENT = timedelta(minutes=5)
+# The check walks the open cycles and the whole storage in one go; the purge heartbeats
+# between requests (a worker lost mid-purge is noticed within minutes, and its run resumes).
+_DELAI_VERIFICATION = timedelta(hours=1)
+_DELAI_PURGE = timedelta(hours=2)
+_BATTEMENT_PURGE = timedelta(minutes=5)
 
 
 class EntretienEntree(BaseModel):
@@ -56,8 +58,7 @@ class EntretienWorkflow:
                 VERIFIER_COHERENCE,
                 entree,
                 result_type=VerificationFaite,
-                start_to_close_timeout=_DELAI,
-                heartbeat_timeout=_BATTEMENT,
+                start_to_close_timeout=_DELAI_VERIFICATION,
                 retry_policy=_RETRY,
             )
         except ActivityError as err:
@@ -67,8 +68,8 @@ class EntretienWorkflow:
                 PURGER_DONNEES,
                 entree,
                 result_type=PurgeFaite,
-                start_to_close_timeout=_DELAI,
-                heartbeat_timeout=_BATTEMENT,
+                start_to_close_timeout=_DELAI_PURGE,
+                heartbeat_timeout=_BATTEMENT_PURGE,
                 retry_policy=_RETRY,
             )
         except ActivityError as err:
