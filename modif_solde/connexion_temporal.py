@@ -161,6 +161,11 @@ def cible_temporal(
 def expliquer_echec(cible: CibleTemporal, erreur: BaseException) -> str:
     """A failed connection in French: what the server or the client refused, and which setting to
     look at. The SDK's own words follow in parentheses, for whoever digs further."""
+    return f"Temporal injoignable ({cible.decrire()}) : {raison_echec(cible, erreur)}. ({str(erreur).strip()[:400]})"
+
+
+def raison_echec(cible: CibleTemporal, erreur: BaseException) -> str:
+    """The French reason alone (the same for the variants of one refusal the SDK words apart)."""
     brut = str(erreur)
     # TLS 1.3: the server checks the client's certificate after the handshake, and its alert may
     # be lost to a write already under way; a connection cut then means the same refusal.
@@ -173,15 +178,14 @@ def expliquer_echec(cible: CibleTemporal, erreur: BaseException) -> str:
         "le certificat client (autorité qu'il ne reconnaît pas, certificat expiré ou révoqué) : vérifiez "
         f"{_NOMS['client_cert']}"
     )
-    if ("CertificateRequired" in brut or "certificate required" in brut.lower()) and not cible.certificat_client:
+    exige = "CertificateRequired" in brut or "certificate required" in brut.lower()
+    refuse = any(alerte in brut for alerte in _ALERTES_CERTIFICAT)
+    # A connection cut during TLS with no API key in play: the same refusal, its alert lost.
+    coupee_tls = cible.tls_actif and coupee and not cible.api_key
+    if not cible.certificat_client and (exige or coupee_tls):
         raison = f"le serveur Temporal exige {sans_certificat}"
-    elif any(alerte in brut for alerte in _ALERTES_CERTIFICAT) or "CertificateRequired" in brut:
+    elif cible.certificat_client and (exige or refuse or coupee_tls):
         raison = f"le serveur Temporal refuse {certificat_refuse}"
-    elif cible.tls_actif and coupee and not cible.api_key:
-        if cible.certificat_client:
-            raison = f"le serveur Temporal a coupé la connexion TLS : il refuse sans doute {certificat_refuse}"
-        else:
-            raison = f"le serveur Temporal a coupé la connexion TLS : il attend sans doute {sans_certificat}"
     elif "UnknownIssuer" in brut:
         raison = (
             "le certificat du serveur Temporal est signé par une autorité inconnue : donnez-la dans "
@@ -213,4 +217,4 @@ def expliquer_echec(cible: CibleTemporal, erreur: BaseException) -> str:
         raison = f"le namespace {cible.namespace} n'existe pas sur ce serveur (TEMPORAL_NAMESPACE)"
     else:
         raison = "connexion impossible"
-    return f"Temporal injoignable ({cible.decrire()}) : {raison}. ({brut.strip()[:400]})"
+    return raison

@@ -20,7 +20,7 @@ from modif_solde.api.journal_http import JournalHttp
 from modif_solde.api.limites import CorpsTropGrand, LimiteCorps
 from modif_solde.api.problemes import installer, reponse
 from modif_solde.config import Settings, get_settings, verifier_reglages_jetons
-from modif_solde.connexion_temporal import CibleTemporal, expliquer_echec
+from modif_solde.connexion_temporal import CibleTemporal, expliquer_echec, raison_echec
 from modif_solde.db import create_engine, est_sqlite, session_factory
 from modif_solde.metriques import installer_api as installer_metriques
 from modif_solde.migrations import etat_schema
@@ -150,10 +150,10 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
 def _signaler_temporal(app: FastAPI, vers: CibleTemporal, erreur: BaseException) -> None:
     """The reason Temporal cannot be reached, in French in the log, once per change of reason
     (/readyz is polled every few seconds; its body names the error's type only)."""
-    raison = expliquer_echec(vers, erreur)
+    raison = raison_echec(vers, erreur)
     if raison != app.state.temporal_refus:
         app.state.temporal_refus = raison
-        journal.warning(raison)
+        journal.warning(expliquer_echec(vers, erreur))
 
 
 PROBLEME: dict[str, Any] = {
