@@ -77,8 +77,11 @@ def _modif_solde(*arguments: str, env: dict[str, str] | None = None) -> subproce
     [
         (["api", "--host", "127.0.0.1", "--port", "1"], JWKS_REQUIS),
         (["token", "--role", "gestionnaire"], "en production, signez avec une clé privée du JWKS"),
+        (["worker"], "MODIF_SOLDE_DUREE_CONSERVATION doit être défini en production"),
+        (["purger"], "MODIF_SOLDE_DUREE_CONSERVATION doit être défini en production"),
+        (["temporal", "preparer"], "MODIF_SOLDE_DUREE_CONSERVATION doit être défini en production"),
     ],
-    ids=["api", "token"],
+    ids=["api", "token", "worker", "purger", "temporal-preparer"],
 )
 def test_sans_cles_la_commande_refuse_de_demarrer_en_francais(arguments: list[str], message: str) -> None:
     """What the image does when started without its keys: a clear refusal."""
