@@ -13,6 +13,8 @@ import time
 from datetime import timedelta
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 from temporalio.runtime import Runtime
 from temporalio.worker import Worker
@@ -148,11 +150,7 @@ async def executer(settings: Settings, arret: asyncio.Event | None = None) -> No
     acts: ActivitesModification | None = None
     surveillance: asyncio.Task[None] | None = None
     try:
-        schema = await etat_schema(engine)
-        if schema.en_retard:
-            if settings.ENVIRONNEMENT != "developpement":
-                raise DemarrageRefuse(f"Base de données : {schema.message()}.")
-            journal.warning("base de données : %s", schema.message())
+        await verifier_schema(engine, settings)
         client = await connecter(settings, runtime=runtime)
         manquants = await attributs_manquants(client)
         if manquants:
@@ -193,6 +191,22 @@ async def executer(settings: Settings, arret: asyncio.Event | None = None) -> No
             await acts.stockage.fermer()
         await engine.dispose()
     journal.info("worker arrêté")
+
+
+async def verifier_schema(engine: AsyncEngine, settings: Settings) -> None:
+    """In production the worker's activities must not write to a schema older than the code
+    (`modif-solde migrer` has not run yet), nor start without reaching the database; development
+    only warns (`make run` migrates first)."""
+    try:
+        schema = await etat_schema(engine)
+        probleme = schema.message() if schema.en_retard else None
+    except (OSError, SQLAlchemyError) as exc:
+        probleme = f"injoignable ({exc})"
+    if probleme is None:
+        return
+    if settings.ENVIRONNEMENT != "developpement":
+        raise DemarrageRefuse(f"Base de données : {probleme}.")
+    journal.warning("base de données : %s", probleme)
 
 
 def serveur_de_metriques(
