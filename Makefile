@@ -15,11 +15,12 @@ PROMTOOL := /usr/bin/promtool
 WRK := /usr/bin/wrk
 NGINX := /usr/sbin/nginx
 AMTOOL := /usr/bin/amtool
+HAPROXY := /usr/sbin/haproxy
 # checkov (PyPI) in a virtualenv of its own: its many pinned dependencies stay out of the service's.
 CHECKOV_VERSION := 3.3.30
 CHECKOV := .outils/checkov/bin/checkov
 
-.PHONY: install run test test-fautes test-replicas lint bench bench-rapide clean captures navigateur prometheus wrk nginx alertmanager checkov
+.PHONY: install run test test-fautes test-replicas lint bench bench-rapide clean captures navigateur prometheus wrk nginx alertmanager checkov haproxy
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -73,7 +74,16 @@ $(CHECKOV):
 	.outils/checkov/bin/pip install --quiet --upgrade pip
 	.outils/checkov/bin/pip install --quiet checkov==$(CHECKOV_VERSION)
 
-install: $(STAMP) $(ASSETS) navigateur prometheus nginx alertmanager checkov
+# Debian's haproxy: the TLS terminator (client certificates, API key) on loopback in front of the
+# Temporal dev server in the production tests (tests/exploitation). Debian's stunnel cannot serve
+# there: it negotiates no ALPN, and the SDK's gRPC client refuses TLS without "h2". Its own
+# service is stopped and disabled like Prometheus'.
+haproxy:
+	@test -x $(HAPROXY) || { apt-get update -q && apt-get install -y --no-install-recommends haproxy \
+		&& { systemctl disable --now haproxy >/dev/null 2>&1 || service haproxy stop >/dev/null 2>&1 || true; }; } \
+		|| { echo "Installez haproxy : apt-get install -y --no-install-recommends haproxy" >&2; exit 1; }
+
+install: $(STAMP) $(ASSETS) navigateur prometheus nginx alertmanager checkov haproxy
 
 run: $(STAMP) $(ASSETS)
 	$(BIN)/modif-solde dev
@@ -83,7 +93,7 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 # The replicas test (two APIs, two workers, ~1.5 min) runs on its own: `make test-replicas`, also run by CI.
-test: $(STAMP) $(ASSETS) navigateur prometheus nginx alertmanager checkov lint
+test: $(STAMP) $(ASSETS) navigateur prometheus nginx alertmanager checkov haproxy lint
 	$(BIN)/pytest -q -m "not replicas"
 
 # The fault suite alone (it is part of `make test` too): real processes killed mid-cycle.

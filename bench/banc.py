@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 import httpx
 import psutil
 import temporalio
-from temporalio.api.enums.v1 import IndexedValueType, TaskQueueType
+from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
@@ -42,7 +42,7 @@ from bench.puits import PuitsHorodate
 from modif_solde.api.auth import Role
 from modif_solde.config import Settings
 from modif_solde.pages.session import COOKIE
-from modif_solde.temporal import SEARCH_ATTRIBUTES, connecter, enregistrer_search_attributes
+from modif_solde.temporal import connecter, enregistrer_search_attributes, options_dev_server
 from modif_solde.workflows.contrat import ModificationEntree
 
 journal = logging.getLogger("bench")
@@ -51,15 +51,6 @@ RESULTATS = Path(__file__).resolve().parent / "results"
 T = TypeVar("T")
 # Openings one at a time after the loaded ones: the unloaded latency.
 SONDE = 20
-_TYPES_SA = {
-    IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD: "Keyword",
-    IndexedValueType.INDEXED_VALUE_TYPE_DATETIME: "Datetime",
-    IndexedValueType.INDEXED_VALUE_TYPE_TEXT: "Text",
-    IndexedValueType.INDEXED_VALUE_TYPE_INT: "Int",
-    IndexedValueType.INDEXED_VALUE_TYPE_DOUBLE: "Double",
-    IndexedValueType.INDEXED_VALUE_TYPE_BOOL: "Bool",
-    IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD_LIST: "KeywordList",
-}
 
 
 @dataclass
@@ -136,11 +127,7 @@ def env_propre() -> dict[str, str]:
 
 def lancer_temporal(enfants: Enfants) -> tuple[Enfant, str]:
     port = port_libre()
-    attributs = [
-        a
-        for nom, type_ in SEARCH_ATTRIBUTES.items()
-        for a in ("--search-attribute", f"{nom}={_TYPES_SA[type_]}")
-    ]
+    attributs = options_dev_server()
     commande = [
         str(BIN / "temporal"),
         "server",

@@ -1,5 +1,5 @@
 """The `modif-solde` console command: dev, api, worker, token, cles, import, gestionnaire,
-verifier, captures, migrate, smtp-sink."""
+verifier, purger, migrer (alias migrate), temporal preparer, captures, smtp-sink."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def _refuser(lignes: list[str]) -> int:
 
 def _importer(fichier: Path) -> int:
     from modif_solde.db import create_engine, session_factory, unit_of_work
-    from modif_solde.migrations import migrer
+    from modif_solde.exploitation import base_prete
     from modif_solde.services.demandes import importer_demande, lire_import
     from modif_solde.services.erreurs import ErreurDomaine
     from modif_solde.services.stockage import ouvrir_stockage
@@ -37,9 +37,11 @@ def _importer(fichier: Path) -> int:
     except OSError as exc:
         print(f"Impossible de lire {fichier} : {exc.strerror}", file=sys.stderr)
         return 2
-    migrer(settings.DATABASE_URL)
 
     async def run() -> int:
+        if probleme := await base_prete(settings):
+            print(f"Base de données : {probleme}.", file=sys.stderr)
+            return 2
         engine = create_engine(settings.DATABASE_URL)
         stockage = ouvrir_stockage(settings)
         try:
@@ -62,7 +64,7 @@ def _importer(fichier: Path) -> int:
 
 def _gestionnaire(action: str, courriel: str | None) -> int:
     from modif_solde.db import create_engine, session_factory, unit_of_work
-    from modif_solde.migrations import migrer
+    from modif_solde.exploitation import base_prete
     from modif_solde.services import gestionnaires
     from modif_solde.services.erreurs import ErreurDomaine
 
@@ -70,9 +72,11 @@ def _gestionnaire(action: str, courriel: str | None) -> int:
     if action != "lister" and not courriel:
         print("Une adresse électronique est requise.", file=sys.stderr)
         return 2
-    migrer(settings.DATABASE_URL)
 
     async def run() -> int:
+        if probleme := await base_prete(settings):
+            print(f"Base de données : {probleme}.", file=sys.stderr)
+            return 2
         engine = create_engine(settings.DATABASE_URL)
         try:
             async with unit_of_work(session_factory(engine)) as session:
@@ -216,12 +220,19 @@ def _api(hote: str, port: int) -> int:
     settings = get_settings()
     configurer(settings.LOG_FORMAT)
     try:
-        # Checked here (production refuses the development and placeholder values), and a JWKS
-        # file that cannot be read: a clear message, not a traceback.
+        # Checked here (production refuses the development and placeholder values), a JWKS file
+        # that cannot be read and the Temporal connection's settings: a clear message, not a
+        # traceback.
         app = create_app(settings)
     except ReglagesInvalides as exc:
         return _refuser(exc.lignes)
-    migrer(settings.DATABASE_URL)
+    except ValueError as exc:
+        # The Temporal connection's settings (ConfigurationTemporalInvalide), in French.
+        return _refuser(str(exc).splitlines())
+    if settings.ENVIRONNEMENT == "developpement":
+        # Production migrates once per deployment (`modif-solde migrer`); /readyz says 503 while
+        # the schema is behind the code.
+        migrer(settings.DATABASE_URL)
 
     class ServeurArretProgressif(uvicorn.Server):
         """On the first SIGTERM, /readyz answers 503 while the server keeps serving for
@@ -262,6 +273,7 @@ def _api(hote: str, port: int) -> int:
 def _verifier(reparer: bool) -> int:
     """Compare the database and Temporal, and the stored documents with the `piece` rows; 0 when
     they agree (or every difference was repaired)."""
+    from modif_solde.connexion_temporal import ConfigurationTemporalInvalide, TemporalInjoignable
     from modif_solde.db import create_engine, session_factory
     from modif_solde.services.stockage import ouvrir_stockage
     from modif_solde.services.verification import (
@@ -279,23 +291,17 @@ def _verifier(reparer: bool) -> int:
     settings = get_settings()
 
     async def run() -> int:
-        # Reached first with a plain socket: a failed connection of the SDK's client can crash
-        # the interpreter when it exits (its runtime thread), losing the exit code.
-        hote, _, port = settings.TEMPORAL_ADDRESS.rpartition(":")
         try:
-            _, ecrivain = await asyncio.wait_for(asyncio.open_connection(hote, int(port)), timeout=10)
-            ecrivain.close()
-        except (OSError, TimeoutError, ValueError) as exc:
-            print(f"Temporal injoignable ({settings.TEMPORAL_ADDRESS}) : {exc}", file=sys.stderr)
+            client = await connecter(settings)
+        except ConfigurationTemporalInvalide as exc:
+            print(f"Configuration Temporal invalide : {exc}", file=sys.stderr)
+            return 2
+        except TemporalInjoignable as exc:
+            print(exc, file=sys.stderr)
             return 2
         engine = create_engine(settings.DATABASE_URL)
         stockage = ouvrir_stockage(settings)
         try:
-            try:
-                client = await connecter(settings)
-            except RuntimeError as exc:
-                print(f"Temporal injoignable ({settings.TEMPORAL_ADDRESS}) : {exc}", file=sys.stderr)
-                return 2
             sessions = session_factory(engine)
             ecarts = await verifier(sessions, client)
             try:
@@ -385,7 +391,21 @@ def main(argv: list[str] | None = None) -> int:
     p_gest.add_argument("action", choices=["ajouter", "retirer", "lister"])
     p_gest.add_argument("courriel", nargs="?", help="adresse électronique (ajouter, retirer)")
     commandes.add_parser("captures", help="les captures d'écran du portail (README), depuis les données de démonstration")
-    commandes.add_parser("migrate", help="mettre la base de données au dernier schéma")
+    commandes.add_parser(
+        "migrer",
+        aliases=["migrate"],
+        help="mettre la base au dernier schéma (une fois par déploiement, sous verrou ; droits du rôle de l'application)",
+    )
+    p_temporal = commandes.add_parser("temporal", help="le namespace Temporal du service")
+    p_temporal.add_argument(
+        "action",
+        choices=["preparer"],
+        help="preparer : attributs de recherche, rétention, planification quotidienne (verifier, purger)",
+    )
+    commandes.add_parser(
+        "purger",
+        help="supprimer les données personnelles, courriels et pièces des demandes closes depuis la durée de conservation",
+    )
     commandes.add_parser(
         "smtp-sink", help="puits SMTP local : chaque message gardé en .eml sous .data/courriels"
     )
@@ -430,13 +450,21 @@ def main(argv: list[str] | None = None) -> int:
         return _api(args.host, args.port)
     if args.commande == "worker":
         from modif_solde import worker
+        from modif_solde.connexion_temporal import TemporalInjoignable
 
         try:
             verifier_reglages(settings, "worker")
         except ReglagesInvalides as exc:
             return _refuser(exc.lignes)
         configurer(settings.LOG_FORMAT)
-        asyncio.run(worker.executer(settings))
+        try:
+            asyncio.run(worker.executer(settings))
+        except (TemporalInjoignable, worker.DemarrageRefuse) as exc:
+            print(f"Le worker ne démarre pas. {exc}", file=sys.stderr)
+            return 2
+        except ValueError as exc:  # settings that cannot work (Temporal's, the retention period)
+            print(f"Le worker ne démarre pas. Réglages invalides :\n  - {exc}", file=sys.stderr)
+            return 2
         return 0
     if args.commande == "token":
         return _jeton(args.role, args.siret, args.sub, args.heures, args.cle_privee, args.kid)
@@ -451,12 +479,20 @@ def main(argv: list[str] | None = None) -> int:
 
         configurer(settings.LOG_FORMAT)
         return captures.executer(settings)
-    if args.commande == "migrate":
-        from modif_solde.migrations import migrer
+    if args.commande in ("migrer", "migrate"):
+        from modif_solde.exploitation import migrer_base
 
-        migrer(settings.DATABASE_URL)
-        print("Base de données à jour.")
-        return 0
+        configurer(settings.LOG_FORMAT)
+        return migrer_base(settings)
+    if args.commande == "temporal":
+        from modif_solde.exploitation import preparer_temporal
+
+        return preparer_temporal(settings)
+    if args.commande == "purger":
+        from modif_solde.exploitation import purger_donnees
+
+        configurer(settings.LOG_FORMAT)
+        return purger_donnees(settings)
     if args.commande == "smtp-sink":
         from modif_solde import puits_smtp
         from modif_solde.config import DATA_DIR
@@ -470,5 +506,13 @@ def main(argv: list[str] | None = None) -> int:
     return 2
 
 
+def point_d_entree() -> None:
+    """The console script (and `python -m modif_solde.cli`): main's exit code, whatever the
+    Temporal SDK's runtime does while the interpreter finalizes (exploitation.quitter)."""
+    from modif_solde.exploitation import quitter
+
+    quitter(main())
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    point_d_entree()

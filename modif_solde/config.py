@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
-from datetime import timedelta
+from datetime import time, timedelta
 from email.utils import parseaddr
 from functools import lru_cache
 from pathlib import Path
@@ -85,8 +85,27 @@ class Settings(BaseSettings):
     # "developpement" explicitly; anything else must bring its own secret.
     ENVIRONNEMENT: Literal["developpement", "production"] = "production"
     DATABASE_URL: str = f"sqlite+aiosqlite:///{DATA_DIR}/modif-solde.db"
-    TEMPORAL_ADDRESS: str = "127.0.0.1:7233"
-    TEMPORAL_NAMESPACE: str = "default"
+    # What `modif-solde migrer` connects with: the role that owns the schema (DATABASE_URL when
+    # unset). When it names another PostgreSQL role, `migrer` grants DATABASE_URL's role read and
+    # write on the tables, never schema changes (README, « La base de données en production »).
+    MIGRATION_DATABASE_URL: str | None = None
+    # The Temporal frontend is found by the SDK's environment configuration (TEMPORAL_ADDRESS,
+    # TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS_*, TEMPORAL_CONFIG_FILE, TEMPORAL_PROFILE);
+    # these two, when set, take precedence over it; unset everywhere: 127.0.0.1:7233 and `default`
+    # (modif_solde/connexion_temporal.py, README « Temporal en production »).
+    TEMPORAL_ADDRESS: str | None = None
+    TEMPORAL_NAMESPACE: str | None = None
+    # How long Temporal keeps a closed cycle's history, set on the namespace by `modif-solde
+    # temporal preparer`: 60 days keeps the last rounds readable in the Web UI while the next runs.
+    TEMPORAL_RETENTION: timedelta = Field(default=timedelta(days=60), ge=timedelta(days=1))
+    # The daily maintenance (a Temporal Schedule: `verifier` then `purger`), at this time of day, Paris time.
+    ENTRETIEN_HEURE: time = time(3, 0)
+    # On SIGTERM the worker stops polling and gives the activities under way this long to finish
+    # (their transaction, their e-mail) before cancelling them; the container needs longer than this.
+    WORKER_ARRET_GRACE: timedelta = Field(default=timedelta(seconds=30), gt=timedelta(0))
+    # RGPD: how long after a request's last closing its personal data, e-mail bodies and documents
+    # are kept (`modif-solde purger`); required outside development, where nothing is purged without it.
+    DUREE_CONSERVATION: timedelta | None = None
     # The Temporal Web UI, for the back-office's link to a modification's workflow.
     TEMPORAL_UI_URL: str = "http://127.0.0.1:8233"
     TASK_QUEUE: str = "modification-solde"
@@ -149,10 +168,12 @@ class Settings(BaseSettings):
     METRIQUES_PORT: int | None = Field(default=None, ge=1, le=65535)
     METRIQUES_ADRESSE: str = "127.0.0.1"
 
-    @field_validator("DATABASE_URL")
+    @field_validator("DATABASE_URL", "MIGRATION_DATABASE_URL")
     @classmethod
-    def _async_driver(cls, url: str) -> str:
+    def _async_driver(cls, url: str | None) -> str | None:
         """Accept the usual URL forms and pick the async driver the service runs on."""
+        if not url:
+            return url
         if url.startswith(("postgres://", "postgresql://")):
             return "postgresql+asyncpg://" + url.split("://", 1)[1]
         if url.startswith("sqlite://"):
@@ -202,6 +223,24 @@ class Settings(BaseSettings):
                 )
         if self.RELANCE_APRES >= self.EXPIRATION_APRES:
             lignes.append("MODIF_SOLDE_RELANCE_APRES doit précéder MODIF_SOLDE_EXPIRATION_APRES")
+        if self.TEMPORAL_RETENTION < self.EXPIRATION_APRES:
+            lignes.append(
+                "MODIF_SOLDE_TEMPORAL_RETENTION doit couvrir au moins un cycle (MODIF_SOLDE_EXPIRATION_APRES) : "
+                "l'historique d'une modification close reste lisible pendant le tour suivant"
+            )
+        if self.DUREE_CONSERVATION is not None:
+            if self.DUREE_CONSERVATION <= timedelta(0):
+                lignes.append("MODIF_SOLDE_DUREE_CONSERVATION doit être une durée positive (ISO 8601, ex. P5Y)")
+            if self.ENVIRONNEMENT != "developpement" and self.DUREE_CONSERVATION < timedelta(days=1):
+                lignes.append(
+                    "MODIF_SOLDE_DUREE_CONSERVATION : au moins un jour en production (PT30S est une durée de "
+                    "démonstration ; P5Y se compte en années)"
+                )
+            if self.TEMPORAL_RETENTION > self.DUREE_CONSERVATION:
+                lignes.append(
+                    "MODIF_SOLDE_TEMPORAL_RETENTION ne peut dépasser MODIF_SOLDE_DUREE_CONSERVATION : les historiques "
+                    "Temporal portent les mêmes données personnelles que la base"
+                )
         if lignes:
             raise ReglagesInvalides(lignes)
         return self
@@ -279,8 +318,28 @@ def verifier_reglages(settings: Settings, processus: Literal["api", "worker"]) -
         for nom in ("MAIL_FROM", "GESTIONNAIRES_COURRIEL"):
             if (refus := _refus_adresse(nom, getattr(settings, nom))) is not None:
                 lignes.append(refus)
+        # The worker runs the daily purge.
+        if (refus := _refus_conservation(settings)) is not None:
+            lignes.append(refus)
     if lignes:
         raise ReglagesInvalides(lignes)
+
+
+def verifier_reglages_conservation(settings: Settings) -> None:
+    """What the commands that purge need (the worker, which runs the daily purge, `purger` and
+    `temporal preparer`): outside development, a retention period chosen by the deployer."""
+    if (refus := _refus_conservation(settings)) is not None:
+        raise ReglagesInvalides([refus])
+
+
+def _refus_conservation(settings: Settings) -> str | None:
+    if settings.ENVIRONNEMENT != "developpement" and settings.DUREE_CONSERVATION is None:
+        return (
+            "MODIF_SOLDE_DUREE_CONSERVATION doit être défini en production : la durée de conservation des "
+            "données d'une demande close (ISO 8601, ex. P5Y), fixée par le responsable de traitement "
+            "(README, « Conservation des données »)"
+        )
+    return None
 
 
 def decrire_erreurs(exc: ValidationError) -> list[str]:

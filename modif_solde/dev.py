@@ -1,8 +1,9 @@
 """`modif-solde dev` (what `make run` starts): the whole service on embedded defaults.
 
-Temporal dev server (data under .data/, Web UI on 8233, search attributes registered),
-migrations, demo data, an SMTP sink (unless MODIF_SOLDE_SMTP_URL is set), the worker and the
-API, each a child process; Ctrl-C stops them all. A second start keeps the data.
+Temporal dev server (data under .data/, Web UI on 8233, prepared as `modif-solde temporal
+preparer` does: search attributes, retention, the daily maintenance Schedule), migrations, demo
+data, an SMTP sink (unless MODIF_SOLDE_SMTP_URL is set), the worker and the API, each a child
+process; Ctrl-C stops them all. A second start keeps the data.
 """
 
 from __future__ import annotations
@@ -25,31 +26,22 @@ from temporalio.client import Client
 from modif_solde import puits_smtp
 from modif_solde.api.auth import Role, emettre_jeton
 from modif_solde.config import DATA_DIR, Settings
+from modif_solde.connexion_temporal import ADRESSE_DEV, PREFIXE_SDK
 from modif_solde.db import create_engine, session_factory, unit_of_work
 from modif_solde.migrations import migrer
+from modif_solde.preparation_temporal import preparer
 from modif_solde.services import gestionnaires
 from modif_solde.services import modifications as svc
 from modif_solde.services.demandes import charger_demande, importer_demande, lire_import
 from modif_solde.services.erreurs import Introuvable
 from modif_solde.services.stockage import ouvrir_stockage
-from modif_solde.temporal import (
-    SEARCH_ATTRIBUTES,
-    connecter,
-    demarrer_modification,
-    enregistrer_search_attributes,
-)
+from modif_solde.temporal import cible, connecter, demarrer_modification, options_dev_server
 from modif_solde.workflows.contrat import ModificationEntree
 
 journal = logging.getLogger("modif_solde.dev")
 
 EXEMPLE = Path(__file__).parent / "demo" / "demande-FINMSS009266.json"
 DEMO_A_MODIFIER = "FINMSS009267"
-_TYPES_SA = {
-    "DemandeNumero": "Keyword",
-    "OperateurSiret": "Keyword",
-    "ModificationStatut": "Keyword",
-    "ExpireLe": "Datetime",
-}
 
 
 def choisir_developpement() -> None:
@@ -140,6 +132,17 @@ async def _lancer(nom: str, *commande: str, env: dict[str, str] | None = None) -
     )
 
 
+def isoler_du_temporal_configure() -> None:
+    """`make run` starts its own Temporal dev server: the SDK's variables and profile file, meant for
+    another cluster (TLS, an API key), must not reach it, nor the worker and the API started here."""
+    ignorees = sorted(nom for nom in os.environ if nom.startswith(PREFIXE_SDK))
+    for nom in ignorees:
+        del os.environ[nom]
+    os.environ["TEMPORAL_CONFIG_FILE"] = os.devnull
+    if ignorees:
+        journal.warning("serveur Temporal local : %s ignorée(s)", ", ".join(ignorees))
+
+
 async def _attendre_temporal(settings: Settings, delai: float = 60.0) -> Client:
     for _ in range(int(delai * 4)):
         try:
@@ -148,7 +151,7 @@ async def _attendre_temporal(settings: Settings, delai: float = 60.0) -> Client:
             return client
         except Exception:
             await asyncio.sleep(0.25)
-    raise RuntimeError(f"Temporal ne répond pas sur {settings.TEMPORAL_ADDRESS}")
+    raise RuntimeError(f"Temporal ne répond pas sur {settings.TEMPORAL_ADDRESS or ADRESSE_DEV}")
 
 
 async def _attendre_api(url: str, delai: float = 60.0) -> None:
@@ -244,7 +247,7 @@ def _bandeau(settings: Settings, api: str, puits: Path | None) -> str:
         f"  API           {api}  (documentation : {api}/docs)",
         f"  Identité      {settings.OIDC_DISCOVERY_URL.removesuffix('/.well-known/openid-configuration')}  (fournisseur OpenID Connect local)",
         "  Temporal UI   http://127.0.0.1:8233",
-        f"  Temporal      {settings.TEMPORAL_ADDRESS}  (file : {settings.TASK_QUEUE})",
+        f"  Temporal      {settings.TEMPORAL_ADDRESS or ADRESSE_DEV}  (file : {settings.TASK_QUEUE})",
         f"  SMTP          {settings.SMTP_URL}"
         + (f"  (courriels gardés en .eml sous {puits})" if puits else ""),
         f"  Base          {settings.DATABASE_URL}",
@@ -267,10 +270,9 @@ async def executer(settings: Settings, hote_api: str = "127.0.0.1", port_api: in
     boucle = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         boucle.add_signal_handler(sig, arret.set)
+    isoler_du_temporal_configure()
     try:
-        hote, port = _hote_port(settings.TEMPORAL_ADDRESS)
-        attributs = [a for nom, type_ in _TYPES_SA.items() for a in ("--search-attribute", f"{nom}={type_}")]
-        assert set(_TYPES_SA) == set(SEARCH_ATTRIBUTES)
+        hote, port = _hote_port(settings.TEMPORAL_ADDRESS or ADRESSE_DEV)
         enfants.append(
             await _lancer(
                 "Temporal (dev server)",
@@ -287,11 +289,14 @@ async def executer(settings: Settings, hote_api: str = "127.0.0.1", port_api: in
                 str(DATA_DIR / "temporal.db"),
                 "--log-level",
                 "warn",
-                *attributs,
+                *options_dev_server(),
             )
         )
         client = await _attendre_temporal(settings)
-        await enregistrer_search_attributes(client)
+        # What production runs once per namespace: search attributes, retention, the daily Schedule.
+        preparation = await preparer(client, cible(settings), settings)
+        for ligne in preparation.faits:
+            journal.info("Temporal : %s", ligne)
         await asyncio.to_thread(migrer, settings.DATABASE_URL)
         dossier_puits = None
         if "MODIF_SOLDE_SMTP_URL" not in os.environ:

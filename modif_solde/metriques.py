@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import json
 import logging
 import re
 import threading
 import time
 import urllib.request
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from socketserver import ThreadingMixIn
@@ -138,6 +139,24 @@ DELAI_REPONSE = Histogram(
     registry=REGISTRE_WORKER,
 )
 
+# The daily maintenance (workflows/entretien.py): gauges of the worker that ran it last; with
+# several workers, rules take the `max` (the others stay at 0).
+VERIFICATION_DIFFERENCES = Gauge(
+    "modif_solde_verification_differences",
+    "Différences entre la base, Temporal et le stockage trouvées par la dernière vérification de ce worker.",
+    registry=REGISTRE_WORKER,
+)
+VERIFICATION_FAITE_LE = Gauge(
+    "modif_solde_verification_faite_le_secondes",
+    "Heure (epoch) de la dernière vérification menée à bien par ce worker.",
+    registry=REGISTRE_WORKER,
+)
+DEMANDES_PURGEES = Counter(
+    "modif_solde_demandes_purgees",
+    "Demandes dont les données personnelles, les courriels et les pièces ont été supprimés (durée de conservation).",
+    registry=REGISTRE_WORKER,
+)
+
 # Every series exists from the start (at 0): rate() and increase() see the first event.
 for _evenement in EVENEMENTS:
     MODIFICATIONS.labels(_evenement)
@@ -170,6 +189,15 @@ def modification_cloturee(cloture: Cloture) -> None:
     if statut in (StatutModification.CONFIRMEE, StatutModification.RENONCEE) and modification.cloturee_le:
         delai = (modification.cloturee_le - modification.ouverte_le).total_seconds()
         DELAI_REPONSE.labels(statut.value).observe(max(delai, 0.0))
+
+
+def verification_faite(differences: int) -> None:
+    VERIFICATION_DIFFERENCES.set(differences)
+    VERIFICATION_FAITE_LE.set(time.time())
+
+
+def purge_faite(demandes: int) -> None:
+    DEMANDES_PURGEES.inc(demandes)
 
 
 def courriel(type_courriel: str, resultat: str) -> None:
@@ -359,18 +387,46 @@ def _protege(application: Any, jeton: str | None) -> Any:
     return protegee
 
 
-class ServeurMetriques:
-    """The worker's /metrics on its own port (a thread), with the SDK's metrics merged in."""
+Sante = Callable[[], tuple[int, dict[str, str]]]
+_STATUTS = {200: "200 OK", 503: "503 Service Unavailable"}
 
-    def __init__(self, adresse: str, port: int, jeton: str | None, url_sdk: str | None) -> None:
+
+def _avec_sante(application: Any, sante: Sante) -> Any:
+    """GET /healthz answered by `sante` (status and JSON body), without the metrics' token: an
+    orchestrator's probe carries none, and the answer tells nothing a scraper should not see."""
+
+    def routee(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") != "/healthz":
+            return application(environ, start_response)
+        code, corps = sante()
+        contenu = json.dumps(corps, ensure_ascii=False).encode()
+        start_response(
+            _STATUTS.get(code, f"{code} Statut"),
+            [("Content-Type", "application/json"), ("Content-Length", str(len(contenu))), ("Cache-Control", "no-store")],
+        )
+        return [contenu]
+
+    return routee
+
+
+class ServeurMetriques:
+    """The worker's /metrics on its own port (a thread), with the SDK's metrics merged in, and its
+    /healthz when given a `sante`."""
+
+    def __init__(
+        self, adresse: str, port: int, jeton: str | None, url_sdk: str | None, sante: Sante | None = None
+    ) -> None:
         registre = CollectorRegistry()
         registre.register(_Tout(REGISTRE_WORKER))
         if url_sdk:
             registre.register(MetriquesTemporal(url_sdk))
+        application = _protege(make_wsgi_app(registre), jeton)
+        if sante is not None:
+            application = _avec_sante(application, sante)
         self._serveur = make_server(
             adresse,
             port,
-            _protege(make_wsgi_app(registre), jeton),
+            application,
             server_class=_ServeurThreads,
             handler_class=_Silencieux,
         )

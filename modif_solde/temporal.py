@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import weakref
+from collections.abc import Mapping
 from typing import Any
 
 from temporalio.api.enums.v1 import IndexedValueType
@@ -21,6 +22,7 @@ from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.service import RPCError, RPCStatusCode
 
 from modif_solde.config import Settings
+from modif_solde.connexion_temporal import CibleTemporal, TemporalInjoignable, cible_temporal, expliquer_echec
 from modif_solde.propagation import PropagationAppel
 from modif_solde.workflows.contrat import WORKFLOW_MODIFICATION, EtatModification, ModificationEntree
 from modif_solde.workflows.modification import SA_DEMANDE, SA_SIRET, ModificationWorkflow
@@ -40,19 +42,49 @@ SEARCH_ATTRIBUTES = {
     "ModificationStatut": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
     "ExpireLe": IndexedValueType.INDEXED_VALUE_TYPE_DATETIME,
 }
+# A type as the CLI, tcld and the Web UI spell it.
+NOMS_TYPES: dict[int, str] = {
+    IndexedValueType.INDEXED_VALUE_TYPE_TEXT: "Text",
+    IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD: "Keyword",
+    IndexedValueType.INDEXED_VALUE_TYPE_INT: "Int",
+    IndexedValueType.INDEXED_VALUE_TYPE_DOUBLE: "Double",
+    IndexedValueType.INDEXED_VALUE_TYPE_BOOL: "Bool",
+    IndexedValueType.INDEXED_VALUE_TYPE_DATETIME: "Datetime",
+    IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD_LIST: "KeywordList",
+}
 
 
-async def connecter(settings: Settings, lazy: bool = False, runtime: Runtime | None = None) -> Client:
-    """`runtime`: the SDK's runtime, for its telemetry (the worker's metrics); the default one otherwise."""
-    return await Client.connect(
-        settings.TEMPORAL_ADDRESS,
-        namespace=settings.TEMPORAL_NAMESPACE,
-        data_converter=pydantic_data_converter,
-        # The request id and caller of each action, to the workflow's and activities' logs.
-        interceptors=[PropagationAppel()],
-        lazy=lazy,
-        runtime=runtime,
-    )
+def options_dev_server() -> list[str]:
+    """`temporal server start-dev` registering the service's search attributes at start."""
+    return [o for nom, type_ in SEARCH_ATTRIBUTES.items() for o in ("--search-attribute", f"{nom}={NOMS_TYPES[type_]}")]
+
+
+def cible(settings: Settings, environ: Mapping[str, str] | None = None) -> CibleTemporal:
+    """The Temporal frontend of these settings and the environment (connexion_temporal.py)."""
+    return cible_temporal(settings.TEMPORAL_ADDRESS, settings.TEMPORAL_NAMESPACE, environ)
+
+
+async def connecter(
+    settings: Settings,
+    lazy: bool = False,
+    runtime: Runtime | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Client:
+    """`runtime`: the SDK's runtime, for its telemetry (the worker's metrics); the default one otherwise.
+    A refused connection raises TemporalInjoignable, its message in French; settings that cannot
+    work, ConfigurationTemporalInvalide."""
+    vers = cible(settings, environ)
+    try:
+        return await Client.connect(
+            **vers.options(),
+            data_converter=pydantic_data_converter,
+            # The request id and caller of each action, to the workflow's and activities' logs.
+            interceptors=[PropagationAppel()],
+            lazy=lazy,
+            runtime=runtime,
+        )
+    except RuntimeError as exc:
+        raise TemporalInjoignable(expliquer_echec(vers, exc)) from exc
 
 
 def runtime_avec_metriques(adresse: str) -> Runtime:

@@ -11,6 +11,7 @@ import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -48,6 +49,25 @@ def seed() -> dict[str, Any]:
 def donnees(seed: dict[str, Any]) -> dict[str, Any]:
     """A fresh copy of the seed's import document, to alter in a test."""
     return copy.deepcopy(seed)
+
+
+@asynccontextmanager
+async def base_pg_jetable(nom: str) -> AsyncIterator[str]:
+    """A database of the test's own on the shared server (its asyncpg URL), dropped afterwards."""
+    conn = await asyncpg.connect(PG_ADMIN)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{nom}" WITH (FORCE)')
+        await conn.execute(f'CREATE DATABASE "{nom}"')
+    finally:
+        await conn.close()
+    try:
+        yield PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://") + f"/{nom}"
+    finally:
+        conn = await asyncpg.connect(PG_ADMIN)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{nom}" WITH (FORCE)')
+        finally:
+            await conn.close()
 
 
 async def _recreer_base_pg() -> str:

@@ -21,11 +21,21 @@ from pathlib import Path
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from modif_solde.temporal import SEARCH_ATTRIBUTES
+from modif_solde.temporal import options_dev_server
 
 BIN = Path(sys.executable).parent
 TEMPORAL = BIN / "temporal"
-_TYPES_SA = {1: "Text", 2: "Keyword", 3: "Int", 4: "Double", 5: "Bool", 6: "Datetime", 7: "KeywordList"}
+
+
+# What a worker or an API in production needs besides its database, Temporal and keys: real
+# addresses (production refuses the placeholders) and a retention period.
+REGLAGES_PRODUCTION = {
+    "MODIF_SOLDE_ENVIRONNEMENT": "production",
+    "MODIF_SOLDE_PORTAIL_URL": "https://portail.exemple.fr",
+    "MODIF_SOLDE_MAIL_FROM": "Portail <ne-pas-repondre@portail.exemple.fr>",
+    "MODIF_SOLDE_GESTIONNAIRES_COURRIEL": "gestionnaires@portail.exemple.fr",
+    "MODIF_SOLDE_DUREE_CONSERVATION": "P5Y",
+}
 
 
 def port_libre() -> int:
@@ -76,7 +86,9 @@ class ServeurTemporalDev(Processus):
     """`temporal server start-dev` on free ports, its state in a SQLite file so that it can be
     killed and restarted on the same workflows."""
 
-    def __init__(self, dossier: Path) -> None:
+    def __init__(self, dossier: Path, attributs: bool = True) -> None:
+        """`attributs`: the service's search attributes registered at start (`--search-attribute`),
+        as `make run` does; without them, as a production namespace before `temporal preparer`."""
         self.port = port_libre()
         self.adresse = f"127.0.0.1:{self.port}"
         # The server's own metrics (Prometheus' format), as `PROMETHEUS_ENDPOINT` in compose.
@@ -87,8 +99,8 @@ class ServeurTemporalDev(Processus):
             "--http-port", str(port_libre()), "--metrics-port", str(self.port_metriques),
             "--db-filename", str(dossier / "temporal.db"), "--log-level", "error",
         ]  # fmt: skip
-        for nom, type_ in SEARCH_ATTRIBUTES.items():
-            commande += ["--search-attribute", f"{nom}={_TYPES_SA[int(type_)]}"]
+        if attributs:
+            commande += options_dev_server()
         super().__init__("temporal", commande, dossier / "temporal.log")
 
     async def client(self, delai: float = 30) -> Client:
@@ -106,10 +118,10 @@ class ServeurTemporalDev(Processus):
 
 
 @asynccontextmanager
-async def temporal_dev(dossier: Path) -> AsyncIterator[ServeurTemporalDev]:
+async def temporal_dev(dossier: Path, attributs: bool = True) -> AsyncIterator[ServeurTemporalDev]:
     """A dev server on `dossier`, yielded once it answers, killed on the way out (the test's
     fixtures, whatever their scope)."""
-    serveur = ServeurTemporalDev(dossier)
+    serveur = ServeurTemporalDev(dossier, attributs)
     serveur.demarrer()
     try:
         await serveur.client()

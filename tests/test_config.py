@@ -89,8 +89,11 @@ def _modif_solde(*arguments: str, env: dict[str, str] | None = None) -> subproce
     [
         (["api", "--host", "127.0.0.1", "--port", "1"], JWKS_REQUIS),
         (["token", "--role", "gestionnaire"], "en production, signez avec une clé privée du JWKS"),
+        (["worker"], "MODIF_SOLDE_DUREE_CONSERVATION doit être défini en production"),
+        (["purger"], "MODIF_SOLDE_DUREE_CONSERVATION doit être défini en production"),
+        (["temporal", "preparer"], "MODIF_SOLDE_DUREE_CONSERVATION doit être défini en production"),
     ],
-    ids=["api", "token"],
+    ids=["api", "token", "worker", "purger", "temporal-preparer"],
 )
 def test_sans_cles_la_commande_refuse_de_demarrer_en_francais(arguments: list[str], message: str) -> None:
     """What the image does when started without its keys: a clear refusal."""
@@ -135,6 +138,7 @@ def _production_api(tmp_path: Path) -> dict[str, str]:
         "MODIF_SOLDE_PORTAIL_URL": "https://portail.example",
         "MODIF_SOLDE_MAIL_FROM": "Portail <ne-pas-repondre@portail.example.fr>",
         "MODIF_SOLDE_GESTIONNAIRES_COURRIEL": "gestionnaires@asp.example.fr",
+        "MODIF_SOLDE_DUREE_CONSERVATION": "P5Y",
         # Nothing listens there: a process that got past its checks fails at once.
         "MODIF_SOLDE_TEMPORAL_ADDRESS": "127.0.0.1:1",
     }
@@ -266,3 +270,27 @@ def test_un_fichier_de_secret_illisible_arrete_la_commande_en_francais(tmp_path:
     assert "Traceback" not in resultat.stderr
     assert "Réglages invalides" in resultat.stderr
     assert f"MODIF_SOLDE_DATABASE_URL_FILE : impossible de lire {absent}" in resultat.stderr
+@pytest.mark.usefixtures("sans_env_modif_solde")
+def test_la_duree_de_conservation_et_la_retention_temporal_se_tiennent() -> None:
+    from datetime import timedelta
+
+    from modif_solde.config import verifier_reglages_conservation
+
+    # Required where a purge runs (worker, purger, temporal preparer), outside development only.
+    with pytest.raises(ValueError, match="MODIF_SOLDE_DUREE_CONSERVATION doit être défini en production"):
+        verifier_reglages_conservation(Settings())
+    verifier_reglages_conservation(Settings(ENVIRONNEMENT="developpement"))
+    assert Settings(DUREE_CONSERVATION="P5Y").DUREE_CONSERVATION == timedelta(days=5 * 365)
+    with pytest.raises(ValidationError, match="au moins un jour en production"):
+        Settings(DUREE_CONSERVATION="PT30S")
+    with pytest.raises(ValidationError, match="doit être une durée positive"):
+        Settings(ENVIRONNEMENT="developpement", DUREE_CONSERVATION="-P1D")
+    # Temporal's histories hold the same personal data: never kept longer than the database's.
+    with pytest.raises(ValidationError, match="TEMPORAL_RETENTION ne peut dépasser MODIF_SOLDE_DUREE_CONSERVATION"):
+        Settings(DUREE_CONSERVATION="P30D", TEMPORAL_RETENTION="P60D")
+    # …and kept at least as long as a cycle lasts.
+    with pytest.raises(ValidationError, match="TEMPORAL_RETENTION doit couvrir au moins un cycle"):
+        Settings(TEMPORAL_RETENTION="P10D")
+    assert Settings(MIGRATION_DATABASE_URL="postgres://schema@db/modif").MIGRATION_DATABASE_URL == (
+        "postgresql+asyncpg://schema@db/modif"
+    )

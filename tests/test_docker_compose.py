@@ -40,7 +40,6 @@ PREFIXE = "MODIF_SOLDE_"
 # does not require them: once it does, remove the line, and the three lists agree again.
 NON_EXIGES_PAR_LE_CODE = {
     "MODIF_SOLDE_OIDC_CLIENT_ID": "issued by the provider; the default is no client of ProConnect",
-    "MODIF_SOLDE_DUREE_CONSERVATION": "retention of personal data (RGPD): the deployer's decision",
 }
 
 # Compose's interpolation: $$, $NAME, ${NAME}, ${NAME:-default}, ${NAME-default}, ${NAME:?error}, ${NAME?error}.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -11,7 +12,6 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
-from sqlalchemy import text
 from temporalio.client import Client
 
 from modif_solde.api import demandes, modifications
@@ -20,12 +20,16 @@ from modif_solde.api.journal_http import JournalHttp
 from modif_solde.api.limites import CorpsTropGrand, GardeCorps, Plafonds
 from modif_solde.api.problemes import installer, reponse
 from modif_solde.config import ReglagesInvalides, Settings, get_settings, verifier_reglages
+from modif_solde.connexion_temporal import CibleTemporal, expliquer_echec, raison_echec
 from modif_solde.db import create_engine, est_sqlite, session_factory
 from modif_solde.metriques import installer_api as installer_metriques
+from modif_solde.migrations import etat_schema
 from modif_solde.models.schemas import DemandeImport
 from modif_solde.pages import installer_portail
 from modif_solde.services.stockage import ouvrir_stockage
-from modif_solde.temporal import connecter
+from modif_solde.temporal import cible, connecter
+
+journal = logging.getLogger(__name__)
 
 DESCRIPTION = """
 Cycle de modification des demandes de solde MSS.
@@ -44,6 +48,11 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
         verificateur = Verificateur(settings)
     except ValueError as exc:
         raise ReglagesInvalides([f"MODIF_SOLDE_JWT_JWKS_FICHIER : {exc}"]) from None
+    # Where Temporal is, and its certificate files read once: a setting that cannot work stops
+    # the start here (ConfigurationTemporalInvalide), not at the first request.
+    vers_temporal = cible(settings)
+    if client is None:
+        vers_temporal.options()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -64,6 +73,7 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
         app.state.temporal = client or await connecter(settings, lazy=True)
         # A JWKS at a URL: its first read starts now, in the background.
         verificateur.demarrer()
+        app.state.temporal_refus = None
         yield
         await verificateur.arreter()
         await app.state.stockage.fermer()
@@ -93,6 +103,7 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
     )
     installer(app)
     app.state.jetons = verificateur
+    app.state.temporal_namespace = vers_temporal.namespace
     app.state.en_arret = False  # set on SIGTERM by `modif-solde api` (cli.py)
 
     @app.exception_handler(CorpsTropGrand)
@@ -108,23 +119,27 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
     async def healthz() -> dict[str, str]:
         return {"statut": "ok"}
 
-    @app.get("/readyz", tags=["sante"], summary="Base de données et Temporal joignables")
+    @app.get("/readyz", tags=["sante"], summary="Base de données à jour et Temporal joignable")
     async def readyz(request: Request) -> JSONResponse:
         if request.app.state.en_arret:
             # Stopping: the load balancer sends no new requests; those under way still finish.
             return JSONResponse({"statut": "arret_en_cours"}, status_code=503)
         verifications: dict[str, str] = {}
         try:
-            async with request.app.state.engine.connect() as conn:
-                await asyncio.wait_for(conn.execute(text("SELECT 1")), timeout=2)
+            # The schema's revision, read in the same round trip as the reachability check: a
+            # deployment whose `modif-solde migrer` has not run yet is not ready.
+            schema = await asyncio.wait_for(etat_schema(request.app.state.engine), timeout=2)
             verifications["base_de_donnees"] = "ok"
+            verifications["schema"] = "ok" if not schema.en_retard else schema.message()
         except Exception as err:
             verifications["base_de_donnees"] = f"injoignable ({type(err).__name__})"
         try:
             await asyncio.wait_for(request.app.state.temporal.service_client.check_health(), timeout=2)
             verifications["temporal"] = "ok"
+            request.app.state.temporal_refus = None
         except Exception as err:
             verifications["temporal"] = f"injoignable ({type(err).__name__})"
+            _signaler_temporal(request.app, vers_temporal, err)
         pret = all(v == "ok" for v in verifications.values())
         return JSONResponse(
             {"statut": "pret" if pret else "indisponible", **verifications}, status_code=200 if pret else 503
@@ -143,6 +158,15 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
     # GET /metrics, and every request counted and timed (outermost: 413s and 500s included).
     installer_metriques(app, settings)
     return app
+
+
+def _signaler_temporal(app: FastAPI, vers: CibleTemporal, erreur: BaseException) -> None:
+    """The reason Temporal cannot be reached, in French in the log, once per change of reason
+    (/readyz is polled every few seconds; its body names the error's type only)."""
+    raison = raison_echec(vers, erreur)
+    if raison != app.state.temporal_refus:
+        app.state.temporal_refus = raison
+        journal.warning(expliquer_echec(vers, erreur))
 
 
 PROBLEME: dict[str, Any] = {

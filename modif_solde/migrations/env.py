@@ -9,6 +9,7 @@ from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
 from modif_solde.db import create_engine
+from modif_solde.migrations import TABLE_VERSION, droits
 from modif_solde.models import tables  # noqa: F401  (registers the tables)
 
 config = context.config
@@ -23,7 +24,13 @@ def _run(connection: Connection) -> None:
         compare_type=True,
     )
     with context.begin_transaction():
+        if connection.dialect.name == "postgresql":
+            # One migration at a time; the revision is read once the lock is held.
+            droits.verrouiller(connection)
         context.run_migrations()
+        role = config.attributes.get("role_application")
+        if role and connection.dialect.name == "postgresql":
+            config.attributes.setdefault("rapport", []).extend(droits.accorder(connection, role, TABLE_VERSION))
 
 
 async def _run_async() -> None:

@@ -33,8 +33,17 @@ class Operateur(SQLModel, table=True):
 
 class Demande(SQLModel, table=True):
     __tablename__ = "demande"
-    # The work queue filtered by status, in number order (its requests without an open modification).
-    __table_args__ = (Index("ix_demande_statut_numero", "statut", "numero"),)
+    __table_args__ = (
+        # The work queue filtered by status, in number order (its requests without an open modification).
+        Index("ix_demande_statut_numero", "statut", "numero"),
+        # The daily purge's candidates: requests not yet purged, by their last closing.
+        Index(
+            "ix_demande_a_purger",
+            "statut_modifie_le",
+            sqlite_where=text("purgee_le IS NULL AND statut = 'en_cours'"),
+            postgresql_where=text("purgee_le IS NULL AND statut = 'en_cours'"),
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     numero: str = Field(max_length=20, unique=True, index=True)
@@ -68,6 +77,9 @@ class Demande(SQLModel, table=True):
     bic: str = Field(max_length=11)
     version: int = Field(default=1)
     importee_le: datetime = Field(default_factory=maintenant, sa_type=UTCDateTime, nullable=False)
+    # Set once its retention period was over and `purger` erased its personal data, e-mails and
+    # documents (services/conservation.py); what is left is its number, amounts and cycle dates.
+    purgee_le: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
 
 
 class Modification(SQLModel, table=True):
@@ -222,3 +234,20 @@ class SessionPortail(SQLModel, table=True):
     # Written at most once a minute; expire_le follows it (inactivity, within the maximum duration).
     vu_le: datetime = Field(sa_type=UTCDateTime, nullable=False)
     expire_le: datetime = Field(sa_type=UTCDateTime, nullable=False, index=True)
+class Purge(SQLModel, table=True):
+    """The trace of one request's purge: what was erased, counted, never the data itself."""
+
+    __tablename__ = "purge"
+
+    id: int | None = Field(default=None, primary_key=True)
+    demande_numero: str = Field(max_length=20, index=True)
+    # The request's last closing (its last status change back to `en_cours`, or its import).
+    derniere_cloture_le: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    purgee_le: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    # The retention period in force (ISO 8601), as the deployer set it that day.
+    duree_conservation: str = Field(max_length=40)
+    modifications: int
+    courriels: int
+    historiques: int
+    pieces: int
+    octets: int = Field(sa_type=BigInteger)

@@ -173,3 +173,7 @@ class DemandePage(BaseModel):
     historique: PageHistorique = Field(description="La première page de l'historique")
     courriels: PageCourriels = Field(description="La première page du journal des courriels")
     modification_ouverte: ModificationVue | None
+    purgee_le: datetime | None = Field(
+        default=None,
+        description="Quand, la durée de conservation passée, ses données personnelles, les corps de ses courriels et ses pièces ont été supprimés ; null sinon",
+    )

@@ -61,7 +61,7 @@ def contexte_gestion(request: Request, tours: list[vues.ModificationVue]) -> dic
         "champs_attendus": CHAMPS_ATTENDUS,
         "refus": request.session.pop("refus", None),
         "tours": tours,
-        "lien_temporal": lambda numero: f"{ui}/namespaces/{settings.TEMPORAL_NAMESPACE}/workflows/{numero}",
+        "lien_temporal": lambda numero: f"{ui}/namespaces/{request.app.state.temporal_namespace}/workflows/{numero}",
     }
 
 

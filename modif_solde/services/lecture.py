@@ -484,6 +484,7 @@ async def lire_demande(
         "modification_ouverte": (
             _modification(ouverte, numero, changements_ouverte, pieces, interne) if ouverte is not None else None
         ),
+        "purgee_le": demande.purgee_le,
     }
     lecture = LecturePage(vue=vues.DemandePage.model_validate(page), demande=demande)
 

@@ -147,6 +147,11 @@ async def modification_ouverte(session: AsyncSession, demande_id: int) -> Modifi
 async def verifier_ouvrable(session: AsyncSession, demande: Demande) -> None:
     """A modification can be opened only on a request `en_cours` with none open."""
     assert demande.id is not None
+    if demande.purgee_le is not None:
+        raise Conflit(
+            f"Les données de la demande {demande.numero} ont été supprimées le {demande.purgee_le:%d/%m/%Y} "
+            "(durée de conservation atteinte) : elle ne peut plus être modifiée."
+        )
     if await modification_ouverte(session, demande.id) is not None:
         raise Conflit(f"La demande {demande.numero} a déjà une modification ouverte.")
     if demande.statut != StatutDemande.EN_COURS:

@@ -23,7 +23,7 @@ async def test_pret_quand_tout_repond(http: httpx.AsyncClient) -> None:
     assert (await http.get("/healthz")).json() == {"statut": "ok"}
     r = await http.get("/readyz")
     assert r.status_code == 200
-    assert r.json() == {"statut": "pret", "base_de_donnees": "ok", "temporal": "ok"}
+    assert r.json() == {"statut": "pret", "base_de_donnees": "ok", "schema": "ok", "temporal": "ok"}
 
 
 async def test_indisponible_sans_temporal(settings: Settings) -> None:

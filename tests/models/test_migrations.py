@@ -8,7 +8,6 @@ import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import asyncpg
 import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
@@ -19,7 +18,7 @@ from sqlmodel import SQLModel
 
 from modif_solde.db import create_engine
 from modif_solde.migrations import alembic_config, migrer
-from tests.conftest import PG_ADMIN
+from tests.conftest import base_pg_jetable
 
 PG_MIGRATION = f"modif_solde_test_{os.getpid()}_migration"
 OPERATEUR = (
@@ -42,18 +41,8 @@ async def url_vierge(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIte
     if request.param == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path}/migration.db"
         return
-    conn = await asyncpg.connect(PG_ADMIN)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{PG_MIGRATION}" WITH (FORCE)')
-        await conn.execute(f'CREATE DATABASE "{PG_MIGRATION}"')
-    finally:
-        await conn.close()
-    yield PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://") + f"/{PG_MIGRATION}"
-    conn = await asyncpg.connect(PG_ADMIN)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{PG_MIGRATION}" WITH (FORCE)')
-    finally:
-        await conn.close()
+    async with base_pg_jetable(PG_MIGRATION) as url:
+        yield url
 
 
 async def test_0004_reprend_l_identite_de_l_operateur_sur_chaque_demande(url_vierge: str) -> None:

@@ -9,16 +9,20 @@ import json
 import re
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
+from sqlalchemy import update
 from sqlmodel import select
 
 from modif_solde.db import SessionFactory, unit_of_work
 from modif_solde.models.enums import StatutModification, TypeCourriel
 from modif_solde.models.tables import Demande, Modification
+from modif_solde.models.types import maintenant
 from modif_solde.pages import gestionnaire as gestion_pages
 from modif_solde.services import envoi, gestionnaires, lecture
 from modif_solde.services import modifications as svc
+from modif_solde.services.conservation import purger
 from modif_solde.services.courriels import rendre_courriel
 from modif_solde.services.demandes import importer_demande, lire_import
 from modif_solde.services.stockage import Stockage
@@ -344,3 +348,17 @@ async def test_a_search_finding_more_requests_than_it_takes_by_id_finds_them_all
         lecture.RECHERCHE_PAR_IDS = avant
     assert await numeros("00000000000000") == ["FINMSS009267", "FINMSS009268"]
     assert await numeros("introuvable") == []
+
+
+async def test_a_purged_request_says_so_to_its_operator(
+    portail: httpx.AsyncClient, demande: Demande, factory: SessionFactory, stockage: Stockage
+) -> None:
+    """Past its retention period: the page says what was erased and when, not an empty form."""
+    async with unit_of_work(factory) as session:
+        await session.exec(update(Demande).values(statut_modifie_le=maintenant() - timedelta(days=800)))  # type: ignore[call-overload]
+    await purger(factory, stockage, timedelta(days=730), en_cours=set())
+    await se_connecter(portail, OPERATEUR, retour=DEMANDE)
+    page = texte((await portail.get(DEMANDE)).text)
+    aujourd_hui = datetime.now(ZoneInfo("Europe/Paris"))
+    assert f"Données supprimées le {aujourd_hui:%d/%m/%Y}, la durée de conservation étant atteinte." in page
+    assert "Les montants, les statuts et les dates restent." in page

@@ -24,7 +24,6 @@ from email import message_from_bytes
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 from aiosmtpd.controller import Controller
@@ -34,7 +33,7 @@ from temporalio.client import Client
 from modif_solde.api.auth import PrivateKey, Role, emettre_jeton, generer_cle, jwk_public
 from modif_solde.db import create_engine, session_factory
 from modif_solde.models.tables import Courriel, Modification, Piece
-from tests.conftest import EXEMPLE, PDF_EXEMPLE, PG_ADMIN, ServeurS3
+from tests.conftest import EXEMPLE, PDF_EXEMPLE, ServeurS3, base_pg_jetable
 from tests.processus import Processus, ServeurTemporalDev, commande_modif_solde, port_libre
 
 pytestmark = pytest.mark.replicas
@@ -124,21 +123,8 @@ def ecrire_jwks(chemin: Path, cles: dict[str, PrivateKey]) -> None:
 @pytest.fixture
 async def base_pg() -> AsyncIterator[str]:
     """A database of the test's own on the shared server, dropped afterwards."""
-    nom = f"modif_solde_replicas_{os.getpid()}"
-    conn = await asyncpg.connect(PG_ADMIN)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{nom}" WITH (FORCE)')
-        await conn.execute(f'CREATE DATABASE "{nom}"')
-    finally:
-        await conn.close()
-    try:
-        yield PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://") + f"/{nom}"
-    finally:
-        conn = await asyncpg.connect(PG_ADMIN)
-        try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{nom}" WITH (FORCE)')
-        finally:
-            await conn.close()
+    async with base_pg_jetable(f"modif_solde_replicas_{os.getpid()}") as url:
+        yield url
 
 
 async def attendre(condition: Callable[[], Any], delai: float, quoi: str) -> None:
