@@ -24,7 +24,7 @@ def promtool(*arguments: str, dossier: Path = DOSSIER) -> subprocess.CompletedPr
 def test_les_regles_sont_valides() -> None:
     resultat = promtool("check", "rules", "alertes.yml")
     assert resultat.returncode == 0, resultat.stdout + resultat.stderr
-    assert "SUCCESS: 16 rules found" in resultat.stdout
+    assert "SUCCESS: 18 rules found" in resultat.stdout
 
 
 def test_chaque_regle_se_declenche_et_se_tait_comme_prevu() -> None:
@@ -36,7 +36,7 @@ def test_chaque_regle_se_declenche_et_se_tait_comme_prevu() -> None:
 def test_chaque_regle_a_son_test_et_ses_annotations_en_francais() -> None:
     groupes = yaml.safe_load((DOSSIER / "alertes.yml").read_text(encoding="utf-8"))["groups"]
     regles = [r for g in groupes for r in g["rules"] if "alert" in r]
-    assert len(regles) == 12
+    assert len(regles) == 14
     tests = yaml.safe_load((DOSSIER / "alertes_test.yml").read_text(encoding="utf-8"))["tests"]
     testees = [a for t in tests for a in t["alert_rule_test"]]
     for regle in regles:
@@ -61,7 +61,7 @@ def test_la_configuration_de_docker_compose_est_valide(tmp_path: Path) -> None:
     shutil.copy(DOSSIER / "alertes.yml", tmp_path / "alertes.yml")
     resultat = promtool("check", "config", "prometheus.yml", dossier=tmp_path)
     assert resultat.returncode == 0, resultat.stdout + resultat.stderr
-    assert re.search(r"SUCCESS: 16 rules found", resultat.stdout)
+    assert re.search(r"SUCCESS: 18 rules found", resultat.stdout)
 
 
 def ancres_github(texte: str) -> set[str]:
