@@ -295,8 +295,8 @@ def test_les_pieces_vont_dans_seaweedfs_et_son_bucket_versionne(services: dict[s
     assert not [nom for nom, s in services.items() if s.get("image", "").startswith(("minio/", "quay.io/minio"))]
 
 
-def test_chaque_image_est_figee_et_dite_dans_le_readme(services: dict[str, Any]) -> None:
-    readme = (RACINE / "README.md").read_text(encoding="utf-8")
+def test_chaque_image_est_figee_et_dite_dans_le_guide_de_production(services: dict[str, Any]) -> None:
+    readme = (RACINE / "docs" / "production.md").read_text(encoding="utf-8")
     for nom, service in services.items():
         image = service["image"]
         if image == "modif-solde:local":  # the service's own, built by compose from the Dockerfile
@@ -304,7 +304,7 @@ def test_chaque_image_est_figee_et_dite_dans_le_readme(services: dict[str, Any])
             continue
         nom_image, _, etiquette = image.rpartition(":")
         assert nom_image and re.search(r"\d", etiquette) and etiquette != "latest", nom
-        assert f"`{image}`" in readme, f"{image} ({nom}) : dire dans le README comment l'étiquette a été vérifiée"
+        assert f"`{image}`" in readme, f"{image} ({nom}) : dire dans docs/production.md comment l'étiquette a été vérifiée"
     versions = {services[nom]["image"].split(":")[1] for nom in ("temporal", "temporal-admin-tools", "temporal-create-namespace")}
     assert len(versions) == 1
 

@@ -10,8 +10,12 @@ from pathlib import Path
 
 import yaml
 
+from tests.test_liens_documentation import ancres_github
+
 RACINE = Path(__file__).resolve().parents[2]
 DOSSIER = RACINE / "deploiement" / "prometheus"
+# Where each alert's runbook lives (« Quand une alerte sonne »).
+EXPLOITATION = RACINE / "docs" / "exploitation.md"
 PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
 
 
@@ -46,9 +50,9 @@ def test_chaque_regle_a_son_test_et_ses_annotations_en_francais() -> None:
         assert any(a["alertname"] == nom and not a["exp_alerts"] for a in testees), nom
         assert regle["annotations"]["summary"] and regle["annotations"]["description"], nom
         assert regle["labels"]["severity"] in {"critique", "avertissement"}, nom
-    readme = (RACINE / "README.md").read_text(encoding="utf-8")
+    guide = EXPLOITATION.read_text(encoding="utf-8")
     for regle in regles:
-        assert f"`{regle['alert']}`" in readme, f"{regle['alert']} n'est pas décrite dans le README"
+        assert f"`{regle['alert']}`" in guide, f"{regle['alert']} n'est pas décrite dans docs/exploitation.md"
 
 
 def test_la_configuration_de_docker_compose_est_valide(tmp_path: Path) -> None:
@@ -64,22 +68,13 @@ def test_la_configuration_de_docker_compose_est_valide(tmp_path: Path) -> None:
     assert re.search(r"SUCCESS: 18 rules found", resultat.stdout)
 
 
-def ancres_github(texte: str) -> set[str]:
-    """The anchors GitHub (and GitLab) give the headings of a Markdown file."""
-    ancres = set()
-    for titre in re.findall(r"^#{1,6} (.+)$", texte, re.MULTILINE):
-        ancre = re.sub(r"[^\w\- ]", "", titre.strip().lower()).replace(" ", "-")
-        ancres.add(ancre)
-    return ancres
-
-
-def test_chaque_alerte_mene_a_sa_section_du_readme() -> None:
+def test_chaque_alerte_mene_a_sa_section_du_guide_d_exploitation() -> None:
     groupes = yaml.safe_load((DOSSIER / "alertes.yml").read_text(encoding="utf-8"))["groups"]
-    ancres = ancres_github((RACINE / "README.md").read_text(encoding="utf-8"))
+    ancres = ancres_github(EXPLOITATION.read_text(encoding="utf-8"))
     for regle in (r for g in groupes for r in g["rules"] if "alert" in r):
         url = regle["annotations"]["runbook_url"]
-        assert url.startswith("https://") and "/README.md#" in url, regle["alert"]
-        assert url.rsplit("#", 1)[1] in ancres, f"{regle['alert']} : ancre {url} absente du README"
+        assert url.startswith("https://") and "/docs/exploitation.md#" in url, regle["alert"]
+        assert url.rsplit("#", 1)[1] in ancres, f"{regle['alert']} : ancre {url} absente de docs/exploitation.md"
 
 
 def test_la_configuration_d_alertmanager_est_valide() -> None:

@@ -1,6 +1,6 @@
 #!/bin/sh
 # The roles and databases of docker-compose.yml, created by the postgres image on the first start
-# of an empty volume (README, « Rôles PostgreSQL »), each password read from its compose secret:
+# of an empty volume (docs/production.md, « docker-compose »), each password read from its compose secret:
 #   modif_solde      owns the service's database and its schema: `modif-solde migrer` only;
 #   modif_solde_app  the API and the worker: reads and writes the tables (granted by `migrer`),
 #                    cannot create or alter anything;
