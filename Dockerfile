@@ -6,12 +6,13 @@
 # a read-only root filesystem suits it (the Kubernetes Deployment sets one).
 
 # The portal's front-end assets (DSFR, htmx) from npm, pinned by package-lock.json; only the
-# files a page loads are kept (the DSFR terms are accepted in .dsfr.yml).
+# files a page loads are kept (the DSFR terms are accepted in .dsfr.yml); not the development
+# tools (vnu-jar, the HTML checker of the tests, which would fetch a Java here).
 # Node 24 "Krypton": the Active LTS line (supported until April 2028).
 FROM node:24.19.0-slim AS assets
 WORKDIR /assets
 COPY package.json package-lock.json .dsfr.yml ./
-RUN npm ci --no-audit --no-fund \
+RUN npm ci --omit=dev --no-audit --no-fund \
     && D=node_modules/@gouvfr/dsfr/dist && V=vendor \
     && mkdir -p $V/dsfr/utility/icons $V/htmx \
     && cp -r $D/dsfr.min.css $D/dsfr.module.min.js $D/dsfr.nomodule.min.js $D/fonts $D/icons $D/favicon $V/dsfr/ \

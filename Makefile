@@ -20,7 +20,7 @@ HAPROXY := /usr/sbin/haproxy
 CHECKOV_VERSION := 3.3.30
 CHECKOV := .outils/checkov/bin/checkov
 
-.PHONY: install run test test-fautes test-replicas lint bench bench-rapide clean captures navigateur prometheus wrk nginx alertmanager checkov haproxy
+.PHONY: install run test test-fautes test-replicas lint bench bench-rapide clean captures navigateur java prometheus wrk nginx alertmanager checkov haproxy
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,11 @@ $(ASSETS): package.json package-lock.json .dsfr.yml
 navigateur:
 	@test -x $(CHROMIUM) || { apt-get update -q && apt-get install -y --no-install-recommends chromium fonts-liberation; } \
 		|| { echo "Installez Chromium : apt-get install -y --no-install-recommends chromium fonts-liberation" >&2; exit 1; }
+
+# A Java (11 or later) for the W3C Nu HTML Checker (npm vnu-jar) of tests/pages/test_validation_html.py.
+java:
+	@command -v java >/dev/null || { apt-get update -q && apt-get install -y --no-install-recommends default-jre-headless; } \
+		|| { echo "Installez Java : apt-get install -y --no-install-recommends default-jre-headless" >&2; exit 1; }
 
 # Debian's Prometheus: promtool checks and unit-tests the alert rules, the server runs in the
 # scrape test on a port of its own. The package's own service is stopped and disabled right
@@ -83,7 +88,7 @@ haproxy:
 		&& { systemctl disable --now haproxy >/dev/null 2>&1 || service haproxy stop >/dev/null 2>&1 || true; }; } \
 		|| { echo "Installez haproxy : apt-get install -y --no-install-recommends haproxy" >&2; exit 1; }
 
-install: $(STAMP) $(ASSETS) navigateur prometheus nginx alertmanager checkov haproxy
+install: $(STAMP) $(ASSETS) navigateur java prometheus nginx alertmanager checkov haproxy
 
 run: $(STAMP) $(ASSETS)
 	$(BIN)/modif-solde dev
@@ -93,7 +98,7 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 # The replicas test (two APIs, two workers, ~1.5 min) runs on its own: `make test-replicas`, also run by CI.
-test: $(STAMP) $(ASSETS) navigateur prometheus nginx alertmanager checkov haproxy lint
+test: $(STAMP) $(ASSETS) navigateur java prometheus nginx alertmanager checkov haproxy lint
 	$(BIN)/pytest -q -m "not replicas"
 
 # The fault suite alone (it is part of `make test` too): real processes killed mid-cycle.

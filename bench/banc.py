@@ -294,6 +294,14 @@ async def phase_base(ctx: Contexte, base: str) -> tuple[dict[str, Any], dict[str
         "MODIF_SOLDE_PORTAIL_URL": "https://portail.banc.modif-solde.fr",
         "MODIF_SOLDE_MAIL_FROM": "Portail Ségur Numérique <ne-pas-repondre@banc.modif-solde.fr>",
         "MODIF_SOLDE_GESTIONNAIRES_COURRIEL": "gestionnaires@banc.modif-solde.fr",
+        # The legal pages' settings production requires (docs/reglages.md, « Pages légales »).
+        "MODIF_SOLDE_EDITEUR": "Éditeur du banc, 1 rue du Banc, 75000 Paris",
+        "MODIF_SOLDE_DIRECTEUR_PUBLICATION": "Directeur de la publication du banc",
+        "MODIF_SOLDE_HEBERGEUR": "Hébergeur du banc, 1 rue du Banc, 75000 Paris",
+        "MODIF_SOLDE_CONTACT_COURRIEL": "contact@banc.modif-solde.fr",
+        "MODIF_SOLDE_DPO_CONTACT": "dpo@banc.modif-solde.fr",
+        "MODIF_SOLDE_ACCESSIBILITE_STATUT": "non conforme",
+        "MODIF_SOLDE_DUREE_CONSERVATION": "P5Y",
     }
     pile = Pile(base, url, task_queue, env, api_url)
     distributions: dict[str, list[float]] = {}

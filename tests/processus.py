@@ -17,10 +17,12 @@ import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
+from modif_solde.config import Settings
 from modif_solde.temporal import options_dev_server
 
 BIN = Path(sys.executable).parent
@@ -29,7 +31,27 @@ TEMPORAL = BIN / "temporal"
 
 # What a worker or an API in production needs besides its database, Temporal and keys: real
 # addresses (production refuses the placeholders) and a retention period.
+# What the legal pages need of the deployer, which production requires of the API (Settings' names).
+PAGES_LEGALES_PRODUCTION = {
+    "EDITEUR": "Agence de services et de paiement, 2 rue du Maupas, 87040 Limoges",
+    "DIRECTEUR_PUBLICATION": "Camille Martin, directrice générale",
+    "HEBERGEUR": "Hébergeur public, 1 rue de l'Hébergement, 75013 Paris, 01 02 03 04 05",
+    "CONTACT_COURRIEL": "contact-modif-solde@portail.exemple.fr",
+    "DPO_CONTACT": "dpo@portail.exemple.fr",
+    "ACCESSIBILITE_STATUT": "partiellement conforme",
+    "ACCESSIBILITE_AUDIT_DATE": "2026-11-30",
+    "ACCESSIBILITE_AUDIT_PAR": "Audit Accessible SARL",
+    "DUREE_CONSERVATION": "P5Y",
+}
+
+
+def pages_legales_production() -> dict[str, Any]:
+    """The same, typed, for `Settings.model_copy(update=…)` (which converts nothing)."""
+    return Settings(**PAGES_LEGALES_PRODUCTION).model_dump(include=set(PAGES_LEGALES_PRODUCTION))
+
+
 REGLAGES_PRODUCTION = {
+    **{f"MODIF_SOLDE_{nom}": valeur for nom, valeur in PAGES_LEGALES_PRODUCTION.items()},
     "MODIF_SOLDE_ENVIRONNEMENT": "production",
     "MODIF_SOLDE_PORTAIL_URL": "https://portail.exemple.fr",
     "MODIF_SOLDE_MAIL_FROM": "Portail <ne-pas-repondre@portail.exemple.fr>",

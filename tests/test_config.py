@@ -18,6 +18,7 @@ from modif_solde.config import (
     decrire_erreurs,
     verifier_reglages,
 )
+from tests.processus import PAGES_LEGALES_PRODUCTION
 
 PREFIXE = "MODIF_SOLDE_"
 
@@ -138,7 +139,7 @@ def _production_api(tmp_path: Path) -> dict[str, str]:
         "MODIF_SOLDE_PORTAIL_URL": "https://portail.example",
         "MODIF_SOLDE_MAIL_FROM": "Portail <ne-pas-repondre@portail.example.fr>",
         "MODIF_SOLDE_GESTIONNAIRES_COURRIEL": "gestionnaires@asp.example.fr",
-        "MODIF_SOLDE_DUREE_CONSERVATION": "P5Y",
+        **{f"MODIF_SOLDE_{nom}": valeur for nom, valeur in PAGES_LEGALES_PRODUCTION.items()},
         # Nothing listens there: a process that got past its checks fails at once.
         "MODIF_SOLDE_TEMPORAL_ADDRESS": "127.0.0.1:1",
     }

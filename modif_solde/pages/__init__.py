@@ -14,7 +14,7 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from modif_solde.api.problemes import STATUTS, TITRES_HTTP, Probleme
 from modif_solde.config import Settings
-from modif_solde.pages import connexion, documentation, gestionnaire, operateur
+from modif_solde.pages import connexion, documentation, gestionnaire, informations, operateur
 from modif_solde.pages import session as sess
 from modif_solde.pages.rendu import page
 from modif_solde.pages.securite import EnTetesSecurite
@@ -34,6 +34,7 @@ def installer_portail(app: FastAPI, settings: Settings) -> None:
     app.state.oidc = connexion.client_oidc(settings)
     app.mount("/static", StaticFiles(directory=STATIQUES), name="static")
     app.include_router(connexion.router)
+    app.include_router(informations.router)
     if settings.ENVIRONNEMENT == "developpement":
         app.include_router(documentation.router)
     # Before the operator's routes: theirs end in a catch-all `/modifications/{numero}/{action}`.

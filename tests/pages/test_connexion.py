@@ -30,6 +30,7 @@ from tests.pages.conftest import (
     reglages,
     se_connecter,
 )
+from tests.processus import pages_legales_production
 from tests.workflows.conftest import Banc
 
 # What production requires, on loopback addresses that nothing in these tests reaches.
@@ -40,6 +41,7 @@ PRODUCTION: dict[str, Any] = {
     "OIDC_CLIENT_SECRET": "c" * 40,
     "OIDC_DISCOVERY_URL": "https://127.0.0.1:9/.well-known/openid-configuration",
     "PORTAIL_URL": "https://portail.sante.example.fr",
+    **pages_legales_production(),
 }
 
 

@@ -36,9 +36,9 @@ async def test_the_page_s_fields_save_themselves_as_they_change(portail: httpx.A
     page = await page_operateur(portail)
     champ = re.search(r'<input[^>]*id="contact_support_telephone"[^>]*>', page)
     assert champ, page
-    assert 'hx-post="/modifications/FINMSS009266M1/brouillon"' in champ.group(0)
-    assert 'hx-trigger="change"' in champ.group(0)
-    assert 'hx-target="#groupe-contact_support_telephone"' in champ.group(0)
+    assert 'data-hx-post="/modifications/FINMSS009266M1/brouillon"' in champ.group(0)
+    assert 'data-hx-trigger="change"' in champ.group(0)
+    assert 'data-hx-target="#groupe-contact_support_telephone"' in champ.group(0)
     assert 'id="annonce-brouillon"' in page and 'role="status"' in page
     # No inline script nor handler: the CSP forbids them.
     assert not re.search(r"<script(?![^>]*\bsrc=)", page) and not re.search(r"\son[a-z]+=", page)
@@ -61,8 +61,8 @@ async def test_a_changed_field_answers_its_group_and_the_draft_s_new_version(
     assert "Valeur modifiée. Valeur avant modification : 06 00 00 00 00" in texte(r.text)
     assert 'value="06 12 34 56 78"' in r.text
     # The next save and the confirmation carry the new version (out-of-band swap).
-    assert re.search(rf'id="brouillon_version" name="brouillon_version" value="{int(version) + 1}" hx-swap-oob="true"', r.text)
-    assert 'id="validation" hx-swap-oob="true"' in r.text and ">Confirmer</a>" in r.text
+    assert re.search(rf'id="brouillon_version" name="brouillon_version" value="{int(version) + 1}" data-hx-swap-oob="true"', r.text)
+    assert 'id="validation" data-hx-swap-oob="true"' in r.text and ">Confirmer</a>" in r.text
     assert "« Numéro de téléphone du contact support de l'opérateur » enregistré." in texte(r.text)
     assert await brouillon(factory) == {"contact_support_telephone": "06 12 34 56 78"}
     # The message of a full save is not consumed by the fragment, nor left for the next page.
@@ -84,7 +84,7 @@ async def test_a_wrong_value_is_refused_beside_its_field_and_closes_the_confirma
         r"n&#39;est pas une adresse électronique valide",
         r.text,
     ), r.text
-    assert f'value="{_version(page)}" hx-swap-oob="true"' in r.text
+    assert f'value="{_version(page)}" data-hx-swap-oob="true"' in r.text
     assert "Corrigez d'abord les erreurs signalées" in texte(r.text) and ">Confirmer</a>" not in r.text
     assert texte(r.text).count("Erreur : ") == 1
     assert await brouillon(factory) == {}

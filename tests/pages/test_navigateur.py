@@ -178,31 +178,6 @@ async def test_the_tour_with_the_keyboard_alone(
     await tabuler_jusqua(page, "button", "Se déconnecter")
 
 
-async def test_the_pages_work_with_javascript_off(
-    serveur_portail: str, navigateur: Any, smtp: ServeurSmtp, demande: Demande
-) -> None:
-    contexte = await navigateur.new_context(java_script_enabled=False, locale="fr-FR")
-    page = await contexte.new_page()
-    try:
-        lien = await ouvrir_modification(serveur_portail, smtp, "FINMSS009266M1")
-        await page.goto(lien)
-        await choisir_identite(page, OPERATEUR)
-        # Sections and tabs are all shown when DSFR's script does not run.
-        await expect(page.get_by_text("DSR-MSS-MSS-Va1")).to_be_visible()
-        await expect(page.get_by_role("heading", name="Historique des versions")).to_be_visible()
-        # (axe itself is JavaScript: the same markup is checked with scripts on, above.)
-
-        await page.get_by_role("link", name="Modifier", exact=True).click()
-        await page.get_by_label("Numéro de téléphone du contact support de l'opérateur").fill("06 12 34 56 78")
-        await page.get_by_role("button", name="Enregistrer").click()
-        await expect(page.get_by_text("Valeur modifiée. Valeur avant modification : 06 00 00 00 00")).to_be_visible()
-        await page.get_by_role("link", name="Confirmer", exact=True).click()
-        await page.get_by_role("button", name="Confirmer la modification").click()
-        await expect(page.get_by_text("Modification confirmée")).to_be_visible()
-    finally:
-        await contexte.close()
-
-
 async def test_with_javascript_a_field_saves_itself_as_it_changes(
     serveur_portail: str, onglet: Any, smtp: ServeurSmtp, demande: Demande
 ) -> None:
