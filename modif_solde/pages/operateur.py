@@ -219,7 +219,9 @@ async def _contexte_modification(
         "m": m,
         "d": d,
         "brouillon": brouillon,
-        "actuelles": d.informations.model_dump(),
+        # Each changed field's value from before the round: for an open round, the request's;
+        # once confirmed, the request holds the new value and the round's changes keep the old.
+        "actuelles": d.informations.model_dump() | {c: v.valeur_actuelle for c, v in brouillon.items()},
         "valeurs": {
             c: (brouillon[c].nouvelle_valeur if c in brouillon else getattr(d.informations, c))
             for c in CHAMPS_EDITABLES
