@@ -25,7 +25,7 @@ from modif_solde.models.enums import CHAMPS_EDITABLES, StatutModification
 from modif_solde.pages import gestionnaire as gestion_pages
 from modif_solde.pages import session as sess
 from modif_solde.pages.rendu import LIBELLES, annoncer, fragment, page
-from modif_solde.services import lecture
+from modif_solde.services import attendus, lecture
 from modif_solde.services import modifications as svc
 from modif_solde.services.demandes import importer_demande, lire_import
 from modif_solde.services.erreurs import (
@@ -226,6 +226,7 @@ async def _contexte_modification(
             c: (brouillon[c].nouvelle_valeur if c in brouillon else getattr(d.informations, c))
             for c in CHAMPS_EDITABLES
         },
+        "attendus": attendus.etat(m.champs_attendus, brouillon, len(m.pieces_ajoutees)),
         "modifiable": m.statut == StatutModification.OUVERTE and utilisateur.role == Role.OPERATEUR,
         "gestionnaire": utilisateur.role == Role.GESTIONNAIRE,
         "champs": CHAMPS_EDITABLES,
