@@ -672,6 +672,8 @@ class FiltresFile:
     echeance_avant: datetime | None = None
     relancee: bool | None = None
     recherche: str = ""
+    # True: only the requests with an operator's report waiting for a gestionnaire.
+    signalement: bool | None = None
 
 
 async def file_de_travail(
@@ -704,6 +706,10 @@ async def file_de_travail(
         if len(trouvees) <= RECHERCHE_PAR_IDS:
             recherche = col(Demande.id).in_([i for i in trouvees if i is not None])
         sur_demande.append(recherche)
+    if filtres.signalement:
+        from modif_solde.services.signalements import en_attente_clause
+
+        sur_demande.append(en_attente_clause())
     sur_modification = []
     if filtres.echeance_avant is not None:
         sur_modification.append(col(Modification.expire_le) < filtres.echeance_avant)
