@@ -24,6 +24,7 @@ from modif_solde.models import vues
 from modif_solde.models.enums import CHAMPS_EDITABLES, StatutModification
 from modif_solde.pages import gestionnaire as gestion_pages
 from modif_solde.pages import session as sess
+from modif_solde.pages import signalements as signalements_pages
 from modif_solde.pages.rendu import LIBELLES, annoncer, fragment, page
 from modif_solde.services import attendus, lecture
 from modif_solde.services import modifications as svc
@@ -147,6 +148,7 @@ async def rendre_demande(
     )
     vue = lu.vue
     gestion = gestion_pages.contexte_gestion(request, lu.tours) if gestionnaire else {}
+    signales = await signalements_pages.contexte_demande(request, session, vue, utilisateur)
     return page(
         request,
         "demande.html",
@@ -157,7 +159,7 @@ async def rendre_demande(
         gestionnaire=gestionnaire,
         relance_apres=_settings(request).RELANCE_APRES.days,
         expiration_apres=_settings(request).EXPIRATION_APRES.days,
-        **{"erreurs": [], "saisie": {}, **gestion, **extra},
+        **{"erreurs": [], "saisie": {}, **gestion, **signales, **extra},
     )
 
 
