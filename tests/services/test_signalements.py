@@ -5,7 +5,7 @@ through a real SMTP server and logged on the request)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlmodel import col, select
@@ -16,8 +16,10 @@ from modif_solde.models.tables import Courriel, Demande, Signalement
 from modif_solde.services import lecture
 from modif_solde.services import modifications as svc
 from modif_solde.services import signalements as sig
+from modif_solde.services.conservation import purger_demande
 from modif_solde.services.envoi import ExpediteurSmtp
 from modif_solde.services.erreurs import Conflit, DonneesInvalides, Introuvable
+from modif_solde.services.stockage import Stockage
 from tests.services.test_modifications import Echeances, ouverture
 from tests.workflows.conftest import ServeurSmtp
 
@@ -142,3 +144,27 @@ async def test_no_modification_needed_is_told_by_e_mail_and_logged(
         "Le téléphone déclaré est celui de la pièce : rien à modifier.",
     )
     assert ligne.envoye_le is not None
+
+
+async def test_the_retention_purge_erases_the_reports_text(
+    factory: SessionFactory, demande: Demande, stockage: Stockage
+) -> None:
+    signalement = await signaler(factory)
+    async with unit_of_work(factory) as session:
+        await sig.repondre_sans_suite(
+            session, signalement.id or 0, "Rien à modifier.", "gestionnaire-1", LE, "http://p"
+        )
+    async with unit_of_work(factory) as session:
+        purgee = await purger_demande(
+            session, stockage, "FINMSS009266", datetime(2100, 1, 1, tzinfo=UTC), timedelta(days=1), LE
+        )
+    assert purgee is not None
+    async with factory() as session:
+        (lu,) = await sig.de_la_demande(session, "FINMSS009266")
+    assert (lu.description, lu.reponse, lu.par, lu.traite_par, lu.statut) == (
+        "",
+        None,
+        "",
+        None,
+        "sans_suite",
+    )
