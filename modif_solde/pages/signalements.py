@@ -55,10 +55,11 @@ async def contexte_demande(
 ) -> dict[str, Any]:
     """What the request page shows of its reports; for a gestionnaire who came from a report
     (`?signalement=`), the modification form pre-filled with it."""
-    signalements = await svc.de_la_demande(session, vue.numero)
+    lignes = await svc.de_la_demande_avec_modifications(session, vue.numero)
+    signalements = [s for s, _ in lignes]
     contexte: dict[str, Any] = {
         "signalements": signalements,
-        "signalements_modifications": await svc.numeros_modifications(session, signalements),
+        "signalements_modifications": {s.modification_id: n for s, n in lignes if n is not None},
         "elements_signalables": ELEMENTS,
         "peut_signaler": utilisateur.role == Role.OPERATEUR
         and vue.statut == "en_cours"

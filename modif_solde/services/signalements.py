@@ -7,7 +7,7 @@ on the request like the cycle's e-mails."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -119,15 +119,21 @@ async def de_la_demande(session: AsyncSession, demande_numero: str) -> list[Sign
     )
 
 
-async def numeros_modifications(session: AsyncSession, signalements: Iterable[Signalement]) -> dict[int, str]:
-    """The number of each modification opened from one of these reports."""
-    ids = [s.modification_id for s in signalements if s.modification_id is not None]
-    if not ids:
-        return {}
+async def de_la_demande_avec_modifications(
+    session: AsyncSession, demande_numero: str
+) -> list[tuple[Signalement, str | None]]:
+    """A request's reports, newest first, each with the number of the modification opened from
+    it (one statement: the request page's)."""
     lignes = (
-        await session.exec(select(Modification.id, Modification.numero).where(col(Modification.id).in_(ids)))
+        await session.exec(
+            select(Signalement, Modification.numero)
+            .join(Demande, col(Demande.id) == Signalement.demande_id)
+            .outerjoin(Modification, col(Modification.id) == Signalement.modification_id)
+            .where(Demande.numero == demande_numero)
+            .order_by(col(Signalement.cree_le).desc(), col(Signalement.id).desc())
+        )
     ).all()
-    return {i: n for i, n in lignes if i is not None}
+    return [(s, n) for s, n in lignes]
 
 
 def en_attente_clause() -> Any:
@@ -242,7 +248,11 @@ async def repondre_sans_suite(
 
 
 async def envoyer(
-    sessions: SessionFactory, expediteur: envoi.Expediteur, adresse_expediteur: str, courriel_id: int, le: datetime
+    sessions: SessionFactory,
+    expediteur: envoi.Expediteur,
+    adresse_expediteur: str,
+    courriel_id: int,
+    le: datetime,
 ) -> StatutEnvoi:
     """Send a logged answer once; the outcome is noted on its row (`echec` for a final refusal,
     the server's answer kept while `en_attente`)."""

@@ -62,7 +62,9 @@ async def test_a_report_waits_in_the_queue_then_opens_a_modification(
     async with factory() as session:
         (lu,) = await sig.de_la_demande(session, "FINMSS009266")
         assert lu.statut == "modification_ouverte"
-        assert await sig.numeros_modifications(session, [lu]) == {lu.modification_id: "FINMSS009266M1"}
+        assert [
+            (s.id, n) for s, n in await sig.de_la_demande_avec_modifications(session, "FINMSS009266")
+        ] == [(lu.id, "FINMSS009266M1")]
         assert await sig.demandes_en_attente(session, ["FINMSS009266"]) == set()
         file = await lecture.file_de_travail(session, lecture.FiltresFile(signalement=True), 50, 0)
         assert file.demandes == []
