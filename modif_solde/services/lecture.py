@@ -21,6 +21,7 @@ from modif_solde.models.enums import StatutDemande, StatutModification, TypeCour
 from modif_solde.models.schemas import type_affiche
 from modif_solde.models.tables import Courriel, Demande, Historique, Modification, Operateur, Piece
 from modif_solde.services import modifications as svc
+from modif_solde.services import signalements
 from modif_solde.services.courriels import format_montant_fr
 from modif_solde.services.erreurs import DonneesInvalides, Introuvable
 
@@ -707,9 +708,7 @@ async def file_de_travail(
             recherche = col(Demande.id).in_([i for i in trouvees if i is not None])
         sur_demande.append(recherche)
     if filtres.signalement:
-        from modif_solde.services.signalements import en_attente_clause
-
-        sur_demande.append(en_attente_clause())
+        sur_demande.append(signalements.en_attente_clause())
     sur_modification = []
     if filtres.echeance_avant is not None:
         sur_modification.append(col(Modification.expire_le) < filtres.echeance_avant)
