@@ -160,9 +160,11 @@ DEMANDES_PURGEES = Counter(
 # Every series exists from the start (at 0): rate() and increase() see the first event.
 for _evenement in EVENEMENTS:
     MODIFICATIONS.labels(_evenement)
-for _type in TypeCourriel:
+# The cycle's e-mails, and the answer to an operator's report sent outside the cycle.
+TYPES_COURRIEL = (*(t.value for t in TypeCourriel), "signalement_sans_suite")
+for _type in TYPES_COURRIEL:
     for _resultat in RESULTATS_COURRIEL:
-        COURRIELS.labels(_type.value, _resultat)
+        COURRIELS.labels(_type, _resultat)
 for _issue in (StatutModification.CONFIRMEE, StatutModification.RENONCEE):
     DELAI_REPONSE.labels(_issue.value)
 
@@ -202,7 +204,9 @@ def purge_faite(demandes: int) -> None:
 
 def courriel(type_courriel: str, resultat: str) -> None:
     """`resultat`: envoye, reessai or echec (RESULTATS_COURRIEL)."""
-    COURRIELS.labels(TypeCourriel(type_courriel).value, resultat).inc()
+    if type_courriel not in TYPES_COURRIEL:  # a bounded set of series
+        raise ValueError(f"type de courriel inconnu : {type_courriel}")
+    COURRIELS.labels(type_courriel, resultat).inc()
 
 
 # --- The API's /metrics ---

@@ -14,7 +14,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from temporalio.client import Client
 
-from modif_solde.api import demandes, modifications
+from modif_solde.api import demandes, modifications, signalements
 from modif_solde.api.auth import Verificateur
 from modif_solde.api.journal_http import JournalHttp
 from modif_solde.api.limites import CorpsTropGrand, GardeCorps, Plafonds
@@ -98,6 +98,10 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
                 "name": "modifications",
                 "description": "Le brouillon, ses pièces, la confirmation ou la renonciation",
             },
+            {
+                "name": "signalements",
+                "description": "Les erreurs ou oublis signalés par l'opérateur, et la réponse du gestionnaire",
+            },
             {"name": "sante", "description": "Vivacité et disponibilité"},
         ],
     )
@@ -113,6 +117,7 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
     v1 = APIRouter(prefix="/api/v1")
     v1.include_router(demandes.router)
     v1.include_router(modifications.router)
+    v1.include_router(signalements.router)
     app.include_router(v1)
 
     @app.get("/healthz", tags=["sante"], summary="Le processus répond")

@@ -234,6 +234,8 @@ class SessionPortail(SQLModel, table=True):
     # Written at most once a minute; expire_le follows it (inactivity, within the maximum duration).
     vu_le: datetime = Field(sa_type=UTCDateTime, nullable=False)
     expire_le: datetime = Field(sa_type=UTCDateTime, nullable=False, index=True)
+
+
 class Purge(SQLModel, table=True):
     """The trace of one request's purge: what was erased, counted, never the data itself."""
 
@@ -251,3 +253,25 @@ class Purge(SQLModel, table=True):
     historiques: int
     pieces: int
     octets: int = Field(sa_type=BigInteger)
+
+
+class Signalement(SQLModel, table=True):
+    """An error or omission the operator reports on its request while it is « en cours » (the
+    guide's second way into a modification): what is wrong, which expected items; then the
+    gestionnaire's outcome, a modification opened from it or an answer that none is needed."""
+
+    __tablename__ = "signalement"
+
+    id: int | None = Field(default=None, primary_key=True)
+    demande_id: int = Field(foreign_key="demande.id", index=True)
+    # nouveau, modification_ouverte or sans_suite
+    statut: str = Field(default="nouveau", max_length=30, index=True)
+    description: str = Field(sa_column=Column(Text, nullable=False))
+    champs: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    par: str = Field(max_length=200)
+    cree_le: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    traite_par: str | None = Field(default=None, max_length=200)
+    traite_le: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
+    # The gestionnaire's answer when no modification is needed (sent to the operator).
+    reponse: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    modification_id: int | None = Field(default=None, foreign_key="modification.id")

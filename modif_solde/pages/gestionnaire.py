@@ -24,8 +24,10 @@ from modif_solde.models.enums import StatutDemande, TypeCourriel
 from modif_solde.models.tables import Operateur
 from modif_solde.pages import session as sess
 from modif_solde.pages.rendu import LIBELLES, annoncer, page
+from modif_solde.pages.signalements import rattacher_signalement
 from modif_solde.services import lecture
 from modif_solde.services import modifications as svc
+from modif_solde.services import signalements as signalements_svc
 from modif_solde.services.courriels import FUSEAU_PARIS, ContexteCourriel, rendre_courriel
 from modif_solde.services.demandes import charger_demande
 from modif_solde.services.erreurs import Conflit, DonneesInvalides
@@ -96,6 +98,7 @@ async def apercu_ouverture(
     utilisateur: sess.GestionnairePortailDep,
     commentaire: Annotated[str, Form()] = "",
     champs: Annotated[list[str] | None, Form()] = None,
+    signalement: Annotated[int | None, Form()] = None,
 ) -> Response:
     """The confirmation step: the invitation e-mail as the operator will receive it."""
     settings = _settings(request)
@@ -109,6 +112,7 @@ async def apercu_ouverture(
             422,
             erreurs=_erreurs_ouverture(exc),
             saisie={"commentaire": commentaire, "champs": champs or []},
+            signalement_prerempli=signalement,
         )
     async with unit_of_work(request.app.state.sessions_lecture) as session:
         demande = await charger_demande(session, numero)
@@ -142,6 +146,7 @@ async def apercu_ouverture(
         courriel=rendre_courriel(TypeCourriel.INVITATION, contexte),
         commentaire=commentaire_net,
         champs=champs_nets,
+        signalement=signalement,
     )
 
 
@@ -152,6 +157,7 @@ async def ouvrir(
     utilisateur: sess.GestionnairePortailDep,
     commentaire: Annotated[str, Form()] = "",
     champs: Annotated[list[str] | None, Form()] = None,
+    signalement: Annotated[int | None, Form()] = None,
 ) -> Response:
     corps = api_demandes.OuvertureModification(commentaire=commentaire, champs=champs or [])
     try:
@@ -172,10 +178,13 @@ async def ouvrir(
             422,
             erreurs=_erreurs_ouverture(exc),
             saisie={"commentaire": commentaire, "champs": champs or []},
+            signalement_prerempli=signalement,
         )
     except Conflit as exc:
         refuser(request, "ouvrir", exc.message)
         return _redirection(f"/demandes/{numero}#demander-modification")
+    if signalement is not None:
+        await rattacher_signalement(request, numero, signalement, ouverte.numero, utilisateur.sub)
     annoncer(
         request,
         "Demande de modification envoyée",
@@ -345,6 +354,7 @@ PAR_PAGE = 50
 BIENTOT = timedelta(hours=48)
 STATUTS_FILTRE = {"": "Tous", StatutDemande.EN_COURS.value: "En cours", StatutDemande.A_MODIFIER.value: "A modifier"}
 RELANCEE_FILTRE = {"": "Peu importe", "oui": "Oui", "non": "Non"}
+SIGNALEMENT_FILTRE = {"": "Peu importe", "a_traiter": "À traiter"}
 
 
 def _filtres(parametres: Mapping[str, str]) -> tuple[lecture.FiltresFile, int, list[dict[str, str]]]:
@@ -371,6 +381,10 @@ def _filtres(parametres: Mapping[str, str]) -> tuple[lecture.FiltresFile, int, l
     if relancee not in RELANCEE_FILTRE:
         erreurs.append({"champ": "relancee", "message": "Le champ « Relancée » doit valoir Oui ou Non."})
         relancee = ""
+    signalement = parametres.get("signalement", "")
+    if signalement not in SIGNALEMENT_FILTRE:
+        erreurs.append({"champ": "signalement", "message": "Le champ « Signalement » doit valoir À traiter."})
+        signalement = ""
     numero_page = parametres.get("page", "1")
     page_voulue = int(numero_page) if numero_page.isdigit() and 0 < int(numero_page) <= 100_000 else 1
     filtres = lecture.FiltresFile(
@@ -378,6 +392,7 @@ def _filtres(parametres: Mapping[str, str]) -> tuple[lecture.FiltresFile, int, l
         echeance_avant=echeance_avant,
         relancee={"oui": True, "non": False}.get(relancee),
         recherche=parametres.get("recherche", "")[:200],
+        signalement=True if signalement else None,
     )
     return filtres, page_voulue, erreurs
 
@@ -417,4 +432,6 @@ async def file_de_travail(request: Request, session: AsyncSession) -> Response:
         erreurs=erreurs,
         statuts=STATUTS_FILTRE,
         relancees=RELANCEE_FILTRE,
+        signalements_filtre=SIGNALEMENT_FILTRE,
+        signales=await signalements_svc.demandes_en_attente(session, [d.numero for d in liste.demandes]),
     )

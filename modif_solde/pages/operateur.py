@@ -24,8 +24,9 @@ from modif_solde.models import vues
 from modif_solde.models.enums import CHAMPS_EDITABLES, StatutModification
 from modif_solde.pages import gestionnaire as gestion_pages
 from modif_solde.pages import session as sess
+from modif_solde.pages import signalements as signalements_pages
 from modif_solde.pages.rendu import LIBELLES, annoncer, fragment, page
-from modif_solde.services import lecture
+from modif_solde.services import attendus, lecture
 from modif_solde.services import modifications as svc
 from modif_solde.services.demandes import importer_demande, lire_import
 from modif_solde.services.erreurs import (
@@ -147,6 +148,7 @@ async def rendre_demande(
     )
     vue = lu.vue
     gestion = gestion_pages.contexte_gestion(request, lu.tours) if gestionnaire else {}
+    signales = await signalements_pages.contexte_demande(request, session, vue, utilisateur)
     return page(
         request,
         "demande.html",
@@ -157,7 +159,7 @@ async def rendre_demande(
         gestionnaire=gestionnaire,
         relance_apres=_settings(request).RELANCE_APRES.days,
         expiration_apres=_settings(request).EXPIRATION_APRES.days,
-        **{"erreurs": [], "saisie": {}, **gestion, **extra},
+        **{"erreurs": [], "saisie": {}, **gestion, **signales, **extra},
     )
 
 
@@ -219,11 +221,14 @@ async def _contexte_modification(
         "m": m,
         "d": d,
         "brouillon": brouillon,
-        "actuelles": d.informations.model_dump(),
+        # Each changed field's value from before the round: for an open round, the request's;
+        # once confirmed, the request holds the new value and the round's changes keep the old.
+        "actuelles": d.informations.model_dump() | {c: v.valeur_actuelle for c, v in brouillon.items()},
         "valeurs": {
             c: (brouillon[c].nouvelle_valeur if c in brouillon else getattr(d.informations, c))
             for c in CHAMPS_EDITABLES
         },
+        "attendus": attendus.etat(m.champs_attendus, brouillon, len(m.pieces_ajoutees)),
         "modifiable": m.statut == StatutModification.OUVERTE and utilisateur.role == Role.OPERATEUR,
         "gestionnaire": utilisateur.role == Role.GESTIONNAIRE,
         "champs": CHAMPS_EDITABLES,

@@ -21,6 +21,7 @@ from modif_solde.models.enums import StatutDemande, StatutModification, TypeCour
 from modif_solde.models.schemas import type_affiche
 from modif_solde.models.tables import Courriel, Demande, Historique, Modification, Operateur, Piece
 from modif_solde.services import modifications as svc
+from modif_solde.services import signalements
 from modif_solde.services.courriels import format_montant_fr
 from modif_solde.services.erreurs import DonneesInvalides, Introuvable
 
@@ -672,6 +673,8 @@ class FiltresFile:
     echeance_avant: datetime | None = None
     relancee: bool | None = None
     recherche: str = ""
+    # True: only the requests with an operator's report waiting for a gestionnaire.
+    signalement: bool | None = None
 
 
 async def file_de_travail(
@@ -704,6 +707,8 @@ async def file_de_travail(
         if len(trouvees) <= RECHERCHE_PAR_IDS:
             recherche = col(Demande.id).in_([i for i in trouvees if i is not None])
         sur_demande.append(recherche)
+    if filtres.signalement:
+        sur_demande.append(signalements.en_attente_clause())
     sur_modification = []
     if filtres.echeance_avant is not None:
         sur_modification.append(col(Modification.expire_le) < filtres.echeance_avant)
