@@ -236,6 +236,40 @@ async def parcourir(
     await p.etape(o, "étape de renonciation", o.get_by_text("sera instruite en l'état"))
     await o.get_by_role("button", name="Confirmer : ne pas modifier").click()
     await p.etape(o, "demande laissée sans modification", o.get_by_text("Demande laissée sans modification"))
+
+    # The request « en cours » again: the operator reports an omission (its error, then sent), the
+    # gestionnaire finds it badged in the queue and answers that no modification is needed.
+    await o.get_by_role("button", name="Signaler une erreur ou un oubli").click()
+    await p.etape(o, "signaler une erreur, erreurs", o.locator("#description-erreur"))
+    await o.get_by_label("Ce qui est erroné ou manquant").fill("Le RIB joint n'est pas le bon.")
+    await cocher(o, "Pièces justificatives")
+    await o.get_by_role("button", name="Signaler une erreur ou un oubli").click()
+    await p.etape(
+        o,
+        "signalement envoyé",
+        o.get_by_text("Signalement envoyé"),
+        o.get_by_text("En attente d'un gestionnaire"),
+    )
+    await g.goto(url + "/demandes")
+    await g.get_by_label("Signalement").select_option("a_traiter")
+    await g.get_by_role("button", name="Filtrer").click()
+    await p.etape(g, "file de travail, signalements à traiter", g.get_by_text("Signalement à traiter").first)
+    await g.goto(url + "/demandes/FINMSS009266")
+    await g.get_by_role("button", name="Répondre : aucune modification nécessaire").click()
+    await p.etape(g, "répondre à un signalement, erreur", g.locator(".fr-message--error").first)
+    await g.get_by_label("Réponse à l'opérateur").fill("Le RIB joint est bien celui du compte déclaré.")
+    await g.get_by_role("button", name="Répondre : aucune modification nécessaire").click()
+    await p.etape(
+        g,
+        "signalement sans suite (gestionnaire)",
+        g.get_by_text("Réponse enregistrée : aucune modification nécessaire"),
+    )
+    await o.reload()
+    await p.etape(
+        o,
+        "signalement sans suite (opérateur)",
+        o.get_by_text("Le RIB joint est bien celui du compte déclaré."),
+    )
     await o.goto(url + "/demandes")
     await p.etape(o, "mes demandes", o.get_by_role("link", name=re.compile("FINMSS009266")).first)
     await o.get_by_role("link", name="Importer une demande").click()
