@@ -270,7 +270,7 @@ def assembler_dsfr(dist: Path, dossier: Path = STATIQUES) -> list[Path]:
     and vendor/dsfr/icons, copied beside. The licence header is kept once."""
     ecrits = []
     for sortie, variante in ((DSFR_PORTAIL, "main"), (DSFR_PORTAIL_IMPRESSION, "print")):
-        morceaux = []
+        morceaux: list[bytes] = []
         for partie in PARTIES_DSFR:
             fichier = dist / f"{partie}.{variante}.min.css"
             if variante == "print" and not fichier.exists():
