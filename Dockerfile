@@ -11,7 +11,7 @@
 FROM node:24.19.0-slim AS assets
 WORKDIR /assets
 COPY package.json package-lock.json .dsfr.yml ./
-RUN npm ci --no-audit --no-fund \
+RUN npm ci --omit=dev --no-audit --no-fund \
     && D=node_modules/@gouvfr/dsfr/dist && V=vendor \
     && mkdir -p $V/dsfr $V/htmx \
     && cp -r $D/dsfr.module.min.js $D/dsfr.nomodule.min.js $D/fonts $D/icons $D/favicon $V/dsfr/ \
