@@ -14,9 +14,8 @@ WORKDIR /assets
 COPY package.json package-lock.json .dsfr.yml ./
 RUN npm ci --omit=dev --no-audit --no-fund \
     && D=node_modules/@gouvfr/dsfr/dist && V=vendor \
-    && mkdir -p $V/dsfr/utility/icons $V/htmx \
-    && cp -r $D/dsfr.min.css $D/dsfr.module.min.js $D/dsfr.nomodule.min.js $D/fonts $D/icons $D/favicon $V/dsfr/ \
-    && cp $D/utility/icons/icons.min.css $V/dsfr/utility/icons/ \
+    && mkdir -p $V/dsfr $V/htmx \
+    && cp -r $D/dsfr.module.min.js $D/dsfr.nomodule.min.js $D/fonts $D/icons $D/favicon $V/dsfr/ \
     && cp node_modules/htmx.org/dist/htmx.min.js $V/htmx/
 
 
@@ -35,7 +34,13 @@ COPY pyproject.toml README.md ./
 COPY modif_solde ./modif_solde
 COPY --from=assets /assets/vendor ./modif_solde/pages/static/vendor
 # A regular (non-editable) install: the package data (email_templates, migrations) lands in site-packages.
-RUN pip install .
+# Then, in the installed package, the DSFR parts the pages use in one stylesheet and every static
+# file precompressed under its content-hashed name (modif_solde/pages/statiques.py).
+COPY --from=assets /assets/node_modules/@gouvfr/dsfr/dist /tmp/dsfr
+RUN pip install . \
+    && python -W ignore -m modif_solde.pages.statiques --dsfr /tmp/dsfr \
+        --dossier "$(python -c 'import modif_solde.pages.statiques as s; print(s.STATIQUES)')" \
+    && rm -rf /tmp/dsfr
 
 
 FROM python:3.11.16-slim

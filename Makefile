@@ -28,17 +28,19 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[local,dev,bench]'
 	touch $(STAMP)
 
-$(ASSETS): package.json package-lock.json .dsfr.yml
+$(ASSETS): package.json package-lock.json .dsfr.yml modif_solde/pages/statiques.py $(STAMP)
 	npm ci --no-audit --no-fund --silent
 	@# npm 11 may skip install scripts: DSFR's own check of the accepted terms runs here anyway.
 	INIT_CWD=$(CURDIR) node node_modules/@gouvfr/dsfr/scripts/preinstall.js
 	rm -rf $(VENDOR)
-	mkdir -p $(VENDOR)/dsfr/utility/icons $(VENDOR)/htmx $(VENDOR)/swagger-ui
-	cp -r $(DSFR)/dsfr.min.css $(DSFR)/dsfr.module.min.js $(DSFR)/dsfr.nomodule.min.js \
+	mkdir -p $(VENDOR)/dsfr $(VENDOR)/htmx $(VENDOR)/swagger-ui
+	cp -r $(DSFR)/dsfr.module.min.js $(DSFR)/dsfr.nomodule.min.js \
 		$(DSFR)/fonts $(DSFR)/icons $(DSFR)/favicon $(VENDOR)/dsfr/
-	cp $(DSFR)/utility/icons/icons.min.css $(VENDOR)/dsfr/utility/icons/
 	cp node_modules/htmx.org/dist/htmx.min.js $(VENDOR)/htmx/
 	cp node_modules/swagger-ui-dist/swagger-ui-bundle.js node_modules/swagger-ui-dist/swagger-ui.css $(VENDOR)/swagger-ui/
+	@# Only the DSFR parts the pages use, in one stylesheet; then every static file precompressed
+	@# (gzip, brotli) under its content-hashed name (modif_solde/pages/statiques.py).
+	$(BIN)/python -W ignore -m modif_solde.pages.statiques --dsfr $(DSFR)
 	touch $(ASSETS)
 
 # Debian's Chromium for the browser tests (Playwright's own download cannot work here).

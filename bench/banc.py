@@ -34,7 +34,7 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
-from bench import bases, charge, file, ouvert, portail, profil, rapport, requetes, sablier, wrk
+from bench import bases, charge, file, lighthouse, ouvert, portail, profil, rapport, requetes, sablier, wrk
 from bench.instantane import DEPOT
 from bench.jetons import ecrire_jwks, emettre_jeton
 from bench.processus import BIN, PYTHON, CompteurCpu, Enfant, Enfants, port_libre, rss_mo
@@ -70,6 +70,7 @@ class Options:
     source: Path | None
     sortie: Path
     seulement: str | None = None
+    lighthouse: bool = True
     file_demandes: int = file.DEMANDES
     duree_ouverte: float = 15.0
     recherche: int = len(ouvert.RECHERCHE)
@@ -983,6 +984,11 @@ async def executer(opts: Options, enfants: Enfants, dossier: Path, nettoyage: Ne
             nettoyage.pg_admin_file = None
             ctx.phases["file_de_travail"] = round(time.monotonic() - debut, 1)
 
+        if opts.lighthouse:
+            debut = time.monotonic()
+            resultats["lighthouse"] = await lighthouse.mesurer()
+            ctx.phases["lighthouse"] = round(time.monotonic() - debut, 1)
+
         for r in par_base.values():
             r["objectifs"] = rapport.evaluer(r, resultats)
         tete = "postgresql" if "postgresql" in par_base else opts.bases[0]
@@ -1166,6 +1172,18 @@ async def executer_file(opts: Options, nettoyage: Nettoyage) -> dict[str, Any]:
     return resultats
 
 
+async def executer_lighthouse(opts: Options) -> dict[str, Any]:
+    """`--seulement lighthouse`: the two pages on a phone, alone, their own JSON file."""
+    debut = time.monotonic()
+    mesure = await lighthouse.mesurer()
+    resultats, chemin = ecrire_seul(opts, "lighthouse", {"lighthouse": mesure}, debut)
+    print()
+    print("\n".join(lighthouse.tableau(mesure)))
+    print()
+    journal.info("résultats : %s", chemin)
+    return resultats
+
+
 # --rapide: every phase, tiny; the figures mean nothing, the pipeline is checked end to end.
 RAPIDE: dict[str, Any] = {
     "n": 40,
@@ -1227,10 +1245,16 @@ def _arguments(argv: list[str] | None) -> Options:
     )
     parser.add_argument(
         "--seulement",
-        choices=["file", "sablier"],
+        choices=["file", "sablier", "lighthouse"],
         default=None,
         help="un seul scénario : « file » (la file de travail des gestionnaires, PostgreSQL, sans "
-        "Temporal) ou « sablier » (les cycles de 20 jours, seuls sur la machine)",
+        "Temporal), « sablier » (les cycles de 20 jours, seuls sur la machine) ou « lighthouse » "
+        "(les pages de la demande et de la modification sur un téléphone, poids compris)",
+    )
+    parser.add_argument(
+        "--sans-lighthouse",
+        action="store_true",
+        help="ne pas mesurer les pages avec Lighthouse à la fin du banc",
     )
     parser.add_argument(
         "--file-demandes",
@@ -1295,6 +1319,7 @@ def _arguments(argv: list[str] | None) -> Options:
         source=args.source,
         sortie=args.sortie,
         seulement=args.seulement,
+        lighthouse=not args.sans_lighthouse,
         file_demandes=args.file_demandes,
         duree_ouverte=args.duree_ouverte,
         recherche=args.recherche,
@@ -1401,6 +1426,8 @@ def main(argv: list[str] | None = None, dossier: Path | None = None, code: Path 
             boucle_bornee(executer_file(opts, nettoyage))
         elif opts.seulement == "sablier":
             boucle_bornee(executer_sablier(opts, dossier))
+        elif opts.seulement == "lighthouse":
+            boucle_bornee(executer_lighthouse(opts))
         else:
             boucle_bornee(executer(opts, enfants, dossier, nettoyage))
         reussi = True

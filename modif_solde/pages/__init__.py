@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from urllib.parse import urlsplit
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse, Response
-from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
@@ -16,11 +14,12 @@ from modif_solde.api.problemes import STATUTS, TITRES_HTTP, Probleme
 from modif_solde.config import Settings
 from modif_solde.pages import connexion, documentation, gestionnaire, informations, operateur, signalements
 from modif_solde.pages import session as sess
+from modif_solde.pages.compression import Compression
 from modif_solde.pages.rendu import page
 from modif_solde.pages.securite import EnTetesSecurite
+from modif_solde.pages.statiques import STATIQUES, Statiques
 from modif_solde.services.erreurs import ErreurDomaine
 
-STATIQUES = Path(__file__).parent / "static"
 _HORS_PORTAIL = ("/api/", "/healthz", "/readyz", "/openapi.json")
 
 
@@ -32,7 +31,7 @@ def installer_portail(app: FastAPI, settings: Settings) -> None:
     """Mount the pages, their static files, the session and the security headers on the app."""
     connexion.autoriser_http_local(settings)
     app.state.oidc = connexion.client_oidc(settings)
-    app.mount("/static", StaticFiles(directory=STATIQUES), name="static")
+    app.mount("/static", Statiques(STATIQUES), name="static")
     app.include_router(connexion.router)
     app.include_router(informations.router)
     if settings.ENVIRONNEMENT == "developpement":
@@ -42,6 +41,8 @@ def installer_portail(app: FastAPI, settings: Settings) -> None:
     app.include_router(gestionnaire.router)
     app.include_router(operateur.router)
     _erreurs_en_html(app)
+    # gzip for pages, fragments and JSON (static files come precompressed; see pages/statiques.py).
+    app.add_middleware(Compression)
     fournisseur = urlsplit(settings.OIDC_DISCOVERY_URL)
     app.add_middleware(
         EnTetesSecurite,

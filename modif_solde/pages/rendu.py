@@ -12,6 +12,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from modif_solde.models.enums import StatutDemande, StatutModification
 from modif_solde.pages import session as sess
+from modif_solde.pages.statiques import url_statique
 from modif_solde.services.courriels import (
     LIBELLES_CHAMPS,
     format_date_fr,
@@ -72,7 +73,7 @@ environnement.filters.update(
     type_piece=lambda t: TYPES_PIECE.get(t, t),
     taille=_taille,
 )
-environnement.globals.update(SERVICE=SERVICE, TYPES_PIECE=TYPES_PIECE)
+environnement.globals.update(SERVICE=SERVICE, TYPES_PIECE=TYPES_PIECE, url_statique=url_statique)
 
 
 def page(request: Request, gabarit: str, statut: int = 200, **contexte: Any) -> HTMLResponse:
@@ -84,7 +85,7 @@ def page(request: Request, gabarit: str, statut: int = 200, **contexte: Any) -> 
         request=request,
         connecte=ouverte is not None,
         nom_utilisateur=_nom(ouverte),
-        csrf=ouverte.csrf if ouverte is not None else "",
+        csrf=sess.masquer_csrf(ouverte.csrf) if ouverte is not None else "",
         message=message,
         **contexte,
     )

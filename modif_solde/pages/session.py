@@ -7,7 +7,9 @@ verifier, the page to come back to) and the message the next page shows once."""
 
 from __future__ import annotations
 
+import base64
 import hmac
+import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated
@@ -160,11 +162,35 @@ SessionFacultativeDep = Annotated[SessionOuverte | None, Depends(session_faculta
 def jeton_csrf(request: Request) -> str:
     """The session's own random token: useless in another session, void once it has ended."""
     ouverte = session_de_la_page(request)
-    return ouverte.csrf if ouverte is not None else ""
+    return masquer_csrf(ouverte.csrf) if ouverte is not None else ""
+
+
+def masquer_csrf(csrf: str) -> str:
+    """The token as a page carries it: XORed with fresh random bytes, the bytes beside it. Pages
+    are compressed (pages/compression.py): a secret that never repeats from one answer to the
+    next leaves BREACH (guessing it from compressed sizes) nothing to converge on."""
+    jeton = csrf.encode()
+    masque = secrets.token_bytes(len(jeton))
+    return base64.urlsafe_b64encode(
+        masque + bytes(a ^ b for a, b in zip(masque, jeton, strict=True))
+    ).decode()
+
+
+def _demasquer(envoye: str) -> bytes:
+    try:
+        brut = base64.urlsafe_b64decode(envoye.encode())
+    except (ValueError, UnicodeEncodeError):
+        return b""
+    moitie = len(brut) // 2
+    return bytes(a ^ b for a, b in zip(brut[:moitie], brut[moitie:], strict=False))
 
 
 def csrf_valide(ouverte: SessionOuverte, csrf: str) -> bool:
-    return bool(csrf) and hmac.compare_digest(csrf.encode(), ouverte.csrf.encode())
+    """The token as a page carried it (masked), or as it is."""
+    if not csrf:
+        return False
+    attendu = ouverte.csrf.encode()
+    return hmac.compare_digest(_demasquer(csrf), attendu) or hmac.compare_digest(csrf.encode(), attendu)
 
 
 def refus_csrf() -> Probleme:

@@ -11,6 +11,7 @@ import pytest
 from playwright.async_api import expect
 
 from modif_solde.config import Settings
+from modif_solde.pages.statiques import url_statique
 from tests.pages.test_connexion import PRODUCTION, _app
 from tests.workflows.conftest import Banc
 
@@ -33,9 +34,10 @@ async def test_development_serves_swagger_ui_from_its_own_files(portail: httpx.A
     csp = docs.headers["content-security-policy"]
     assert "script-src 'self';" in csp and "unsafe" not in csp
     assert "<script>" not in docs.text and "cdn" not in docs.text
-    for fichier in ("/static/vendor/swagger-ui/swagger-ui-bundle.js", "/static/vendor/swagger-ui/swagger-ui.css"):
-        assert f'"{fichier}"' in docs.text
-        assert (await portail.get(fichier)).status_code == 200, fichier
+    for fichier in ("vendor/swagger-ui/swagger-ui-bundle.js", "vendor/swagger-ui/swagger-ui.css"):
+        url = url_statique(fichier)
+        assert f'"{url}"' in docs.text
+        assert (await portail.get(url)).status_code == 200, fichier
     assert (await portail.get("/redoc")).status_code == 404
 
 
