@@ -21,6 +21,7 @@ from modif_solde.models.enums import StatutDemande, StatutModification, TypeCour
 from modif_solde.models.schemas import type_affiche
 from modif_solde.models.tables import Courriel, Demande, Historique, Modification, Operateur, Piece
 from modif_solde.services import modifications as svc
+from modif_solde.services import pilotage
 from modif_solde.services.courriels import format_montant_fr
 from modif_solde.services.erreurs import DonneesInvalides, Introuvable
 
@@ -666,12 +667,33 @@ RECHERCHE_PAR_IDS = 500
 class FiltresFile:
     """The work queue's filters; `echeance_avant`: an open modification's deadline before that
     instant; `relancee`: its reminder sent (True) or not yet (False); `recherche`: a request
-    number, a SIRET or part of a company name."""
+    number, a SIRET or part of a company name. From the steering dashboard (services/pilotage.py):
+    `echeance_apres`, an open modification's deadline from that instant; `tour`, a request with a
+    modification its figure counts over `periode`; `courriel_echec`, one with an e-mail of that
+    kind given up in `periode`."""
 
     statut: StatutDemande | None = None
     echeance_avant: datetime | None = None
     relancee: bool | None = None
     recherche: str = ""
+    echeance_apres: datetime | None = None
+    tour: str | None = None
+    courriel_echec: str | None = None
+    periode: pilotage.Periode | None = None
+
+
+def _filtres_pilotage(filtres: FiltresFile) -> list[Any]:
+    """The requests a steering figure counts: the figure's own condition (services/pilotage.py)."""
+    conditions: list[Any] = []
+    if filtres.tour is not None and filtres.periode is not None:
+        modifications = select(Modification.demande_id).where(pilotage.condition_tour(filtres.tour, filtres.periode))
+        conditions.append(col(Demande.id).in_(modifications))
+    if filtres.courriel_echec is not None and filtres.periode is not None:
+        courriels = select(Courriel.demande_id).where(
+            pilotage.condition_courriel_echec(filtres.courriel_echec, filtres.periode)
+        )
+        conditions.append(col(Demande.id).in_(courriels))
+    return conditions
 
 
 async def file_de_travail(
@@ -704,9 +726,12 @@ async def file_de_travail(
         if len(trouvees) <= RECHERCHE_PAR_IDS:
             recherche = col(Demande.id).in_([i for i in trouvees if i is not None])
         sur_demande.append(recherche)
+    sur_demande += _filtres_pilotage(filtres)
     sur_modification = []
     if filtres.echeance_avant is not None:
         sur_modification.append(col(Modification.expire_le) < filtres.echeance_avant)
+    if filtres.echeance_apres is not None:
+        sur_modification.append(col(Modification.expire_le) >= filtres.echeance_apres)
     if filtres.relancee is True:
         sur_modification.append(col(Modification.relance_envoyee_le).is_not(None))
     elif filtres.relancee is False:
