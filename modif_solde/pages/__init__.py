@@ -14,7 +14,7 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from modif_solde.api.problemes import STATUTS, TITRES_HTTP, Probleme
 from modif_solde.config import Settings
-from modif_solde.pages import connexion, documentation, gestionnaire, operateur
+from modif_solde.pages import connexion, documentation, gestionnaire, operateur, pilotage
 from modif_solde.pages import session as sess
 from modif_solde.pages.rendu import page
 from modif_solde.pages.securite import EnTetesSecurite
@@ -38,6 +38,7 @@ def installer_portail(app: FastAPI, settings: Settings) -> None:
         app.include_router(documentation.router)
     # Before the operator's routes: theirs end in a catch-all `/modifications/{numero}/{action}`.
     app.include_router(gestionnaire.router)
+    app.include_router(pilotage.router)
     app.include_router(operateur.router)
     _erreurs_en_html(app)
     fournisseur = urlsplit(settings.OIDC_DISCOVERY_URL)

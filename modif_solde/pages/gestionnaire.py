@@ -22,6 +22,7 @@ from modif_solde.db import unit_of_work
 from modif_solde.models import vues
 from modif_solde.models.enums import StatutDemande, TypeCourriel
 from modif_solde.models.tables import Operateur
+from modif_solde.pages import pilotage
 from modif_solde.pages import session as sess
 from modif_solde.pages.rendu import LIBELLES, annoncer, page
 from modif_solde.services import lecture
@@ -371,6 +372,8 @@ def _filtres(parametres: Mapping[str, str]) -> tuple[lecture.FiltresFile, int, l
     if relancee not in RELANCEE_FILTRE:
         erreurs.append({"champ": "relancee", "message": "Le champ « Relancée » doit valoir Oui ou Non."})
         relancee = ""
+    depuis_pilotage, erreurs_pilotage, _ = pilotage.filtres_file(parametres)
+    erreurs += erreurs_pilotage
     numero_page = parametres.get("page", "1")
     page_voulue = int(numero_page) if numero_page.isdigit() and 0 < int(numero_page) <= 100_000 else 1
     filtres = lecture.FiltresFile(
@@ -378,6 +381,7 @@ def _filtres(parametres: Mapping[str, str]) -> tuple[lecture.FiltresFile, int, l
         echeance_avant=echeance_avant,
         relancee={"oui": True, "non": False}.get(relancee),
         recherche=parametres.get("recherche", "")[:200],
+        **depuis_pilotage,
     )
     return filtres, page_voulue, erreurs
 
@@ -417,4 +421,7 @@ async def file_de_travail(request: Request, session: AsyncSession) -> Response:
         erreurs=erreurs,
         statuts=STATUTS_FILTRE,
         relancees=RELANCEE_FILTRE,
+        pilotage=pilotage.filtres_file(parametres)[2],
+        filtres_pilotage={k: parametres[k] for k in pilotage.FILTRES_PILOTAGE if parametres.get(k)},
+        export=urlencode({k: v for k, v in parametres.items() if k != "page" and v}),
     )

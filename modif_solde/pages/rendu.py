@@ -83,6 +83,7 @@ def page(request: Request, gabarit: str, statut: int = 200, **contexte: Any) -> 
     html = environnement.get_template(gabarit).render(
         request=request,
         connecte=ouverte is not None,
+        gestionnaire=ouverte is not None and ouverte.gestionnaire,
         nom_utilisateur=_nom(ouverte),
         csrf=ouverte.csrf if ouverte is not None else "",
         message=message,

@@ -686,11 +686,18 @@ def _filtres_pilotage(filtres: FiltresFile) -> list[Any]:
     """The requests a steering figure counts: the figure's own condition (services/pilotage.py)."""
     conditions: list[Any] = []
     if filtres.tour is not None and filtres.periode is not None:
-        modifications = select(Modification.demande_id).where(pilotage.condition_tour(filtres.tour, filtres.periode))
+        # correlate(None): its own modifications, never those of a query it sits in.
+        modifications = (
+            select(Modification.demande_id)
+            .where(pilotage.condition_tour(filtres.tour, filtres.periode))
+            .correlate(None)
+        )
         conditions.append(col(Demande.id).in_(modifications))
     if filtres.courriel_echec is not None and filtres.periode is not None:
-        courriels = select(Courriel.demande_id).where(
-            pilotage.condition_courriel_echec(filtres.courriel_echec, filtres.periode)
+        courriels = (
+            select(Courriel.demande_id)
+            .where(pilotage.condition_courriel_echec(filtres.courriel_echec, filtres.periode))
+            .correlate(None)
         )
         conditions.append(col(Demande.id).in_(courriels))
     return conditions
@@ -709,33 +716,7 @@ async def file_de_travail(
     ouverte = and_(
         col(Modification.demande_id) == Demande.id, col(Modification.statut) == StatutModification.OUVERTE
     )
-    sur_demande = []
-    if filtres.statut is not None:
-        sur_demande.append(col(Demande.statut) == filtres.statut)
-    cherche = filtres.recherche.strip()
-    if cherche:
-        motif = f"%{cherche.lower()}%"
-        recherche = or_(
-            col(Demande.numero) == cherche.upper(),
-            col(Demande.operateur_id).in_(select(Operateur.id).where(col(Operateur.siret) == cherche.replace(" ", ""))),
-            func.lower(Demande.operateur_denomination).like(motif),
-        )
-        # A part of a name has no index: read every request once, then the counts and the page
-        # take the few found by their ids (the condition itself when there are many).
-        trouvees = (await session.exec(select(Demande.id).where(recherche).limit(RECHERCHE_PAR_IDS + 1))).all()
-        if len(trouvees) <= RECHERCHE_PAR_IDS:
-            recherche = col(Demande.id).in_([i for i in trouvees if i is not None])
-        sur_demande.append(recherche)
-    sur_demande += _filtres_pilotage(filtres)
-    sur_modification = []
-    if filtres.echeance_avant is not None:
-        sur_modification.append(col(Modification.expire_le) < filtres.echeance_avant)
-    if filtres.echeance_apres is not None:
-        sur_modification.append(col(Modification.expire_le) >= filtres.echeance_apres)
-    if filtres.relancee is True:
-        sur_modification.append(col(Modification.relance_envoyee_le).is_not(None))
-    elif filtres.relancee is False:
-        sur_modification.append(col(Modification.relance_envoyee_le).is_(None))
+    sur_demande, sur_modification = await conditions_file(session, filtres)
     # A filter on the open modification leaves out every request without one.
     sans_ouverte_possible = not sur_modification
 
@@ -762,3 +743,36 @@ async def file_de_travail(
         )
         ids += [i for i in (await session.exec(sans_ouverte)).all() if i is not None]
     return await _resumes(session, ids, int(total))
+
+
+async def conditions_file(session: AsyncSession, filtres: FiltresFile) -> tuple[list[Any], list[Any]]:
+    """The queue's filters as conditions: on the request, and on its open modification (the
+    page and the export, services/export.py, select the same requests)."""
+    sur_demande: list[Any] = []
+    if filtres.statut is not None:
+        sur_demande.append(col(Demande.statut) == filtres.statut)
+    cherche = filtres.recherche.strip()
+    if cherche:
+        motif = f"%{cherche.lower()}%"
+        recherche = or_(
+            col(Demande.numero) == cherche.upper(),
+            col(Demande.operateur_id).in_(select(Operateur.id).where(col(Operateur.siret) == cherche.replace(" ", ""))),
+            func.lower(Demande.operateur_denomination).like(motif),
+        )
+        # A part of a name has no index: read every request once, then the counts and the page
+        # take the few found by their ids (the condition itself when there are many).
+        trouvees = (await session.exec(select(Demande.id).where(recherche).limit(RECHERCHE_PAR_IDS + 1))).all()
+        if len(trouvees) <= RECHERCHE_PAR_IDS:
+            recherche = col(Demande.id).in_([i for i in trouvees if i is not None])
+        sur_demande.append(recherche)
+    sur_demande += _filtres_pilotage(filtres)
+    sur_modification: list[Any] = []
+    if filtres.echeance_avant is not None:
+        sur_modification.append(col(Modification.expire_le) < filtres.echeance_avant)
+    if filtres.echeance_apres is not None:
+        sur_modification.append(col(Modification.expire_le) >= filtres.echeance_apres)
+    if filtres.relancee is True:
+        sur_modification.append(col(Modification.relance_envoyee_le).is_not(None))
+    elif filtres.relancee is False:
+        sur_modification.append(col(Modification.relance_envoyee_le).is_(None))
+    return sur_demande, sur_modification
