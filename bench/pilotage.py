@@ -61,26 +61,6 @@ def _remplissage(demandes: int) -> list[str]:
     ]
 
 
-async def _recreer(admin: str) -> str:
-    conn = await asyncpg.connect(admin, timeout=10)
-    try:
-        await conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", BASE)
-        await conn.execute(f'DROP DATABASE IF EXISTS "{BASE}"')
-        await conn.execute(f'CREATE DATABASE "{BASE}"')
-    finally:
-        await conn.close()
-    return admin.rsplit("/", 1)[0] + f"/{BASE}"
-
-
-async def supprimer(admin: str) -> None:
-    conn = await asyncpg.connect(admin, timeout=10)
-    try:
-        await conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", BASE)
-        await conn.execute(f'DROP DATABASE IF EXISTS "{BASE}"')
-    finally:
-        await conn.close()
-
-
 async def _exporter(
     sessions: Any, filtres: FiltresFile, flux: Callable[[Any], AsyncIterator[bytes]]
 ) -> dict[str, Any]:
@@ -89,7 +69,7 @@ async def _exporter(
 
     async def lire() -> int:
         taille = 0
-        async for morceau in flux(export.lignes(sessions, filtres)):
+        async for morceau in flux(export.lignes(sessions, filtres, export.Libelles({}, {}))):
             taille += len(morceau)
         return taille
 
@@ -109,7 +89,7 @@ async def mesurer(admin: str, demandes: int = DEMANDES) -> dict[str, Any]:
     """Its own database, migrated, filled with SQL, measured, dropped."""
     r: dict[str, Any] = {"demandes": demandes, "cible_ms": CIBLE_MS}
     journal.info("[pilotage] base %s : migrations puis %d demandes", BASE, demandes)
-    url = await _recreer(admin)
+    url = await file._recreer(admin, BASE)
     try:
         await asyncio.to_thread(migrer, bases.url_async(url))
         debut = time.monotonic()
@@ -164,7 +144,7 @@ async def mesurer(admin: str, demandes: int = DEMANDES) -> dict[str, Any]:
         finally:
             await engine.dispose()
     finally:
-        await supprimer(admin)
+        await file.supprimer(admin, BASE)
     return r
 
 

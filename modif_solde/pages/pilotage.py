@@ -18,7 +18,7 @@ from modif_solde.api.auth import Role
 from modif_solde.api.problemes import Probleme
 from modif_solde.models.enums import TypeCourriel
 from modif_solde.pages import session as sess
-from modif_solde.pages.rendu import page
+from modif_solde.pages.rendu import STATUTS_DEMANDE, STATUTS_MODIFICATION, page
 from modif_solde.services import export
 from modif_solde.services import pilotage as svc
 from modif_solde.services.erreurs import DonneesInvalides
@@ -326,7 +326,8 @@ def _export(request: Request, format_: str) -> Response:
     filtres, _, erreurs = _filtres(dict(request.query_params))
     if erreurs:
         raise Probleme(422, " ".join(e["message"] for e in erreurs), titre="Filtres invalides")
-    parties = export.lignes(request.app.state.sessions_lecture, filtres)
+    libelles = export.Libelles(STATUTS_DEMANDE, STATUTS_MODIFICATION)
+    parties = export.lignes(request.app.state.sessions_lecture, filtres, libelles)
     if format_ == "csv":
         corps, type_ = export.csv_flux(parties), "text/csv; charset=utf-8"
     else:

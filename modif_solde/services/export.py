@@ -13,7 +13,8 @@ from __future__ import annotations
 import csv
 import io
 import zlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 from xml.sax.saxutils import escape
@@ -24,7 +25,7 @@ from sqlmodel import col
 from stream_zip import NO_COMPRESSION_32, ZIP_32, async_stream_zip
 
 from modif_solde.db import SessionFactory, unit_of_work
-from modif_solde.models.enums import StatutDemande, StatutModification
+from modif_solde.models.enums import StatutModification
 from modif_solde.models.tables import Demande, Modification, Operateur
 from modif_solde.services import lecture
 from modif_solde.services.courriels import FUSEAU_PARIS
@@ -45,14 +46,6 @@ COLONNES = (
     "Relance envoyée le",
     "Clôturée le",
 )
-STATUTS_DEMANDE = {StatutDemande.EN_COURS: "En cours", StatutDemande.A_MODIFIER: "A modifier"}
-ISSUES = {
-    StatutModification.OUVERTE: "Ouverte",
-    StatutModification.CONFIRMEE: "Confirmée",
-    StatutModification.RENONCEE: "Renoncée",
-    StatutModification.RETIREE: "Retirée",
-    StatutModification.EXPIREE: "Expirée",
-}
 # Rows read (and written) at a time.
 PARTITION = 500
 
@@ -112,17 +105,26 @@ def _jour(valeur: datetime | None) -> date | None:
     return valeur.astimezone(FUSEAU_PARIS).date() if valeur is not None else None
 
 
-def _ligne(r: Any, aujourd_hui: date) -> list[Valeur]:
+@dataclass(frozen=True)
+class Libelles:
+    """The words the page shows for a request's status and a modification's outcome (the export
+    says the same: pages/rendu.py's)."""
+
+    statuts: Mapping[Any, str]
+    issues: Mapping[Any, str]
+
+
+def _ligne(r: Any, aujourd_hui: date, libelles: Libelles) -> list[Valeur]:
     ouverte = r[6] == StatutModification.OUVERTE
     echeance = _jour(r[8])
     return [
         r[0],
         r[1],
         r[2],
-        STATUTS_DEMANDE.get(r[3], r[3]),
+        libelles.statuts.get(r[3], r[3]),
         _jour(r[4]),
         r[5],
-        ISSUES.get(r[6], r[6]) if r[6] else None,
+        libelles.issues.get(r[6], r[6]) if r[6] else None,
         _jour(r[7]),
         echeance,
         max(0, (echeance - aujourd_hui).days) if ouverte and echeance else None,
@@ -132,7 +134,9 @@ def _ligne(r: Any, aujourd_hui: date) -> list[Valeur]:
     ]
 
 
-async def lignes(sessions: SessionFactory, filtres: lecture.FiltresFile) -> AsyncIterator[list[list[Valeur]]]:
+async def lignes(
+    sessions: SessionFactory, filtres: lecture.FiltresFile, libelles: Libelles
+) -> AsyncIterator[list[list[Valeur]]]:
     """The selected requests, partition by partition, in the queue's order; one read transaction."""
     aujourd_hui = datetime.now(FUSEAU_PARIS).date()
     async with unit_of_work(sessions) as session:
@@ -140,7 +144,7 @@ async def lignes(sessions: SessionFactory, filtres: lecture.FiltresFile) -> Asyn
         for requete in _requetes(sur_demande, sur_modification):
             resultat = await session.stream(requete.execution_options(yield_per=PARTITION))
             async for partition in resultat.partitions(PARTITION):
-                yield [_ligne(r, aujourd_hui) for r in partition]
+                yield [_ligne(r, aujourd_hui, libelles) for r in partition]
 
 
 # --- CSV ---

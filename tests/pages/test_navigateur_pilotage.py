@@ -3,6 +3,7 @@ running and without them, a number followed to the filtered queue, the CSV and O
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import os
@@ -69,12 +70,12 @@ async def test_le_tableau_de_bord_dans_le_navigateur(navigateur: Any, gestion: s
         async with page.expect_download() as telechargement:
             await page.get_by_role("link", name="Exporter en CSV").click()
         fichier = await (await telechargement.value).path()
-        contenu = Path(fichier).read_bytes()
+        contenu = await asyncio.to_thread(Path(fichier).read_bytes)
         assert contenu.startswith("\ufeff".encode())
         lignes = list(csv.reader(io.StringIO(contenu.decode("utf-8-sig")), delimiter=";"))
         assert tuple(lignes[0]) == COLONNES and [ligne[0] for ligne in lignes[1:]] == ["FINMSS009266"]
         assert lignes[1][COLONNES.index("Opérateur")] == "SCI VOITURE"
-        assert lignes[1][COLONNES.index("Issue")] == "Retirée"  # its last round, M5, withdrawn on 9 April
+        assert lignes[1][COLONNES.index("Issue")] == "Retirée par le gestionnaire"  # its last round, M5, withdrawn on 9 April
         assert lignes[1][COLONNES.index("Clôturée le")] == "09/04/2026"
 
         async with page.expect_download() as telechargement:

@@ -98,7 +98,7 @@ async def test_le_csv_s_ouvre_dans_un_tableur_francais(gestionnaire: httpx.Async
         "Statut": "En cours",
         "Statut depuis le": par_numero["FINMSS009300"]["Statut depuis le"],
         "Modification": "FINMSS009300M4",
-        "Issue": "Confirmée",
+        "Issue": "Confirmée",  # as the page says it
         "Ouverte le": "20/03/2026",
         "Échéance": "09/04/2026",
         "Jours restants": "",

@@ -58,7 +58,7 @@ async def mesurer(flux: Callable[[Any], AsyncIterator[bytes]], factory: SessionF
     tracemalloc.start()
     try:
         taille = 0
-        async for morceau in flux(export.lignes(factory, lecture.FiltresFile())):
+        async for morceau in flux(export.lignes(factory, lecture.FiltresFile(), export.Libelles({}, {}))):
             taille += len(morceau)
         return taille, tracemalloc.get_traced_memory()[1]
     finally:
