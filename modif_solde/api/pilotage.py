@@ -27,9 +27,21 @@ router = APIRouter(prefix="/pilotage", tags=["pilotage"])
 async def lire_pilotage(
     _gestionnaire: GestionnaireDep,
     session: SessionDep,
-    du: Annotated[str | None, Query(description="Premier jour (AAAA-MM-JJ)", examples=["2026-03-01"])] = None,
+    du: Annotated[
+        str | None,
+        Query(
+            description="Premier jour (AAAA-MM-JJ) ; seul, jusqu'à la fin de son mois",
+            examples=["2026-03-01"],
+            json_schema_extra={"format": "date"},
+        ),
+    ] = None,
     au: Annotated[
-        str | None, Query(description="Dernier jour, compris (AAAA-MM-JJ)", examples=["2026-03-31"])
+        str | None,
+        Query(
+            description="Dernier jour, compris (AAAA-MM-JJ) ; seul, depuis le début de son mois",
+            examples=["2026-03-31"],
+            json_schema_extra={"format": "date"},
+        ),
     ] = None,
 ) -> pilotage.Pilotage:
     return await pilotage.lire_pilotage(session, pilotage.lire_periode(du, au))

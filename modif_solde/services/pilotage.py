@@ -80,14 +80,12 @@ def semaine_de(jour: date) -> Periode:
 
 
 def lire_periode(du: str | None, au: str | None) -> Periode:
-    """The period typed (`AAAA-MM-JJ`), this month by default; a bad one is refused, each field
-    named."""
-    defaut = mois_de(aujourd_hui())
+    """The period typed (`AAAA-MM-JJ`): this month by default; one bound alone, the rest of its
+    month. A bad one is refused, each field named."""
     erreurs = []
     jours: dict[str, date] = {}
-    for champ, valeur, par_defaut in (("du", du, defaut.du), ("au", au, defaut.au)):
+    for champ, valeur in (("du", du), ("au", au)):
         if valeur is None or not valeur.strip():
-            jours[champ] = par_defaut
             continue
         try:
             jours[champ] = date.fromisoformat(valeur.strip())
@@ -95,6 +93,10 @@ def lire_periode(du: str | None, au: str | None) -> Periode:
             erreurs.append(
                 {"champ": champ, "message": f"Le champ « {champ} » doit être une date (AAAA-MM-JJ)."}
             )
+    if not erreurs:
+        mois = mois_de(jours.get("du") or jours.get("au") or aujourd_hui())
+        jours.setdefault("du", mois.du)
+        jours.setdefault("au", mois.au)
     if not erreurs and jours["au"] < jours["du"]:
         erreurs.append(
             {"champ": "au", "message": "Le champ « au » doit être le même jour que « du » ou après."}

@@ -140,3 +140,8 @@ def test_la_periode_par_defaut_est_le_mois_en_cours() -> None:
     jour = pilotage.aujourd_hui()
     assert p.du == jour.replace(day=1) and p.au.month == jour.month and (p.au.replace(day=1) - p.du).days == 0
     assert isinstance(p.debut, datetime)
+
+
+def test_une_seule_borne_donne_le_reste_de_son_mois() -> None:
+    assert pilotage.lire_periode(None, "2026-03-31") == pilotage.Periode(date(2026, 3, 1), date(2026, 3, 31))
+    assert pilotage.lire_periode("2026-02-10", None) == pilotage.Periode(date(2026, 2, 10), date(2026, 2, 28))
