@@ -44,4 +44,4 @@ async def lire_pilotage(
         ),
     ] = None,
 ) -> pilotage.Pilotage:
-    return await pilotage.lire_pilotage(session, pilotage.lire_periode(du, au))
+    return await pilotage.lire_pilotage(session, pilotage.lire_periode(du, au, vide_absent=False))

@@ -79,13 +79,14 @@ def semaine_de(jour: date) -> Periode:
     return Periode(lundi, lundi + timedelta(days=6))
 
 
-def lire_periode(du: str | None, au: str | None) -> Periode:
+def lire_periode(du: str | None, au: str | None, vide_absent: bool = True) -> Periode:
     """The period typed (`AAAA-MM-JJ`): this month by default; one bound alone, the rest of its
-    month. A bad one is refused, each field named."""
+    month. A bad one is refused, each field named; an empty one too, unless `vide_absent` (a
+    form's empty field, on the page)."""
     erreurs = []
     jours: dict[str, date] = {}
     for champ, valeur in (("du", du), ("au", au)):
-        if valeur is None or not valeur.strip():
+        if valeur is None or (vide_absent and not valeur.strip()):
             continue
         try:
             jours[champ] = date.fromisoformat(valeur.strip())

@@ -40,6 +40,8 @@ async def test_une_periode_invalide_est_nommee(http: httpx.AsyncClient) -> None:
     r = await http.get("/api/v1/pilotage", params={"du": "2026-03-10", "au": "le 1er"}, headers=GESTIONNAIRE)
     assert r.status_code == 422
     assert "« au »" in r.text
+    vide = await http.get("/api/v1/pilotage", params={"du": ""}, headers=GESTIONNAIRE)
+    assert vide.status_code == 422 and "« du »" in vide.text
 
 
 async def test_documente_dans_l_openapi(http: httpx.AsyncClient) -> None:
