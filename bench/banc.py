@@ -34,7 +34,20 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
-from bench import bases, charge, file, lighthouse, ouvert, portail, profil, rapport, requetes, sablier, wrk
+from bench import (
+    bases,
+    charge,
+    file,
+    lighthouse,
+    ouvert,
+    pilotage,
+    portail,
+    profil,
+    rapport,
+    requetes,
+    sablier,
+    wrk,
+)
 from bench.instantane import DEPOT
 from bench.jetons import ecrire_jwks, emettre_jeton
 from bench.processus import BIN, PYTHON, CompteurCpu, Enfant, Enfants, port_libre, rss_mo
@@ -72,6 +85,7 @@ class Options:
     seulement: str | None = None
     lighthouse: bool = True
     file_demandes: int = file.DEMANDES
+    pilotage_demandes: int = pilotage.DEMANDES
     duree_ouverte: float = 15.0
     recherche: int = len(ouvert.RECHERCHE)
     deux_workers: bool = True
@@ -983,6 +997,10 @@ async def executer(opts: Options, enfants: Enfants, dossier: Path, nettoyage: Ne
             resultats["file_de_travail"] = await file.mesurer(opts.pg_admin, opts.file_demandes)
             nettoyage.pg_admin_file = None
             ctx.phases["file_de_travail"] = round(time.monotonic() - debut, 1)
+        if "postgresql" in opts.bases and opts.pilotage_demandes > 0:
+            debut = time.monotonic()
+            resultats["pilotage"] = await pilotage.mesurer(opts.pg_admin, opts.pilotage_demandes)
+            ctx.phases["pilotage"] = round(time.monotonic() - debut, 1)
 
         if opts.lighthouse:
             debut = time.monotonic()
@@ -1155,6 +1173,19 @@ async def executer_sablier(opts: Options, dossier: Path) -> dict[str, Any]:
     return resultats
 
 
+async def executer_pilotage(opts: Options) -> dict[str, Any]:
+    """`--seulement pilotage`: the dashboard and the export alone, no Temporal, its own JSON file."""
+    debut = time.monotonic()
+    await bases.verifier_pg(opts.pg_admin)
+    mesure = await pilotage.mesurer(opts.pg_admin, opts.pilotage_demandes)
+    resultats, chemin = ecrire_seul(opts, "pilotage", {"pilotage": mesure}, debut)
+    print()
+    print("\n".join(pilotage.tableau(mesure)))
+    print()
+    journal.info("résultats : %s", chemin)
+    return resultats
+
+
 async def executer_file(opts: Options, nettoyage: Nettoyage) -> dict[str, Any]:
     """`--seulement file`: the work queue scenario alone, no Temporal, its own JSON file."""
     debut = time.monotonic()
@@ -1198,6 +1229,7 @@ RAPIDE: dict[str, Any] = {
     "duree_ouverte": 1.0,
     "recherche": 1,
     "file_demandes": 2000,
+    "pilotage_demandes": 2000,
 }
 
 
@@ -1245,16 +1277,24 @@ def _arguments(argv: list[str] | None) -> Options:
     )
     parser.add_argument(
         "--seulement",
-        choices=["file", "sablier", "lighthouse"],
+        choices=["file", "sablier", "lighthouse", "pilotage"],
         default=None,
         help="un seul scénario : « file » (la file de travail des gestionnaires, PostgreSQL, sans "
-        "Temporal), « sablier » (les cycles de 20 jours, seuls sur la machine) ou « lighthouse » "
-        "(les pages de la demande et de la modification sur un téléphone, poids compris)",
+        "Temporal), « sablier » (les cycles de 20 jours, seuls sur la machine), « lighthouse » "
+        "(les pages de la demande et de la modification sur un téléphone, poids compris) ou "
+        "« pilotage » (le tableau de bord et l'export de la file, PostgreSQL, sans Temporal)",
     )
     parser.add_argument(
         "--sans-lighthouse",
         action="store_true",
         help="ne pas mesurer les pages avec Lighthouse à la fin du banc",
+    )
+    parser.add_argument(
+        "--pilotage-demandes",
+        type=int,
+        default=pilotage.DEMANDES,
+        help=f"demandes du tableau de bord et de l'export mesurés sur PostgreSQL, 0 pour s'en passer "
+        f"(défaut : {pilotage.DEMANDES})",
     )
     parser.add_argument(
         "--file-demandes",
@@ -1303,6 +1343,8 @@ def _arguments(argv: list[str] | None) -> Options:
         parser.error("--n et --attente : 99 999 au plus (numéros FINMSS<base><5 chiffres>)")
     if not 0 <= args.file_demandes <= 999_999 or (args.seulement == "file" and args.file_demandes == 0):
         parser.error("--file-demandes : de 1 à 999 999 (numéros FINMSS<6 chiffres>)")
+    if not 0 <= args.pilotage_demandes <= 999_999 or (args.seulement == "pilotage" and args.pilotage_demandes == 0):
+        parser.error("--pilotage-demandes : de 1 à 999 999 (numéros FINMSS<6 chiffres>)")
     return Options(
         n=args.n,
         concurrence=args.concurrence,
@@ -1321,6 +1363,7 @@ def _arguments(argv: list[str] | None) -> Options:
         seulement=args.seulement,
         lighthouse=not args.sans_lighthouse,
         file_demandes=args.file_demandes,
+        pilotage_demandes=args.pilotage_demandes,
         duree_ouverte=args.duree_ouverte,
         recherche=args.recherche,
         deux_workers=not args.sans_deux_workers,
@@ -1424,6 +1467,8 @@ def main(argv: list[str] | None = None, dossier: Path | None = None, code: Path 
     try:
         if opts.seulement == "file":
             boucle_bornee(executer_file(opts, nettoyage))
+        elif opts.seulement == "pilotage":
+            boucle_bornee(executer_pilotage(opts))
         elif opts.seulement == "sablier":
             boucle_bornee(executer_sablier(opts, dossier))
         elif opts.seulement == "lighthouse":

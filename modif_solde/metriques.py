@@ -331,6 +331,9 @@ def installer_api(app: FastAPI, settings: Settings) -> None:
             refus.headers["WWW-Authenticate"] = 'Bearer realm="metriques"'
             return refus
         await _actualiser_echeances(request.app)
+        from modif_solde.metriques_pilotage import actualiser as actualiser_pilotage
+
+        await actualiser_pilotage(request.app)
         return Response(generate_latest(REGISTRE_API), media_type=CONTENT_TYPE_LATEST)
 
     app.add_middleware(MesureHttp)

@@ -14,7 +14,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from temporalio.client import Client
 
-from modif_solde.api import demandes, modifications, signalements
+from modif_solde.api import demandes, modifications, pilotage, signalements
 from modif_solde.api.auth import Verificateur
 from modif_solde.api.journal_http import JournalHttp
 from modif_solde.api.limites import CorpsTropGrand, GardeCorps, Plafonds
@@ -102,6 +102,10 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
                 "name": "signalements",
                 "description": "Les erreurs ou oublis signalés par l'opérateur, et la réponse du gestionnaire",
             },
+            {
+                "name": "pilotage",
+                "description": "Les chiffres du cycle sur une période, pour les gestionnaires",
+            },
             {"name": "sante", "description": "Vivacité et disponibilité"},
         ],
     )
@@ -118,6 +122,7 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
     v1.include_router(demandes.router)
     v1.include_router(modifications.router)
     v1.include_router(signalements.router)
+    v1.include_router(pilotage.router)
     app.include_router(v1)
 
     @app.get("/healthz", tags=["sante"], summary="Le processus répond")
@@ -154,7 +159,8 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
     # No body is read before the API's caller is known, nor past its route's cap (inside the
     # portal's middlewares: its refusals carry the security headers too).
     app.add_middleware(
-        GardeCorps, plafonds=Plafonds(import_demande=settings.IMPORT_TAILLE_MAX, piece=settings.PIECE_TAILLE_MAX)
+        GardeCorps,
+        plafonds=Plafonds(import_demande=settings.IMPORT_TAILLE_MAX, piece=settings.PIECE_TAILLE_MAX),
     )
     # The operator's portal (pages, login, session, security headers): see modif_solde/pages.
     installer_portail(app, settings)

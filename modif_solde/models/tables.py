@@ -113,11 +113,12 @@ class Modification(SQLModel, table=True):
     statut: str = Field(default=StatutModification.OUVERTE, max_length=20, index=True)
     brouillon: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     ouverte_par: str = Field(max_length=200)
-    ouverte_le: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    # Indexed (and `cloturee_le`): the steering dashboard reads a period through them.
+    ouverte_le: datetime = Field(sa_type=UTCDateTime, nullable=False, index=True)
     relance_le: datetime = Field(sa_type=UTCDateTime, nullable=False)
     expire_le: datetime = Field(sa_type=UTCDateTime, nullable=False, index=True)
     relance_envoyee_le: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
-    cloturee_le: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
+    cloturee_le: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True, index=True)
     issue: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     version_appliquee: int | None = None
     # Bumped by every change of the draft (fields or documents): the draft's ETag.
@@ -162,6 +163,16 @@ class Courriel(SQLModel, table=True):
     sending twice what the SMTP server already accepted."""
 
     __tablename__ = "courriel"
+    __table_args__ = (
+        # The steering dashboard's failed e-mails over a period, by kind.
+        Index(
+            "ix_courriel_echec_cree_le",
+            "cree_le",
+            "type",
+            sqlite_where=text("statut_envoi = 'echec'"),
+            postgresql_where=text("statut_envoi = 'echec'"),
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     demande_id: int = Field(foreign_key="demande.id", index=True)

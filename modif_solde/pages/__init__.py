@@ -12,7 +12,15 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from modif_solde.api.problemes import STATUTS, TITRES_HTTP, Probleme
 from modif_solde.config import Settings
-from modif_solde.pages import connexion, documentation, gestionnaire, informations, operateur, signalements
+from modif_solde.pages import (
+    connexion,
+    documentation,
+    gestionnaire,
+    informations,
+    operateur,
+    pilotage,
+    signalements,
+)
 from modif_solde.pages import session as sess
 from modif_solde.pages.compression import Compression
 from modif_solde.pages.rendu import page
@@ -39,6 +47,7 @@ def installer_portail(app: FastAPI, settings: Settings) -> None:
     # Before the operator's routes: theirs end in a catch-all `/modifications/{numero}/{action}`.
     app.include_router(signalements.router)
     app.include_router(gestionnaire.router)
+    app.include_router(pilotage.router)
     app.include_router(operateur.router)
     _erreurs_en_html(app)
     # gzip for pages, fragments and JSON (static files come precompressed; see pages/statiques.py).

@@ -157,6 +157,8 @@ async def _captures() -> list[Path]:
             faites.append(await _photographier(page, "08-file-de-travail"))
             await page.goto(f"{url}/demandes/{DEMANDE}#titre-gestion")
             faites.append(await _photographier(page, "09-demande-gestionnaire"))
+            await page.goto(f"{url}/pilotage")
+            faites.append(await _photographier(page, "10-pilotage"))
             await navigateur.close()
     return faites
 

@@ -22,6 +22,7 @@ from modif_solde.db import unit_of_work
 from modif_solde.models import vues
 from modif_solde.models.enums import StatutDemande, TypeCourriel
 from modif_solde.models.tables import Operateur
+from modif_solde.pages import pilotage
 from modif_solde.pages import session as sess
 from modif_solde.pages.rendu import LIBELLES, annoncer, page
 from modif_solde.pages.signalements import rattacher_signalement
@@ -385,6 +386,8 @@ def _filtres(parametres: Mapping[str, str]) -> tuple[lecture.FiltresFile, int, l
     if signalement not in SIGNALEMENT_FILTRE:
         erreurs.append({"champ": "signalement", "message": "Le champ « Signalement » doit valoir À traiter."})
         signalement = ""
+    depuis_pilotage, erreurs_pilotage, _ = pilotage.filtres_file(parametres)
+    erreurs += erreurs_pilotage
     numero_page = parametres.get("page", "1")
     page_voulue = int(numero_page) if numero_page.isdigit() and 0 < int(numero_page) <= 100_000 else 1
     filtres = lecture.FiltresFile(
@@ -393,6 +396,7 @@ def _filtres(parametres: Mapping[str, str]) -> tuple[lecture.FiltresFile, int, l
         relancee={"oui": True, "non": False}.get(relancee),
         recherche=parametres.get("recherche", "")[:200],
         signalement=True if signalement else None,
+        **depuis_pilotage,
     )
     return filtres, page_voulue, erreurs
 
@@ -434,4 +438,7 @@ async def file_de_travail(request: Request, session: AsyncSession) -> Response:
         relancees=RELANCEE_FILTRE,
         signalements_filtre=SIGNALEMENT_FILTRE,
         signales=await signalements_svc.demandes_en_attente(session, [d.numero for d in liste.demandes]),
+        pilotage=pilotage.filtres_file(parametres)[2],
+        filtres_pilotage={k: parametres[k] for k in pilotage.FILTRES_PILOTAGE if parametres.get(k)},
+        export=urlencode({k: v for k, v in parametres.items() if k != "page" and v}),
     )

@@ -58,6 +58,15 @@ def _taille(octets: int) -> str:
     return f"{octets / 1024 / 1024:.1f} Mo".replace(".", ",")
 
 
+def _date_saisie(valeur: Any) -> str:
+    """What a date input may show: a real date (yyyy-mm-dd), or nothing — HTML forbids any other
+    value there (the error beside the field says what was wrong)."""
+    try:
+        return date.fromisoformat(str(valeur)).isoformat() if valeur else ""
+    except ValueError:
+        return ""
+
+
 environnement = Environment(
     loader=FileSystemLoader(GABARITS),
     autoescape=select_autoescape(["html"], default=True),
@@ -72,6 +81,7 @@ environnement.filters.update(
     libelle=lambda c: LIBELLES.get(c, c),
     type_piece=lambda t: TYPES_PIECE.get(t, t),
     taille=_taille,
+    date_saisie=_date_saisie,
 )
 environnement.globals.update(SERVICE=SERVICE, TYPES_PIECE=TYPES_PIECE, url_statique=url_statique)
 
@@ -84,6 +94,7 @@ def page(request: Request, gabarit: str, statut: int = 200, **contexte: Any) -> 
     html = environnement.get_template(gabarit).render(
         request=request,
         connecte=ouverte is not None,
+        menu_gestion=ouverte is not None and ouverte.gestionnaire,
         nom_utilisateur=_nom(ouverte),
         csrf=sess.masquer_csrf(ouverte.csrf) if ouverte is not None else "",
         message=message,

@@ -21,7 +21,7 @@ from modif_solde.models.enums import StatutDemande, StatutModification, TypeCour
 from modif_solde.models.schemas import type_affiche
 from modif_solde.models.tables import Courriel, Demande, Historique, Modification, Operateur, Piece
 from modif_solde.services import modifications as svc
-from modif_solde.services import signalements
+from modif_solde.services import pilotage, signalements
 from modif_solde.services.courriels import format_montant_fr
 from modif_solde.services.erreurs import DonneesInvalides, Introuvable
 
@@ -667,7 +667,10 @@ RECHERCHE_PAR_IDS = 500
 class FiltresFile:
     """The work queue's filters; `echeance_avant`: an open modification's deadline before that
     instant; `relancee`: its reminder sent (True) or not yet (False); `recherche`: a request
-    number, a SIRET or part of a company name."""
+    number, a SIRET or part of a company name. From the steering dashboard (services/pilotage.py):
+    `echeance_apres`, an open modification's deadline from that instant; `tour`, a request with a
+    modification its figure counts over `periode`; `courriel_echec`, one with an e-mail of that
+    kind given up in `periode`."""
 
     statut: StatutDemande | None = None
     echeance_avant: datetime | None = None
@@ -675,6 +678,31 @@ class FiltresFile:
     recherche: str = ""
     # True: only the requests with an operator's report waiting for a gestionnaire.
     signalement: bool | None = None
+    echeance_apres: datetime | None = None
+    tour: str | None = None
+    courriel_echec: str | None = None
+    periode: pilotage.Periode | None = None
+
+
+def _filtres_pilotage(filtres: FiltresFile) -> list[Any]:
+    """The requests a steering figure counts: the figure's own condition (services/pilotage.py)."""
+    conditions: list[Any] = []
+    if filtres.tour is not None and filtres.periode is not None:
+        # correlate(None): its own modifications, never those of a query it sits in.
+        modifications = (
+            select(Modification.demande_id)
+            .where(pilotage.condition_tour(filtres.tour, filtres.periode))
+            .correlate(None)
+        )
+        conditions.append(col(Demande.id).in_(modifications))
+    if filtres.courriel_echec is not None and filtres.periode is not None:
+        courriels = (
+            select(Courriel.demande_id)
+            .where(pilotage.condition_courriel_echec(filtres.courriel_echec, filtres.periode))
+            .correlate(None)
+        )
+        conditions.append(col(Demande.id).in_(courriels))
+    return conditions
 
 
 async def file_de_travail(
@@ -690,32 +718,7 @@ async def file_de_travail(
     ouverte = and_(
         col(Modification.demande_id) == Demande.id, col(Modification.statut) == StatutModification.OUVERTE
     )
-    sur_demande = []
-    if filtres.statut is not None:
-        sur_demande.append(col(Demande.statut) == filtres.statut)
-    cherche = filtres.recherche.strip()
-    if cherche:
-        motif = f"%{cherche.lower()}%"
-        recherche = or_(
-            col(Demande.numero) == cherche.upper(),
-            col(Demande.operateur_id).in_(select(Operateur.id).where(col(Operateur.siret) == cherche.replace(" ", ""))),
-            func.lower(Demande.operateur_denomination).like(motif),
-        )
-        # A part of a name has no index: read every request once, then the counts and the page
-        # take the few found by their ids (the condition itself when there are many).
-        trouvees = (await session.exec(select(Demande.id).where(recherche).limit(RECHERCHE_PAR_IDS + 1))).all()
-        if len(trouvees) <= RECHERCHE_PAR_IDS:
-            recherche = col(Demande.id).in_([i for i in trouvees if i is not None])
-        sur_demande.append(recherche)
-    if filtres.signalement:
-        sur_demande.append(signalements.en_attente_clause())
-    sur_modification = []
-    if filtres.echeance_avant is not None:
-        sur_modification.append(col(Modification.expire_le) < filtres.echeance_avant)
-    if filtres.relancee is True:
-        sur_modification.append(col(Modification.relance_envoyee_le).is_not(None))
-    elif filtres.relancee is False:
-        sur_modification.append(col(Modification.relance_envoyee_le).is_(None))
+    sur_demande, sur_modification = await conditions_file(session, filtres)
     # A filter on the open modification leaves out every request without one.
     sans_ouverte_possible = not sur_modification
 
@@ -742,3 +745,38 @@ async def file_de_travail(
         )
         ids += [i for i in (await session.exec(sans_ouverte)).all() if i is not None]
     return await _resumes(session, ids, int(total))
+
+
+async def conditions_file(session: AsyncSession, filtres: FiltresFile) -> tuple[list[Any], list[Any]]:
+    """The queue's filters as conditions: on the request, and on its open modification (the
+    page and the export, services/export.py, select the same requests)."""
+    sur_demande: list[Any] = []
+    if filtres.statut is not None:
+        sur_demande.append(col(Demande.statut) == filtres.statut)
+    cherche = filtres.recherche.strip()
+    if cherche:
+        motif = f"%{cherche.lower()}%"
+        recherche = or_(
+            col(Demande.numero) == cherche.upper(),
+            col(Demande.operateur_id).in_(select(Operateur.id).where(col(Operateur.siret) == cherche.replace(" ", ""))),
+            func.lower(Demande.operateur_denomination).like(motif),
+        )
+        # A part of a name has no index: read every request once, then the counts and the page
+        # take the few found by their ids (the condition itself when there are many).
+        trouvees = (await session.exec(select(Demande.id).where(recherche).limit(RECHERCHE_PAR_IDS + 1))).all()
+        if len(trouvees) <= RECHERCHE_PAR_IDS:
+            recherche = col(Demande.id).in_([i for i in trouvees if i is not None])
+        sur_demande.append(recherche)
+    if filtres.signalement:
+        sur_demande.append(signalements.en_attente_clause())
+    sur_demande += _filtres_pilotage(filtres)
+    sur_modification: list[Any] = []
+    if filtres.echeance_avant is not None:
+        sur_modification.append(col(Modification.expire_le) < filtres.echeance_avant)
+    if filtres.echeance_apres is not None:
+        sur_modification.append(col(Modification.expire_le) >= filtres.echeance_apres)
+    if filtres.relancee is True:
+        sur_modification.append(col(Modification.relance_envoyee_le).is_not(None))
+    elif filtres.relancee is False:
+        sur_modification.append(col(Modification.relance_envoyee_le).is_(None))
+    return sur_demande, sur_modification

@@ -138,6 +138,12 @@ async def parcourir(
     )
     await g.goto(url + "/demandes?statut=perdu")
     await p.etape(g, "file de travail, filtre invalide", g.locator("#statut-erreur"))
+    await g.get_by_role("link", name="Pilotage").first.click()
+    await p.etape(
+        g, "pilotage", g.get_by_role("heading", level=1, name="Pilotage"), g.locator("figure").first
+    )
+    await g.goto(url + "/pilotage?du=2026-13-01")
+    await p.etape(g, "pilotage, période invalide", g.locator(".fr-message--error, .fr-error-text").first)
 
     # The operator: the e-mail's link, the request page, the modification and its states.
     o = await p.onglet(navigateur)
