@@ -1343,7 +1343,9 @@ def _arguments(argv: list[str] | None) -> Options:
         parser.error("--n et --attente : 99 999 au plus (numéros FINMSS<base><5 chiffres>)")
     if not 0 <= args.file_demandes <= 999_999 or (args.seulement == "file" and args.file_demandes == 0):
         parser.error("--file-demandes : de 1 à 999 999 (numéros FINMSS<6 chiffres>)")
-    if not 0 <= args.pilotage_demandes <= 999_999 or (args.seulement == "pilotage" and args.pilotage_demandes == 0):
+    if not 0 <= args.pilotage_demandes <= 999_999 or (
+        args.seulement == "pilotage" and args.pilotage_demandes == 0
+    ):
         parser.error("--pilotage-demandes : de 1 à 999 999 (numéros FINMSS<6 chiffres>)")
     return Options(
         n=args.n,

@@ -102,7 +102,9 @@ async def mesurer(admin: str, demandes: int = DEMANDES) -> dict[str, Any]:
         finally:
             await conn.close()
         r["remplissage_s"] = round(time.monotonic() - debut, 1)
-        journal.info("[pilotage]   rempli en %.1f s (%d modifications)", r["remplissage_s"], r["modifications"])
+        journal.info(
+            "[pilotage]   rempli en %.1f s (%d modifications)", r["remplissage_s"], r["modifications"]
+        )
 
         engine = create_engine(bases.url_async(url))
         sessions = session_factory(engine)
@@ -126,7 +128,9 @@ async def mesurer(admin: str, demandes: int = DEMANDES) -> dict[str, Any]:
                 m["ouvertes"] = chiffres.ouvertes
                 m["reponses"] = chiffres.delai_reponse.reponses
                 mesures[cle] = m
-                journal.info("[pilotage]   %-28s p50 %6.1f ms  p95 %6.1f ms", libelle, m["p50_ms"], m["p95_ms"])
+                journal.info(
+                    "[pilotage]   %-28s p50 %6.1f ms  p95 %6.1f ms", libelle, m["p50_ms"], m["p95_ms"]
+                )
             r["tableau_de_bord"] = mesures
 
             exports: dict[str, Any] = {}
@@ -158,8 +162,12 @@ def tableau(r: dict[str, Any]) -> list[str]:
         f"  {'scénario':<34}{'p50 ms':>9}{'p95 ms':>9}  cible p95 ≤ {r['cible_ms']:.0f} ms",
     ]
     for m in r["tableau_de_bord"].values():
-        lignes.append(f"  {m['libelle']:<34}{m['p50_ms']:>9.1f}{m['p95_ms']:>9.1f}  {'oui' if m['atteint'] else 'NON'}")
-    lignes.append(f"  {'export':<10}{'demandes':>10}{'durée s':>9}{'Mo':>8}{'pic Mo':>8}{'pic 1/10':>10}  cible : pic plat")
+        lignes.append(
+            f"  {m['libelle']:<34}{m['p50_ms']:>9.1f}{m['p95_ms']:>9.1f}  {'oui' if m['atteint'] else 'NON'}"
+        )
+    lignes.append(
+        f"  {'export':<10}{'demandes':>10}{'durée s':>9}{'Mo':>8}{'pic Mo':>8}{'pic 1/10':>10}  cible : pic plat"
+    )
     for nom, e in r.get("export", {}).items():
         t, d = e["tout"], e["dixieme"]
         plat = t["pic_memoire_mo"] <= 1.3 * d["pic_memoire_mo"] + 0.5

@@ -37,7 +37,10 @@ COURRIELS_ECHEC_MOIS = Gauge(
     ["type"],
     registry=REGISTRE_API,
 )
-TRANCHES = {t.libelle: ("depassee" if t.max is not None and t.max < 0 else f"{t.min}-{t.max or 'plus'}") for t in pilotage.TRANCHES}
+TRANCHES = {
+    t.libelle: ("depassee" if t.max is not None and t.max < 0 else f"{t.min}-{t.max or 'plus'}")
+    for t in pilotage.TRANCHES
+}
 
 
 class _Etat:
@@ -67,7 +70,9 @@ async def actualiser(app: Any) -> None:
             OUVERTES_PAR_JOURS_RESTANTS.labels(TRANCHES[t.libelle]).set(t.nombre)
         d = chiffres.delai_reponse
         DELAI_REPONSE_MOIS.labels("0.5").set(d.mediane_jours if d.mediane_jours is not None else float("nan"))
-        DELAI_REPONSE_MOIS.labels("0.9").set(d.decile_9_jours if d.decile_9_jours is not None else float("nan"))
+        DELAI_REPONSE_MOIS.labels("0.9").set(
+            d.decile_9_jours if d.decile_9_jours is not None else float("nan")
+        )
         echecs = {e.type: e.nombre for e in chiffres.courriels_en_echec}
         for type_courriel in TypeCourriel:
             COURRIELS_ECHEC_MOIS.labels(type_courriel.value).set(echecs.get(type_courriel, 0))

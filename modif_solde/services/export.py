@@ -212,7 +212,8 @@ def _cellule(v: Valeur) -> str:
 
 def _rangees(lignes_: Sequence[Sequence[Valeur]]) -> bytes:
     return "".join(
-        "<table:table-row>" + "".join(_cellule(v) for v in ligne) + "</table:table-row>\n" for ligne in lignes_
+        "<table:table-row>" + "".join(_cellule(v) for v in ligne) + "</table:table-row>\n"
+        for ligne in lignes_
     ).encode()
 
 
@@ -246,4 +247,3 @@ async def ods_flux(parties: AsyncIterator[list[list[Valeur]]]) -> AsyncIterator[
 
 def nom_fichier(extension: str) -> str:
     return f"file-de-travail-{datetime.now(FUSEAU_PARIS):%Y-%m-%d}.{extension}"
-

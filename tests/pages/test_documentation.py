@@ -49,11 +49,16 @@ async def test_swagger_ui_runs_under_the_strict_csp_in_a_browser(serveur_portail
     ailleurs: list[str] = []
     page.on("console", lambda message: console.append(message.text))
     page.on("pageerror", lambda erreur: erreurs.append(str(erreur)))
-    page.on("request", lambda r: None if r.url.startswith((serveur_portail, "data:")) else ailleurs.append(r.url))
+    page.on(
+        "request", lambda r: None if r.url.startswith((serveur_portail, "data:")) else ailleurs.append(r.url)
+    )
 
     reponse = await page.goto(serveur_portail + "/docs")
 
-    assert reponse is not None and "script-src 'self'" in (await reponse.all_headers())["content-security-policy"]
+    assert (
+        reponse is not None
+        and "script-src 'self'" in (await reponse.all_headers())["content-security-policy"]
+    )
     # The document is read and drawn: the import's operation, under its tag.
     await expect(page.get_by_text("Importer une demande de solde").first).to_be_visible(timeout=20_000)
     await expect(page.locator(".opblock-tag", has_text="modifications").first).to_be_visible()

@@ -27,7 +27,9 @@ MARS = "/pilotage?du=2026-03-01&au=2026-03-31"
 
 
 async def connecter(navigateur: Any, url: str, scripts: bool) -> Any:
-    contexte = await navigateur.new_context(locale="fr-FR", viewport={"width": 1280, "height": 900}, accept_downloads=True)
+    contexte = await navigateur.new_context(
+        locale="fr-FR", viewport={"width": 1280, "height": 900}, accept_downloads=True
+    )
     if not scripts:
         # The page's own scripts never run (DSFR's included), as with JavaScript off; axe, run by
         # the test itself, still can.
@@ -64,7 +66,9 @@ async def test_le_tableau_de_bord_dans_le_navigateur(navigateur: Any, gestion: s
         await expect(page.get_by_role("heading", level=1)).to_have_text("File de travail")
         await expect(page.get_by_text("1 demande.")).to_be_visible()
         await expect(page.get_by_role("link", name="FINMSS009266", exact=True)).to_be_visible()
-        await expect(page.get_by_text("Depuis le pilotage : modifications confirmées du 01/03/2026 au 31/03/2026")).to_be_visible()
+        await expect(
+            page.get_by_text("Depuis le pilotage : modifications confirmées du 01/03/2026 au 31/03/2026")
+        ).to_be_visible()
         await sans_violation(page, "file filtrée depuis le pilotage")
 
         async with page.expect_download() as telechargement:
@@ -75,14 +79,19 @@ async def test_le_tableau_de_bord_dans_le_navigateur(navigateur: Any, gestion: s
         lignes = list(csv.reader(io.StringIO(contenu.decode("utf-8-sig")), delimiter=";"))
         assert tuple(lignes[0]) == COLONNES and [ligne[0] for ligne in lignes[1:]] == ["FINMSS009266"]
         assert lignes[1][COLONNES.index("Opérateur")] == "SCI VOITURE"
-        assert lignes[1][COLONNES.index("Issue")] == "Retirée par le gestionnaire"  # its last round, M5, withdrawn on 9 April
+        assert (
+            lignes[1][COLONNES.index("Issue")] == "Retirée par le gestionnaire"
+        )  # its last round, M5, withdrawn on 9 April
         assert lignes[1][COLONNES.index("Clôturée le")] == "09/04/2026"
 
         async with page.expect_download() as telechargement:
             await page.get_by_role("link", name="Exporter en ODS").click()
         ods = zipfile.ZipFile(await (await telechargement.value).path())
         assert ods.read("mimetype") == b"application/vnd.oasis.opendocument.spreadsheet"
-        assert "FINMSS009266" in ods.read("content.xml").decode() and "Clôturée le" in ods.read("content.xml").decode()
+        assert (
+            "FINMSS009266" in ods.read("content.xml").decode()
+            and "Clôturée le" in ods.read("content.xml").decode()
+        )
     finally:
         await page.context.close()
 

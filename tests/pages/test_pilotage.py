@@ -37,7 +37,9 @@ async def portail(appli_lecture: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture
-async def gestionnaire(portail: httpx.AsyncClient, factory: SessionFactory, demande: Demande) -> httpx.AsyncClient:
+async def gestionnaire(
+    portail: httpx.AsyncClient, factory: SessionFactory, demande: Demande
+) -> httpx.AsyncClient:
     await jeu.construire(factory, demande)
     async with unit_of_work(factory) as session:
         await gestionnaires.ajouter(session, COURRIEL_GESTIONNAIRE)

@@ -87,4 +87,6 @@ async def test_100_000_demandes_en_memoire_constante(
     assert pic_100k < pic_10k * 1.3 + 512 * 1024, (pic_10k, pic_100k)
     # And small: a few partitions, far below what the whole file would take.
     assert pic_100k < 8 * 1024 * 1024, pic_100k
-    print(f"{flux.__name__}: {taille_100k / 1e6:.1f} Mo écrits, pic {pic_100k / 1e6:.2f} Mo (10 000 : {pic_10k / 1e6:.2f} Mo)")
+    print(
+        f"{flux.__name__}: {taille_100k / 1e6:.1f} Mo écrits, pic {pic_100k / 1e6:.2f} Mo (10 000 : {pic_10k / 1e6:.2f} Mo)"
+    )

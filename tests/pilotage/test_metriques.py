@@ -16,7 +16,9 @@ OUVERTES = "modif_solde_pilotage_ouvertes_par_jours_restants"
 ECHECS = "modif_solde_pilotage_courriels_echec_mois"
 
 
-async def test_les_jauges_du_pilotage(http: httpx.AsyncClient, factory: SessionFactory, demande: Demande) -> None:
+async def test_les_jauges_du_pilotage(
+    http: httpx.AsyncClient, factory: SessionFactory, demande: Demande
+) -> None:
     await jeu.construire(factory, demande)
     async with unit_of_work(factory) as session:
         # A relance given up now: this month's.
