@@ -90,6 +90,7 @@ run: $(STAMP) $(ASSETS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check modif_solde tests $(wildcard bench)
+	$(BIN)/ruff format --check --quiet .
 	$(BIN)/mypy
 
 # The replicas test (two APIs, two workers, ~1.5 min) runs on its own: `make test-replicas`, also run by CI.

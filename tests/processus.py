@@ -47,7 +47,9 @@ def port_libre() -> int:
 class Processus:
     """A child process in its own process group, its output in a log file."""
 
-    def __init__(self, nom: str, commande: list[str], journal: Path, env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, nom: str, commande: list[str], journal: Path, env: Mapping[str, str] | None = None
+    ) -> None:
         self.nom, self.commande, self.journal = nom, commande, journal
         self.env = {**os.environ, **(env or {})}
         self.popen: subprocess.Popen[bytes] | None = None
@@ -143,12 +145,29 @@ class PostgresPropre(Processus):
         if os.geteuid() == 0:
             utilisateur = pwd.getpwnam("postgres")
             os.chown(self.dossier, utilisateur.pw_uid, utilisateur.pw_gid)
-            prefixe = ["setpriv", f"--reuid={utilisateur.pw_uid}", f"--regid={utilisateur.pw_gid}", "--init-groups"]
+            prefixe = [
+                "setpriv",
+                f"--reuid={utilisateur.pw_uid}",
+                f"--regid={utilisateur.pw_gid}",
+                "--init-groups",
+            ]
         initdb = shutil.which("initdb")
         if initdb is None:
             raise RuntimeError("initdb est introuvable dans le PATH (paquet postgresql)")
         subprocess.run(  # noqa: S603
-            [*prefixe, initdb, "-D", str(self.donnees), "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8"],
+            [
+                *prefixe,
+                initdb,
+                "-D",
+                str(self.donnees),
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "--no-sync",
+                "-E",
+                "UTF8",
+            ],
             check=True,
             capture_output=True,
         )
@@ -190,14 +209,19 @@ def commande_modif_solde(*arguments: str) -> list[str]:
 
 
 @asynccontextmanager
-async def api_lancee(dossier: Path, env: Mapping[str, str], delai: float = 60) -> AsyncIterator[tuple[str, Processus]]:
+async def api_lancee(
+    dossier: Path, env: Mapping[str, str], delai: float = 60
+) -> AsyncIterator[tuple[str, Processus]]:
     """`modif-solde api` on a free loopback port with these settings, yielded (its URL and the
     process) once /healthz answers, killed on the way out."""
     import httpx
 
     port = port_libre()
     api = Processus(
-        "api", commande_modif_solde("api", "--host", "127.0.0.1", "--port", str(port)), dossier / "api.log", env
+        "api",
+        commande_modif_solde("api", "--host", "127.0.0.1", "--port", str(port)),
+        dossier / "api.log",
+        env,
     )
     api.demarrer()
     url = f"http://127.0.0.1:{port}"

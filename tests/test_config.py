@@ -245,12 +245,16 @@ def test_un_secret_se_lit_dans_le_fichier_que_nomme_sa_variable_file(
 
 
 @pytest.mark.usefixtures("sans_env_modif_solde")
-def test_une_variable_et_son_fichier_ensemble_sont_refuses(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_une_variable_et_son_fichier_ensemble_sont_refuses(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     fichier = tmp_path / "session"
     fichier.write_text("s" * 40, encoding="utf-8")
     monkeypatch.setenv("MODIF_SOLDE_SESSION_SECRET_FILE", str(fichier))
     monkeypatch.setenv("MODIF_SOLDE_SESSION_SECRET", "t" * 40)
-    with pytest.raises(ReglagesInvalides, match="MODIF_SOLDE_SESSION_SECRET et MODIF_SOLDE_SESSION_SECRET_FILE"):
+    with pytest.raises(
+        ReglagesInvalides, match="MODIF_SOLDE_SESSION_SECRET et MODIF_SOLDE_SESSION_SECRET_FILE"
+    ):
         Settings()
 
 
@@ -270,6 +274,8 @@ def test_un_fichier_de_secret_illisible_arrete_la_commande_en_francais(tmp_path:
     assert "Traceback" not in resultat.stderr
     assert "Réglages invalides" in resultat.stderr
     assert f"MODIF_SOLDE_DATABASE_URL_FILE : impossible de lire {absent}" in resultat.stderr
+
+
 @pytest.mark.usefixtures("sans_env_modif_solde")
 def test_la_duree_de_conservation_et_la_retention_temporal_se_tiennent() -> None:
     from datetime import timedelta
@@ -286,7 +292,9 @@ def test_la_duree_de_conservation_et_la_retention_temporal_se_tiennent() -> None
     with pytest.raises(ValidationError, match="doit être une durée positive"):
         Settings(ENVIRONNEMENT="developpement", DUREE_CONSERVATION="-P1D")
     # Temporal's histories hold the same personal data: never kept longer than the database's.
-    with pytest.raises(ValidationError, match="TEMPORAL_RETENTION ne peut dépasser MODIF_SOLDE_DUREE_CONSERVATION"):
+    with pytest.raises(
+        ValidationError, match="TEMPORAL_RETENTION ne peut dépasser MODIF_SOLDE_DUREE_CONSERVATION"
+    ):
         Settings(DUREE_CONSERVATION="P30D", TEMPORAL_RETENTION="P60D")
     # …and kept at least as long as a cycle lasts.
     with pytest.raises(ValidationError, match="TEMPORAL_RETENTION doit couvrir au moins un cycle"):

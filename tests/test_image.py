@@ -30,7 +30,9 @@ def _nom(exigence: str) -> str:
     return re.split(r"[\[<>=!~; ]", exigence, maxsplit=1)[0].lower()
 
 
-def _sans_outils(*arguments: str, env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def _sans_outils(
+    *arguments: str, env: dict[str, str], timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(  # noqa: S603 (our own command)
         [*SANS_OUTILS, *arguments], env=env, capture_output=True, text=True, timeout=timeout, check=False
     )
@@ -47,14 +49,22 @@ def test_les_outils_de_developpement_sont_un_groupe_a_part_que_l_image_n_install
     assert installations == ["."]
 
 
-async def test_migrer_et_l_api_fonctionnent_sans_les_outils_de_developpement(pile: Pile, tmp_path: Path) -> None:
-    env = {**pile.env(), "MODIF_SOLDE_DATABASE_URL": f"sqlite:///{tmp_path}/image.db", "MODIF_SOLDE_ARRET_DELAI": "PT0S"}
+async def test_migrer_et_l_api_fonctionnent_sans_les_outils_de_developpement(
+    pile: Pile, tmp_path: Path
+) -> None:
+    env = {
+        **pile.env(),
+        "MODIF_SOLDE_DATABASE_URL": f"sqlite:///{tmp_path}/image.db",
+        "MODIF_SOLDE_ARRET_DELAI": "PT0S",
+    }
     migration = await asyncio.to_thread(_sans_outils, "migrate", env=env)
     assert migration.returncode == 0, migration.stderr
     assert "Base de données à jour." in migration.stdout
 
     port = port_libre()
-    api = Processus("api", [*SANS_OUTILS, "api", "--host", "127.0.0.1", "--port", str(port)], tmp_path / "api.log", env)
+    api = Processus(
+        "api", [*SANS_OUTILS, "api", "--host", "127.0.0.1", "--port", str(port)], tmp_path / "api.log", env
+    )
     api.demarrer()
     pile.processus.append(api)
 
@@ -66,11 +76,15 @@ async def test_migrer_et_l_api_fonctionnent_sans_les_outils_de_developpement(pil
 
     await attendre(repond, 60, f"l'API répond sans outils de développement : {api.sortie()}")
     assert api.popen is not None
-    api.popen.send_signal(signal.SIGTERM)  # the command ends by itself; the runner says if a local module was loaded
+    api.popen.send_signal(
+        signal.SIGTERM
+    )  # the command ends by itself; the runner says if a local module was loaded
     assert api.popen.wait(timeout=60) == 0, api.sortie()
 
 
-async def test_le_worker_et_verifier_fonctionnent_sans_les_outils_de_developpement(pile: Pile, tmp_path: Path) -> None:
+async def test_le_worker_et_verifier_fonctionnent_sans_les_outils_de_developpement(
+    pile: Pile, tmp_path: Path
+) -> None:
     port = port_libre()
     env = pile.env(MODIF_SOLDE_METRIQUES_PORT=str(port))
     worker = Processus("worker", [*SANS_OUTILS, "worker"], tmp_path / "worker.log", env)

@@ -149,7 +149,8 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
     # No body is read before the API's caller is known, nor past its route's cap (inside the
     # portal's middlewares: its refusals carry the security headers too).
     app.add_middleware(
-        GardeCorps, plafonds=Plafonds(import_demande=settings.IMPORT_TAILLE_MAX, piece=settings.PIECE_TAILLE_MAX)
+        GardeCorps,
+        plafonds=Plafonds(import_demande=settings.IMPORT_TAILLE_MAX, piece=settings.PIECE_TAILLE_MAX),
     )
     # The operator's portal (pages, login, session, security headers): see modif_solde/pages.
     installer_portail(app, settings)

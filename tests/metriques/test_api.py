@@ -105,4 +105,3 @@ async def test_chaque_requete_compte_sous_le_modele_de_sa_route(
     route = {"methode": "GET", "route": "/api/v1/demandes/{numero}"}
     assert valeur(apres, duree, **route) - valeur(avant, duree, **route) == 4
     assert etiquettes_avec_un_numero(apres) == []
-

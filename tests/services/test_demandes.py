@@ -346,7 +346,11 @@ async def test_la_liste_compte_et_pagine_par_siret_et_par_statut(
             return await lecture.liste(session, statut, siret, limite, decalage)
 
     tous = await lister(None, None, 3, 0)
-    assert tous.total == 7 and [d.numero for d in tous.demandes] == ["FINMSS009266", "FINMSS009300", "FINMSS009301"]
+    assert tous.total == 7 and [d.numero for d in tous.demandes] == [
+        "FINMSS009266",
+        "FINMSS009300",
+        "FINMSS009301",
+    ]
     fin = await lister(None, None, 3, 6)
     assert fin.total == 7 and [d.numero for d in fin.demandes] == ["FINMSS009401"]
     assert (await lister(None, None, 3, 10)).total == 7
