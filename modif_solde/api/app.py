@@ -26,6 +26,7 @@ from modif_solde.metriques import installer_api as installer_metriques
 from modif_solde.migrations import etat_schema
 from modif_solde.models.schemas import DemandeImport
 from modif_solde.pages import installer_portail
+from modif_solde.services.cycle import Cycle
 from modif_solde.services.stockage import ouvrir_stockage
 from modif_solde.temporal import cible, connecter
 
@@ -71,6 +72,9 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
         app.state.stockage = ouvrir_stockage(settings)
         # Lazy: the API starts (and /readyz says why it is not ready) while Temporal is down.
         app.state.temporal = client or await connecter(settings, lazy=True)
+        app.state.cycle = Cycle(
+            app.state.sessions, app.state.sessions_lecture, app.state.temporal, app.state.stockage, settings
+        )
         # A JWKS at a URL: its first read starts now, in the background.
         verificateur.demarrer()
         app.state.temporal_refus = None

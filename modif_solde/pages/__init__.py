@@ -12,13 +12,13 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
-from modif_solde.api.problemes import STATUTS, TITRES_HTTP, Probleme
 from modif_solde.config import Settings
-from modif_solde.pages import connexion, documentation, gestionnaire, operateur
+from modif_solde.pages import connexion, demande, documentation, gestionnaire, operateur
 from modif_solde.pages import session as sess
 from modif_solde.pages.rendu import page
 from modif_solde.pages.securite import EnTetesSecurite
 from modif_solde.services.erreurs import ErreurDomaine
+from modif_solde.web.problemes import TITRES_HTTP, Probleme, entetes_de
 
 STATIQUES = Path(__file__).parent / "static"
 _HORS_PORTAIL = ("/api/", "/healthz", "/readyz", "/openapi.json")
@@ -39,6 +39,8 @@ def installer_portail(app: FastAPI, settings: Settings) -> None:
     # Before the operator's routes: theirs end in a catch-all `/modifications/{numero}/{action}`.
     app.include_router(gestionnaire.router)
     app.include_router(operateur.router)
+    # After the operator's: `/demandes/importer` before `/demandes/{numero}`.
+    app.include_router(demande.router)
     _erreurs_en_html(app)
     fournisseur = urlsplit(settings.OIDC_DISCOVERY_URL)
     app.add_middleware(
@@ -82,8 +84,7 @@ def _erreurs_en_html(app: FastAPI) -> None:
         assert isinstance(exc, ErreurDomaine)
         if not est_page(request):
             return await json_handlers[ErreurDomaine](request, exc)
-        statut = next((s for cls, s in STATUTS.items() if isinstance(exc, cls)), 409)
-        return erreur(request, statut, exc.titre, exc.message)
+        return erreur(request, exc.statut, exc.titre, exc.message, entetes_de(exc))
 
     async def _probleme(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, Probleme)

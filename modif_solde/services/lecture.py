@@ -214,17 +214,6 @@ async def tours(session: AsyncSession, demande: Demande) -> list[vues.Modificati
     return lecture.tours
 
 
-def courriel_vue(courriel: Courriel, numeros: dict[int, str]) -> vues.CourrielVue:
-    return vues.CourrielVue.model_validate(
-        _courriel(
-            (
-                *(getattr(courriel, c) for c in _CHAMPS_COURRIEL),
-                numeros.get(courriel.modification_id) if courriel.modification_id else None,
-            )
-        )
-    )
-
-
 _CHAMPS_COURRIEL = (
     "id",
     "type",
