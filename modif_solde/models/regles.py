@@ -29,7 +29,7 @@ from schwifty.exceptions import SchwiftyException
 from stdnum.exceptions import ValidationError as StdnumError
 from stdnum.fr import siret as stdnum_siret
 
-from modif_solde.models.enums import CHAMPS_EDITABLES
+from modif_solde.models.enums import CHAMPS_EDITABLES, StatutDemande, StatutModification
 
 # French numbers: metropolitan France and the overseas departments and collectivities.
 REGIONS_TELEPHONE_FR = frozenset({"FR", "GP", "MQ", "GF", "RE", "YT", "PM", "BL", "MF", "NC", "PF", "WF"})
@@ -41,6 +41,23 @@ MONTANT_MAX = Decimal("100000000.00")
 BAL_MAX = 10_000_000
 _HTTP_URL: TypeAdapter[HttpUrl] = TypeAdapter(HttpUrl)
 
+# The statuses' labels: in a sentence of a message (« la modification … est confirmée »), and as
+# the portal shows them (a badge, a column).
+LIBELLES_STATUT = {
+    StatutModification.CONFIRMEE: "confirmée",
+    StatutModification.RENONCEE: "renoncée",
+    StatutModification.EXPIREE: "expirée",
+    StatutModification.RETIREE: "retirée",
+    StatutModification.OUVERTE: "ouverte",
+}
+STATUTS_DEMANDE = {StatutDemande.EN_COURS: "En cours", StatutDemande.A_MODIFIER: "A modifier"}
+STATUTS_MODIFICATION = {
+    StatutModification.OUVERTE: "Ouverte",
+    StatutModification.CONFIRMEE: "Confirmée",
+    StatutModification.RENONCEE: "Close sans modification",
+    StatutModification.EXPIREE: "Expirée",
+    StatutModification.RETIREE: "Retirée par le gestionnaire",
+}
 # What a gestionnaire may ask the operator to change: an editable field, or documents.
 CHAMP_PIECES = "pieces"
 CHAMPS_ATTENDUS_POSSIBLES = (*CHAMPS_EDITABLES, CHAMP_PIECES)

@@ -12,17 +12,14 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from modif_solde.formats import FUSEAU_PARIS
 from modif_solde.models.enums import StatutDemande
+from modif_solde.models.regles import STATUTS_DEMANDE
 from modif_solde.pages.rendu import page
 from modif_solde.services import lecture
 
 PAR_PAGE = 50
 # An open modification this close to its deadline stands out in the queue (and says so).
 BIENTOT = timedelta(hours=48)
-STATUTS_FILTRE = {
-    "": "Tous",
-    StatutDemande.EN_COURS.value: "En cours",
-    StatutDemande.A_MODIFIER.value: "A modifier",
-}
+STATUTS_FILTRE = {"": "Tous", **{statut.value: libelle for statut, libelle in STATUTS_DEMANDE.items()}}
 RELANCEE_FILTRE = {"": "Peu importe", "oui": "Oui", "non": "Non"}
 
 

@@ -28,6 +28,7 @@ from modif_solde.models.regles import (
     CHAMPS_ATTENDUS_POSSIBLES,
     COMMENTAIRE_MAX,
     CONTROLE_MULTILIGNE,
+    LIBELLES_STATUT,
     erreurs_en_francais,
 )
 from modif_solde.models.schemas import InformationsEditables, NomFichier, type_affiche
@@ -38,14 +39,6 @@ from modif_solde.services.stockage import Stockage
 from modif_solde.workflows.contrat import message_echeance_passee
 
 _NUMERO_MODIFICATION = re.compile(r"^(FINMSS\d{6})M(\d{1,4})$")
-
-LIBELLES_STATUT = {
-    StatutModification.CONFIRMEE: "confirmée",
-    StatutModification.RENONCEE: "renoncée",
-    StatutModification.EXPIREE: "expirée",
-    StatutModification.RETIREE: "retirée",
-    StatutModification.OUVERTE: "ouverte",
-}
 
 
 @dataclass(frozen=True)
