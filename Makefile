@@ -89,7 +89,7 @@ run: $(STAMP) $(ASSETS)
 	$(BIN)/modif-solde dev
 
 lint: $(STAMP)
-	$(BIN)/ruff check modif_solde tests $(wildcard bench)
+	$(BIN)/ruff check modif_solde tests outils $(wildcard bench)
 	$(BIN)/ruff format --check --quiet .
 	$(BIN)/mypy
 
@@ -105,8 +105,9 @@ test-fautes: $(STAMP)
 test-replicas: $(STAMP)
 	$(BIN)/pytest -q -m replicas tests/replicas
 
+# The portal's screenshots (docs/portail.md): a development tool, outside the package.
 captures: $(STAMP) $(ASSETS) navigateur
-	$(BIN)/modif-solde captures
+	$(BIN)/python -m outils.captures
 
 # Debian's wrk, the bench's HTTP load generator for the closed-loop reads.
 wrk:
