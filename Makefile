@@ -91,6 +91,7 @@ run: $(STAMP) $(ASSETS)
 lint: $(STAMP)
 	$(BIN)/ruff check modif_solde tests outils $(wildcard bench)
 	$(BIN)/ruff format --check --quiet .
+	$(BIN)/lint-imports
 	$(BIN)/mypy
 
 # The replicas test (two APIs, two workers, ~1.5 min) runs on its own: `make test-replicas`, also run by CI.
@@ -122,4 +123,4 @@ bench-rapide: $(STAMP) wrk
 	$(BIN)/python -m bench --rapide --sortie $(or $(SORTIE),/tmp/modif-solde-bench-rapide)
 
 clean:
-	rm -rf $(VENV) .outils node_modules $(VENDOR) .data .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .outils node_modules $(VENDOR) .data .pytest_cache .mypy_cache .ruff_cache .import_linter_cache
