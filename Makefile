@@ -96,7 +96,9 @@ run: $(STAMP) $(ASSETS)
 	$(BIN)/modif-solde dev
 
 lint: $(STAMP)
-	$(BIN)/ruff check modif_solde tests $(wildcard bench)
+	$(BIN)/ruff check modif_solde tests outils $(wildcard bench)
+	$(BIN)/ruff format --check --quiet .
+	$(BIN)/lint-imports
 	$(BIN)/mypy
 
 # The replicas test (two APIs, two workers, ~1.5 min) runs on its own: `make test-replicas`, also run by CI.
@@ -111,8 +113,9 @@ test-fautes: $(STAMP)
 test-replicas: $(STAMP)
 	$(BIN)/pytest -q -m replicas tests/replicas
 
+# The portal's screenshots (docs/portail.md): a development tool, outside the package.
 captures: $(STAMP) $(ASSETS) navigateur
-	$(BIN)/modif-solde captures
+	$(BIN)/python -m outils.captures
 
 # Debian's wrk, the bench's HTTP load generator for the closed-loop reads.
 wrk:
@@ -127,4 +130,4 @@ bench-rapide: $(STAMP) wrk
 	$(BIN)/python -m bench --rapide --sortie $(or $(SORTIE),/tmp/modif-solde-bench-rapide)
 
 clean:
-	rm -rf $(VENV) .outils node_modules $(VENDOR) .data .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .outils node_modules $(VENDOR) .data .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

@@ -26,7 +26,7 @@ DEMANDES = 100_000
 OPERATEURS = 20_000
 # One request in ten is `a_modifier` with an open modification (10,000 at 100,000).
 PAS_OUVERTES = 10
-PAR_PAGE = 50  # the page's size (modif_solde/pages/gestionnaire.py)
+PAR_PAGE = 50  # the page's size (modif_solde/pages/file.py)
 PAGE_PROFONDE = 1_000
 MESURES = 15
 CIBLE_MS = 100.0

@@ -1,6 +1,6 @@
 """What a phone meets: Lighthouse (npm, its mobile defaults: simulated slow 4G and a 4× slower
 CPU) on Debian's Chromium, on the request page and the modification page of a seeded dev stack
-(the demo data, `modif-solde captures`' service), logged in as the demo operator; and the bytes
+(the demo data, the service `make captures` runs), logged in as the demo operator; and the bytes
 of a first visit and of a repeat visit, counted in the browser (Playwright's request sizes)."""
 
 from __future__ import annotations
@@ -120,10 +120,10 @@ async def mesurer() -> dict[str, Any]:
     page: Lighthouse, then two visits in a fresh browser context (bytes)."""
     from playwright.async_api import async_playwright
 
-    from modif_solde.pages.captures import DEMANDE, MODIFICATION, OPERATEUR
-    from modif_solde.pages.captures import _service as service_demo
     from modif_solde.pages.navigateur import ARGUMENTS_CHROMIUM, CHROMIUM
     from modif_solde.pages.session import COOKIE
+    from outils.captures import DEMANDE, MODIFICATION, OPERATEUR
+    from outils.captures import _service as service_demo
 
     if not LIGHTHOUSE.exists():
         raise RuntimeError(ABSENT)

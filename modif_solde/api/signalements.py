@@ -13,7 +13,7 @@ from fastapi import APIRouter, Path, Query, status
 from pydantic import BaseModel, Field
 from sqlmodel import col, select
 
-from modif_solde.api.demandes import COMMENTAIRE_MOTIF, NumeroDemande
+from modif_solde.api.demandes import NumeroDemande
 from modif_solde.api.deps import (
     GestionnaireDep,
     OperateurDep,
@@ -23,6 +23,7 @@ from modif_solde.api.deps import (
     UtilisateurDep,
 )
 from modif_solde.db import unit_of_work
+from modif_solde.models.regles import TEXTE_MULTILIGNE_MOTIF
 from modif_solde.models.tables import Demande, Modification, Signalement
 from modif_solde.models.types import maintenant
 from modif_solde.services import signalements as svc
@@ -45,7 +46,7 @@ class NouveauSignalement(BaseModel):
             "type": "string",
             "minLength": 1,
             "maxLength": svc.DESCRIPTION_MAX,
-            "pattern": COMMENTAIRE_MOTIF,
+            "pattern": TEXTE_MULTILIGNE_MOTIF,
         },
     )
     champs: Any = Field(
@@ -68,7 +69,7 @@ class ReponseSansSuite(BaseModel):
             "type": "string",
             "minLength": 1,
             "maxLength": svc.REPONSE_MAX,
-            "pattern": COMMENTAIRE_MOTIF,
+            "pattern": TEXTE_MULTILIGNE_MOTIF,
         },
     )
 

@@ -10,11 +10,12 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
-from modif_solde.api.problemes import STATUTS, TITRES_HTTP, Probleme
 from modif_solde.config import Settings
 from modif_solde.pages import (
     connexion,
+    demande,
     documentation,
+    export,
     gestionnaire,
     informations,
     operateur,
@@ -27,6 +28,7 @@ from modif_solde.pages.rendu import page
 from modif_solde.pages.securite import EnTetesSecurite
 from modif_solde.pages.statiques import STATIQUES, Statiques
 from modif_solde.services.erreurs import ErreurDomaine
+from modif_solde.web.problemes import TITRES_HTTP, Probleme, entetes_de
 
 _HORS_PORTAIL = ("/api/", "/healthz", "/readyz", "/openapi.json")
 
@@ -48,7 +50,10 @@ def installer_portail(app: FastAPI, settings: Settings) -> None:
     app.include_router(signalements.router)
     app.include_router(gestionnaire.router)
     app.include_router(pilotage.router)
+    app.include_router(export.router)
     app.include_router(operateur.router)
+    # After the operator's: `/demandes/importer` before `/demandes/{numero}`.
+    app.include_router(demande.router)
     _erreurs_en_html(app)
     # gzip for pages, fragments and JSON (static files come precompressed; see pages/statiques.py).
     app.add_middleware(Compression)
@@ -94,8 +99,7 @@ def _erreurs_en_html(app: FastAPI) -> None:
         assert isinstance(exc, ErreurDomaine)
         if not est_page(request):
             return await json_handlers[ErreurDomaine](request, exc)
-        statut = next((s for cls, s in STATUTS.items() if isinstance(exc, cls)), 409)
-        return erreur(request, statut, exc.titre, exc.message)
+        return erreur(request, exc.statut, exc.titre, exc.message, entetes_de(exc))
 
     async def _probleme(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, Probleme)

@@ -12,16 +12,15 @@ from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import Response
 
-from modif_solde.api.auth import Role
-from modif_solde.api.problemes import Probleme
 from modif_solde.models.enums import TypeCourriel
+from modif_solde.models.utilisateur import Role
 from modif_solde.pages import session as sess
-from modif_solde.pages.rendu import STATUTS_DEMANDE, STATUTS_MODIFICATION, page
-from modif_solde.services import export
+from modif_solde.pages.rendu import page
 from modif_solde.services import pilotage as svc
 from modif_solde.services.erreurs import DonneesInvalides
+from modif_solde.web.problemes import Probleme
 
 router = APIRouter(include_in_schema=False)
 
@@ -303,37 +302,3 @@ def filtres_file(parametres: Any) -> tuple[dict[str, Any], list[dict[str, str]],
                 }
             )
     return champs, erreurs, dit
-
-
-# --- The export of the work queue ---
-
-
-@router.get("/demandes.csv")
-async def exporter_csv(request: Request, _gestionnaire: sess.GestionnairePortailDep) -> Response:
-    return _export(request, "csv")
-
-
-@router.get("/demandes.ods")
-async def exporter_ods(request: Request, _gestionnaire: sess.GestionnairePortailDep) -> Response:
-    return _export(request, "ods")
-
-
-def _export(request: Request, format_: str) -> Response:
-    """What the queue's filters select (the same query string), every page, streamed. A filter
-    that is wrong is named, with 422, before anything is written."""
-    from modif_solde.pages.gestionnaire import _filtres
-
-    filtres, _, erreurs = _filtres(dict(request.query_params))
-    if erreurs:
-        raise Probleme(422, " ".join(e["message"] for e in erreurs), titre="Filtres invalides")
-    libelles = export.Libelles(STATUTS_DEMANDE, STATUTS_MODIFICATION)
-    parties = export.lignes(request.app.state.sessions_lecture, filtres, libelles)
-    if format_ == "csv":
-        corps, type_ = export.csv_flux(parties), "text/csv; charset=utf-8"
-    else:
-        corps, type_ = export.ods_flux(parties), "application/vnd.oasis.opendocument.spreadsheet"
-    return StreamingResponse(
-        corps,
-        media_type=type_,
-        headers={"Content-Disposition": f'attachment; filename="{export.nom_fichier(format_)}"'},
-    )

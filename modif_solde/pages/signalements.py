@@ -9,77 +9,22 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
-from sqlmodel.ext.asyncio.session import AsyncSession
 
-from modif_solde.api.auth import Role, Utilisateur
-from modif_solde.config import Settings
 from modif_solde.db import unit_of_work
-from modif_solde.models import vues
+from modif_solde.models.utilisateur import Utilisateur
+from modif_solde.pages import erreurs as erreurs_page
+from modif_solde.pages import etat
 from modif_solde.pages import session as sess
-from modif_solde.pages.rendu import LIBELLES, annoncer
+from modif_solde.pages.demande import rendre_demande
+from modif_solde.pages.rendu import annoncer
 from modif_solde.services import signalements as svc
 from modif_solde.services.envoi import ExpediteurSmtp
 from modif_solde.services.erreurs import Conflit, DonneesInvalides, Introuvable
-from modif_solde.services.modifications import CHAMPS_ATTENDUS_POSSIBLES
 
 router = APIRouter(include_in_schema=False)
 
-ELEMENTS = [(c, LIBELLES.get(c, c)) for c in CHAMPS_ATTENDUS_POSSIBLES]
-LIBELLES_CHAMPS_FORMULAIRE = {
-    "description": "« Ce qui est erroné ou manquant »",
-    "reponse": "« Réponse à l'opérateur »",
-}
-
-
-def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
-def _erreurs(exc: DonneesInvalides) -> list[dict[str, str]]:
-    """The service's errors worded with the form's labels; the checkboxes are one group."""
-    erreurs: dict[str, str] = {}
-    for e in exc.erreurs:
-        champ = "champs" if e["champ"].startswith("champs") else e["champ"]
-        message = e["message"]
-        for nom, libelle in LIBELLES_CHAMPS_FORMULAIRE.items():
-            message = message.replace(f"« {nom} »", libelle)
-        if champ == "champs":
-            message = "Cochez au moins un élément concerné."
-        erreurs.setdefault(champ, message)
-    return [{"champ": c, "message": m} for c, m in erreurs.items()]
-
-
-async def contexte_demande(
-    request: Request, session: AsyncSession, vue: vues.DemandePage, utilisateur: Utilisateur
-) -> dict[str, Any]:
-    """What the request page shows of its reports; for a gestionnaire who came from a report
-    (`?signalement=`), the modification form pre-filled with it."""
-    lignes = await svc.de_la_demande_avec_modifications(session, vue.numero)
-    signalements = [s for s, _ in lignes]
-    contexte: dict[str, Any] = {
-        "signalements": signalements,
-        "signalements_modifications": {s.modification_id: n for s, n in lignes if n is not None},
-        "elements_signalables": ELEMENTS,
-        "peut_signaler": utilisateur.role == Role.OPERATEUR
-        and vue.statut == "en_cours"
-        and not vue.purgee_le,
-    }
-    choisi = request.query_params.get("signalement", "")
-    if utilisateur.role == Role.GESTIONNAIRE and choisi.isdigit():
-        s = next(
-            (s for s in signalements if s.id == int(choisi) and s.statut == svc.StatutSignalement.NOUVEAU),
-            None,
-        )
-        if s is not None:
-            contexte["saisie"] = {"commentaire": s.description, "champs": list(s.champs)}
-            contexte["signalement_prerempli"] = s.id
-    return contexte
-
 
 async def _page_demande(request: Request, numero: str, utilisateur: Utilisateur, **extra: Any) -> Response:
-    from modif_solde.pages.operateur import rendre_demande
-
     return await rendre_demande(request, numero, utilisateur, statut=422, **extra)
 
 
@@ -92,7 +37,7 @@ async def signaler(
     champs: Annotated[list[str] | None, Form()] = None,
 ) -> Response:
     try:
-        async with unit_of_work(request.app.state.sessions) as session:
+        async with unit_of_work(etat.ecriture(request)) as session:
             await svc.signaler(
                 session,
                 numero,
@@ -107,7 +52,7 @@ async def signaler(
             request,
             numero,
             utilisateur,
-            erreurs_signalement=_erreurs(exc),
+            erreurs_signalement=erreurs_page.du_signalement(exc),
             saisie_signalement={"description": description, "champs": champs or []},
         )
     except Conflit as exc:
@@ -130,10 +75,10 @@ async def sans_suite(
     utilisateur: sess.GestionnairePortailDep,
     reponse: Annotated[str, Form(max_length=20_000)] = "",
 ) -> Response:
-    settings = _settings(request)
+    settings = etat.reglages(request)
     maintenant = datetime.now(UTC)
     try:
-        async with unit_of_work(request.app.state.sessions) as session:
+        async with unit_of_work(etat.ecriture(request)) as session:
             await svc.charger(session, signalement_id, numero)
             courriel = await svc.repondre_sans_suite(
                 session, signalement_id, reponse, utilisateur.sub, maintenant, settings.PORTAIL_URL
@@ -143,7 +88,7 @@ async def sans_suite(
             request,
             numero,
             utilisateur,
-            erreurs_reponse={signalement_id: _erreurs(exc)[0]["message"]},
+            erreurs_reponse={signalement_id: erreurs_page.du_signalement(exc)[0]["message"]},
             saisie_reponse={signalement_id: reponse},
         )
     except Conflit as exc:
@@ -151,7 +96,7 @@ async def sans_suite(
         return RedirectResponse(f"/demandes/{numero}#signalements", status_code=303)
     assert courriel.id is not None
     statut = await svc.envoyer(
-        request.app.state.sessions,
+        etat.ecriture(request),
         ExpediteurSmtp(settings.SMTP_URL),
         settings.MAIL_FROM,
         courriel.id,
@@ -175,7 +120,7 @@ async def rattacher_signalement(
     """The modification just opened from this report (the modification stands even if the
     report was answered meanwhile: then the report keeps that answer)."""
     try:
-        async with unit_of_work(request.app.state.sessions) as session:
+        async with unit_of_work(etat.ecriture(request)) as session:
             await svc.charger(session, signalement_id, numero)
             await svc.rattacher(session, signalement_id, modification_numero, par, datetime.now(UTC))
     except (Conflit, Introuvable):

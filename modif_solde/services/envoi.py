@@ -32,7 +32,7 @@ from sqlalchemy.dialects.sqlite import insert as insert_sqlite
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from modif_solde import metriques
+from modif_solde import compteurs as metriques
 from modif_solde.models.enums import StatutEnvoi, TypeCourriel
 from modif_solde.models.schemas import type_affiche
 from modif_solde.models.tables import Courriel, Demande, Historique, Modification, Operateur, Piece

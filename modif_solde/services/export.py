@@ -25,10 +25,10 @@ from sqlmodel import col
 from stream_zip import NO_COMPRESSION_32, ZIP_32, async_stream_zip
 
 from modif_solde.db import SessionFactory, unit_of_work
+from modif_solde.formats import FUSEAU_PARIS
 from modif_solde.models.enums import StatutModification
 from modif_solde.models.tables import Demande, Modification, Operateur
 from modif_solde.services import lecture
-from modif_solde.services.courriels import FUSEAU_PARIS
 
 # The page's columns, then the modification's outcome and dates.
 COLONNES = (

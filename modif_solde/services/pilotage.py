@@ -25,9 +25,9 @@ from sqlalchemy import ColumnElement, and_, case, func, literal, select
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from modif_solde.formats import FUSEAU_PARIS
 from modif_solde.models.enums import StatutEnvoi, StatutModification, TypeCourriel
 from modif_solde.models.tables import Courriel, Modification
-from modif_solde.services.courriels import FUSEAU_PARIS
 from modif_solde.services.erreurs import DonneesInvalides
 
 # A period longer than this is refused (a typing error, and the queries stay short).

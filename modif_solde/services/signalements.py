@@ -6,7 +6,6 @@ on the request like the cycle's e-mails."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from datetime import datetime
 from enum import StrEnum
@@ -17,6 +16,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from modif_solde.db import SessionFactory, unit_of_work
 from modif_solde.models.enums import StatutDemande, StatutEnvoi
+from modif_solde.models.regles import CONTROLE_MULTILIGNE
 from modif_solde.models.tables import Courriel, Demande, Modification, Signalement
 from modif_solde.services import envoi
 from modif_solde.services.courriels import SUJET_LONGUEUR_MAX, environnement
@@ -28,7 +28,6 @@ DESCRIPTION_MAX = 2000
 REPONSE_MAX = 2000
 TYPE_COURRIEL_SANS_SUITE = "signalement_sans_suite"
 # Multi-line text: line feeds and tabs allowed, other control characters not.
-_CONTROLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u2028\u2029]")
 
 
 class StatutSignalement(StrEnum):
@@ -47,7 +46,7 @@ def _texte(nom: str, valeur: Any, maximum: int) -> tuple[str | None, dict[str, s
             "champ": nom,
             "message": f"Le champ « {nom} » ne doit pas dépasser {maximum} caractères ({len(texte)} saisis).",
         }
-    if _CONTROLE.search(texte):
+    if CONTROLE_MULTILIGNE.search(texte):
         return None, {
             "champ": nom,
             "message": f"Le champ « {nom} » ne doit pas contenir de caractère de contrôle.",

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import select
 from temporalio.testing import WorkflowEnvironment
 
-from modif_solde import metriques as m
+from modif_solde.api import metriques as m
 from modif_solde.api.app import create_app
 from modif_solde.config import Settings
 from modif_solde.db import SessionFactory, unit_of_work

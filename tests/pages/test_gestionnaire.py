@@ -19,7 +19,7 @@ from modif_solde.db import SessionFactory, unit_of_work
 from modif_solde.models.enums import StatutModification, TypeCourriel
 from modif_solde.models.tables import Demande, Modification
 from modif_solde.models.types import maintenant
-from modif_solde.pages import gestionnaire as gestion_pages
+from modif_solde.pages import file as file_pages
 from modif_solde.services import envoi, gestionnaires, lecture
 from modif_solde.services import modifications as svc
 from modif_solde.services.conservation import purger
@@ -339,7 +339,7 @@ async def test_the_work_queue_pages_keep_the_filters(
 ) -> None:
     await _trois_demandes(factory, stockage, seed)
     await connecter_gestionnaire(portail, factory)
-    gestion_pages.PAR_PAGE, avant = 2, gestion_pages.PAR_PAGE
+    file_pages.PAR_PAGE, avant = 2, file_pages.PAR_PAGE
     try:
         premiere = await portail.get("/demandes", params={"statut": "en_cours"})
         assert "page 1 sur 2" in texte(premiere.text)
@@ -350,7 +350,7 @@ async def test_the_work_queue_pages_keep_the_filters(
             "FINMSS009268"
         ]
     finally:
-        gestion_pages.PAR_PAGE = avant
+        file_pages.PAR_PAGE = avant
 
 
 async def test_the_work_queue_pages_run_on_from_the_open_modifications_to_the_other_requests(
@@ -366,14 +366,14 @@ async def test_the_work_queue_pages_run_on_from_the_open_modifications_to_the_ot
     csrf = await connecter_gestionnaire(portail, factory)
     donnees = {"csrf": csrf, "commentaire": "À corriger.", "champs": "pieces"}
     assert (await portail.post("/demandes/FINMSS009267/modifications", data=donnees)).status_code == 303
-    gestion_pages.PAR_PAGE, avant = 2, gestion_pages.PAR_PAGE
+    file_pages.PAR_PAGE, avant = 2, file_pages.PAR_PAGE
     try:
         pages = [await portail.get("/demandes", params={"page": str(n)}) for n in (1, 2)]
         lignes = [re.findall(r'<th scope="row"><a href="/demandes/(FINMSS\d+)">', p.text) for p in pages]
         assert lignes == [["FINMSS009267", "FINMSS009266"], ["FINMSS009268"]]
         assert all("3 demandes" in texte(p.text) for p in pages) and "page 2 sur 2" in texte(pages[1].text)
     finally:
-        gestion_pages.PAR_PAGE = avant
+        file_pages.PAR_PAGE = avant
 
 
 async def test_a_search_finding_more_requests_than_it_takes_by_id_finds_them_all(

@@ -33,9 +33,10 @@ from modif_solde.services.stockage import Stockage, StockageDossier
 from modif_solde.services.verification import Ecart, reparer, verifier
 from modif_solde.temporal import demarrer_modification
 from modif_solde.worker import construire_worker
-from modif_solde.workflows.contrat import ActionOperateur, ModificationEntree, Retrait
+from modif_solde.workflows.contrat import ActionOperateur, Retrait
 from modif_solde.workflows.modification import ModificationWorkflow
 from tests.conftest import ServeurS3
+from tests.constructeurs import COMMENTAIRE_SITE, entree_modification
 from tests.processus import ServeurTemporalDev, port_libre, temporal_dev
 from tests.workflows import conftest as temporal
 from tests.workflows.conftest import GESTIONNAIRES, ServeurSmtp
@@ -90,14 +91,8 @@ async def ouvrir(
 ) -> str:
     async with unit_of_work(factory) as session:
         await importer_demande(session, stockage, lire_import({**donnees, "numero": numero}))
-    entree = ModificationEntree(
-        demande_numero=numero,
-        modification_numero=f"{numero}M1",
-        commentaire="Le site de documentation ne répond pas.",
-        champs=["site_documentation_url", "pieces"],
-        ouverte_par="gestionnaire-1",
-        relance_apres=timedelta(days=10),
-        expiration_apres=timedelta(days=20),
+    entree = entree_modification(
+        numero, commentaire=COMMENTAIRE_SITE, champs=["site_documentation_url", "pieces"]
     )
     await demarrer_modification(client, worker.task_queue, entree, "50961588600025")
     return f"{numero}M1"

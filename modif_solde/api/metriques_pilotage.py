@@ -13,7 +13,7 @@ from typing import Any
 
 from prometheus_client import Gauge
 
-from modif_solde.metriques import CACHE_ECHEANCES, REGISTRE_API
+from modif_solde.compteurs import CACHE_ECHEANCES, REGISTRE_API
 from modif_solde.models.enums import TypeCourriel
 from modif_solde.services import pilotage
 

@@ -1,5 +1,7 @@
-"""`modif-solde captures` (`make captures`): the README's screenshots of each page, made in
-Debian's Chromium from the demo data, on a whole service started in a temporary folder."""
+"""`make captures` (`python -m outils.captures`): the portal's screenshots of each page
+(docs/portail.md), made in Debian's Chromium from the demo data, on a whole service started in a
+temporary folder. Outside the package: it needs the development tools (Playwright, the `local`
+group) that the production image leaves out."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import asyncio
 import logging
 import os
 import socket
+import sys
 import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -187,3 +190,25 @@ def executer(settings: Settings) -> int:
     for chemin in faites:
         print(chemin)
     return 0
+
+
+def main() -> int:
+    from modif_solde.cli import _outils_locaux_manquants
+    from modif_solde.config import get_settings
+    from modif_solde.journal import configurer
+
+    if manquants := _outils_locaux_manquants():
+        print(
+            f"`make captures` a besoin des outils de développement ({', '.join(manquants)}) : "
+            "installez le groupe `local` (`pip install 'modif-solde[local]'`, ce que fait `make install`).",
+            file=sys.stderr,
+        )
+        return 2
+    dev.choisir_developpement()
+    settings = get_settings()
+    configurer(settings.LOG_FORMAT)
+    return executer(settings)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
