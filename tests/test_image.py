@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import tomllib
+import zipfile
 from pathlib import Path
 
 import httpx
@@ -110,3 +111,25 @@ def test_dev_sans_les_outils_locaux_dit_quoi_installer(tmp_path: Path) -> None:
     assert "Traceback" not in resultat.stderr
     assert "installez le groupe `local`" in resultat.stderr
     assert "aiosmtpd" in resultat.stderr and "oidc-provider-mock" in resultat.stderr
+
+
+def test_le_paquet_construit_emporte_chaque_fichier_du_service(tmp_path: Path) -> None:
+    """The image installs the service with `pip install .`: a template or a static file left out
+    of the wheel is a page that answers 500 there (and nowhere in development)."""
+    subprocess.run(  # noqa: S603 (pip on our own tree)
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(tmp_path), str(RACINE)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    (roue,) = tmp_path.glob("modif_solde-*.whl")
+    dans_la_roue = set(zipfile.ZipFile(roue).namelist())
+    suivis = subprocess.run(
+        ["git", "ls-files", "modif_solde"],  # noqa: S607
+        cwd=RACINE,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    manquants = [f for f in suivis if f not in dans_la_roue]
+    assert not manquants, manquants
