@@ -9,9 +9,9 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from modif_solde.db import SessionFactory, unit_of_work
+from modif_solde.formats import FUSEAU_PARIS
 from modif_solde.models.enums import StatutDemande, StatutEnvoi, StatutModification
 from modif_solde.models.tables import Courriel, Demande, Modification
-from modif_solde.formats import FUSEAU_PARIS
 from modif_solde.services.pilotage import Periode
 
 MARS = Periode(date(2026, 3, 1), date(2026, 3, 31))
