@@ -34,6 +34,9 @@ OPERATEUR = "operateur-mss"
 GESTIONNAIRE = "gestionnaire-asp"
 DEMANDE = dev.DEMO_A_MODIFIER
 MODIFICATION = f"{DEMANDE}M1"
+# The seed's request stays « en cours »: its operator reports an error or omission on it.
+OPERATEUR_EN_COURS = "operateur-sci-voiture"
+DEMANDE_EN_COURS = "FINMSS009266"
 
 
 def _port_libre() -> int:
@@ -170,6 +173,27 @@ async def _captures() -> list[Path]:
             faites.append(await _photographier(page, "09-demande-gestionnaire"))
             await page.goto(f"{url}/pilotage")
             faites.append(await _photographier(page, "10-pilotage"))
+
+            # The other operator reports an omission on its request « en cours »; the page then
+            # shows the report waiting for a gestionnaire.
+            signale = await navigateur.new_context(locale="fr-FR", viewport={"width": 1280, "height": 800})
+            page = await signale.new_page()
+            await page.goto(url + "/connexion")
+            await page.get_by_role("button", name=OPERATEUR_EN_COURS, exact=True).click()
+            await page.wait_for_url(url + "/demandes")
+            await page.goto(f"{url}/demandes/{DEMANDE_EN_COURS}#signaler")
+            await page.get_by_label("Ce qui est erroné ou manquant").fill(
+                "Le guide de l'API joint est l'ancienne version : la nouvelle est datée de mars."
+            )
+            await page.locator("label", has_text="Pièces justificatives").click()
+            await page.get_by_role("button", name="Signaler une erreur ou un oubli").click()
+            await page.get_by_text("Signalement envoyé").wait_for()
+            await page.locator("#signalements").scroll_into_view_if_needed()
+            faites.append(await _photographier(page, "11-signalement"))
+
+            # The pages the law asks for, as anyone reads them.
+            await page.goto(url + "/accessibilite")
+            faites.append(await _photographier(page, "12-accessibilite"))
             await navigateur.close()
     return faites
 
