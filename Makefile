@@ -9,6 +9,7 @@ STAMP := $(VENV)/.installed
 DSFR := node_modules/@gouvfr/dsfr/dist
 VENDOR := modif_solde/pages/static/vendor
 ASSETS := $(VENDOR)/.installed
+COMPRESSES := $(VENDOR)/.compresses
 CHROMIUM := /usr/bin/chromium
 PROMETHEUS := /usr/bin/prometheus
 PROMTOOL := /usr/bin/promtool
@@ -42,6 +43,11 @@ $(ASSETS): package.json package-lock.json .dsfr.yml modif_solde/pages/statiques.
 	@# (gzip, brotli) under its content-hashed name (modif_solde/pages/statiques.py).
 	$(BIN)/python -W ignore -m modif_solde.pages.statiques --dsfr $(DSFR)
 	touch $(ASSETS)
+
+# The service's own stylesheet and script, precompressed again whenever one changes.
+$(COMPRESSES): $(ASSETS) $(wildcard modif_solde/pages/static/*.css modif_solde/pages/static/*.js)
+	$(BIN)/python -W ignore -m modif_solde.pages.statiques
+	touch $(COMPRESSES)
 
 # Debian's Chromium for the browser tests (Playwright's own download cannot work here).
 navigateur:
@@ -90,9 +96,9 @@ haproxy:
 		&& { systemctl disable --now haproxy >/dev/null 2>&1 || service haproxy stop >/dev/null 2>&1 || true; }; } \
 		|| { echo "Installez haproxy : apt-get install -y --no-install-recommends haproxy" >&2; exit 1; }
 
-install: $(STAMP) $(ASSETS) navigateur java prometheus nginx alertmanager checkov haproxy
+install: $(STAMP) $(ASSETS) $(COMPRESSES) navigateur java prometheus nginx alertmanager checkov haproxy
 
-run: $(STAMP) $(ASSETS)
+run: $(STAMP) $(ASSETS) $(COMPRESSES)
 	$(BIN)/modif-solde dev
 
 lint: $(STAMP)
@@ -102,7 +108,7 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 # The replicas test (two APIs, two workers, ~1.5 min) runs on its own: `make test-replicas`, also run by CI.
-test: $(STAMP) $(ASSETS) navigateur java prometheus nginx alertmanager checkov haproxy lint
+test: $(STAMP) $(ASSETS) $(COMPRESSES) navigateur java prometheus nginx alertmanager checkov haproxy lint
 	$(BIN)/pytest -q -m "not replicas"
 
 # The fault suite alone (it is part of `make test` too): real processes killed mid-cycle.
@@ -114,7 +120,7 @@ test-replicas: $(STAMP)
 	$(BIN)/pytest -q -m replicas tests/replicas
 
 # The portal's screenshots (docs/portail.md): a development tool, outside the package.
-captures: $(STAMP) $(ASSETS) navigateur
+captures: $(STAMP) $(ASSETS) $(COMPRESSES) navigateur
 	$(BIN)/python -m outils.captures
 
 # Debian's wrk, the bench's HTTP load generator for the closed-loop reads.
@@ -122,7 +128,7 @@ wrk:
 	@test -x $(WRK) || { apt-get update -q && apt-get install -y --no-install-recommends wrk; } \
 		|| { echo "Installez wrk : apt-get install -y --no-install-recommends wrk" >&2; exit 1; }
 
-bench: $(STAMP) wrk
+bench: $(STAMP) $(ASSETS) $(COMPRESSES) navigateur wrk
 	$(BIN)/python -m bench
 
 # Every phase at tiny sizes (about 2 min): checks the bench end to end, its figures mean nothing.

@@ -4,6 +4,7 @@ badge, and the answer that no modification is needed, e-mailed through a real SM
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -95,11 +96,17 @@ async def test_the_operator_reports_and_the_gestionnaire_answers_no_modification
     assert "Le champ « Signalement » doit valoir À traiter." in texte(mauvais_filtre.text)
     page = await portail.get(DEMANDE)
     assert "Ouvrir une modification à partir de ce signalement" in texte(page.text)
-    vide = await portail.post(f"{DEMANDE}/signalements/1/sans-suite", data={"csrf": csrf, "reponse": ""})
+    # The report's id as the page names it (sequences are not reset between tests on PostgreSQL).
+    (identifiant,) = re.findall(r"/signalements/(\d+)/sans-suite", page.text)
+    vide = await portail.post(
+        f"{DEMANDE}/signalements/{identifiant}/sans-suite", data={"csrf": csrf, "reponse": ""}
+    )
     assert vide.status_code == 422
     assert "Le champ « Réponse à l'opérateur » est obligatoire." in texte(vide.text)
     reponse = "Le téléphone déclaré est bien celui du support : rien à modifier."
-    fait = await portail.post(f"{DEMANDE}/signalements/1/sans-suite", data={"csrf": csrf, "reponse": reponse})
+    fait = await portail.post(
+        f"{DEMANDE}/signalements/{identifiant}/sans-suite", data={"csrf": csrf, "reponse": reponse}
+    )
     assert fait.status_code == 303
     assert "L'opérateur en est informé par courriel." in texte((await portail.get(DEMANDE)).text)
     (recu,) = smtp.boite.messages
@@ -108,7 +115,7 @@ async def test_the_operator_reports_and_the_gestionnaire_answers_no_modification
     assert "FINMSS009266" not in file.text
     # Answered once.
     encore = await portail.post(
-        f"{DEMANDE}/signalements/1/sans-suite", data={"csrf": csrf, "reponse": reponse}
+        f"{DEMANDE}/signalements/{identifiant}/sans-suite", data={"csrf": csrf, "reponse": reponse}
     )
     assert encore.status_code == 303
     assert "Le signalement 1 a déjà été traité." in texte((await portail.get(DEMANDE)).text)
