@@ -110,14 +110,19 @@ def _sessions_fermees(nombre: int) -> str:
     return f"{nombre} sessions du portail fermées"
 
 
-def _jeton(role: str, siret: str | None, sub: str | None, heures: float, cle_privee: Path | None, kid: str | None) -> int:
+def _jeton(
+    role: str, siret: str | None, sub: str | None, heures: float, cle_privee: Path | None, kid: str | None
+) -> int:
     from modif_solde.api.auth import PrivateKey, Role, emettre_jeton, lire_cle_privee
 
     settings = get_settings()
     cle: str | PrivateKey
     if cle_privee is not None:
         if not kid:
-            print("Jeton refusé : --kid (l'identifiant de la clé dans le JWKS) accompagne --cle-privee.", file=sys.stderr)
+            print(
+                "Jeton refusé : --kid (l'identifiant de la clé dans le JWKS) accompagne --cle-privee.",
+                file=sys.stderr,
+            )
             return 2
         try:
             cle = lire_cle_privee(cle_privee.read_bytes())
@@ -308,7 +313,10 @@ def _verifier(reparer: bool) -> int:
                 orphelins = await fichiers_orphelins(sessions, stockage)
                 inacheves = await envois_inacheves(stockage)
             except Exception as exc:
-                print(f"Stockage des pièces injoignable ({settings.STORAGE_URL or settings.STORAGE_DIR}) : {exc}", file=sys.stderr)
+                print(
+                    f"Stockage des pièces injoignable ({settings.STORAGE_URL or settings.STORAGE_DIR}) : {exc}",
+                    file=sys.stderr,
+                )
                 return 2
             if not ecarts and not orphelins and not inacheves:
                 print("Aucune différence.")
@@ -383,14 +391,20 @@ def main(argv: list[str] | None = None) -> int:
     p_cles.add_argument("action", choices=["generer", "retirer"])
     p_cles.add_argument("--kid", required=True, help="identifiant de la clé (ex. 2026-11)")
     p_cles.add_argument("--jwks", type=Path, required=True, help="le fichier JWKS (créé s'il manque)")
-    p_cles.add_argument("--cle-privee", type=Path, help="où écrire la clé privée (défaut : <kid>.pem à côté du JWKS)")
+    p_cles.add_argument(
+        "--cle-privee", type=Path, help="où écrire la clé privée (défaut : <kid>.pem à côté du JWKS)"
+    )
     p_cles.add_argument("--algorithme", choices=["ES256", "RS256"], default="ES256")
     p_import = commandes.add_parser("import", help="importer une demande de solde (JSON)")
     p_import.add_argument("fichier", type=Path)
-    p_gest = commandes.add_parser("gestionnaire", help="la liste des gestionnaires (par adresse électronique)")
+    p_gest = commandes.add_parser(
+        "gestionnaire", help="la liste des gestionnaires (par adresse électronique)"
+    )
     p_gest.add_argument("action", choices=["ajouter", "retirer", "lister"])
     p_gest.add_argument("courriel", nargs="?", help="adresse électronique (ajouter, retirer)")
-    commandes.add_parser("captures", help="les captures d'écran du portail (README), depuis les données de démonstration")
+    commandes.add_parser(
+        "captures", help="les captures d'écran du portail (README), depuis les données de démonstration"
+    )
     commandes.add_parser(
         "migrer",
         aliases=["migrate"],

@@ -54,7 +54,9 @@ class SecretsEnFichiers(PydanticBaseSettingsSource):
             contenu = Path(chemin).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raison = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            raise ReglagesInvalides([f"{variable}{SUFFIXE_FICHIER} : impossible de lire {chemin} ({raison})"]) from None
+            raise ReglagesInvalides(
+                [f"{variable}{SUFFIXE_FICHIER} : impossible de lire {chemin} ({raison})"]
+            ) from None
         return contenu.removesuffix("\n").removesuffix("\r"), field_name, False
 
     def __call__(self) -> dict[str, Any]:
@@ -79,7 +81,13 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # Arguments first, then the environment, then MODIF_SOLDE_X_FILE (both at once: refused).
-        return init_settings, env_settings, SecretsEnFichiers(settings_cls), dotenv_settings, file_secret_settings
+        return (
+            init_settings,
+            env_settings,
+            SecretsEnFichiers(settings_cls),
+            dotenv_settings,
+            file_secret_settings,
+        )
 
     # Production unless told otherwise: `modif-solde dev` (make run) and the tests say
     # "developpement" explicitly; anything else must bring its own secret.
@@ -193,6 +201,7 @@ class Settings(BaseSettings):
         raise ValueError(
             "adresse du stockage des pièces invalide : vide, file:///chemin/absolu ou s3://bucket/prefixe"
         )
+
     @field_validator("METRIQUES_JETON")
     @classmethod
     def _jeton_metriques(cls, jeton: str | None) -> str | None:
@@ -205,13 +214,17 @@ class Settings(BaseSettings):
         # Every refusal at once: an operator fixes them all in one go, not one per restart.
         lignes: list[str] = []
         if self.JWT_JWKS_URL and self.JWT_JWKS_FICHIER is not None:
-            lignes.append("MODIF_SOLDE_JWT_JWKS_URL et MODIF_SOLDE_JWT_JWKS_FICHIER : l'un ou l'autre, pas les deux")
+            lignes.append(
+                "MODIF_SOLDE_JWT_JWKS_URL et MODIF_SOLDE_JWT_JWKS_FICHIER : l'un ou l'autre, pas les deux"
+            )
         elif self.JWT_JWKS_URL and not self.JWT_JWKS_URL.startswith(
             ("https://", "http://") if self.ENVIRONNEMENT == "developpement" else "https://"
         ):
             lignes.append("MODIF_SOLDE_JWT_JWKS_URL doit être une URL https://")
         if self.ENVIRONNEMENT != "developpement":
-            if self.STORAGE_URL.startswith("s3://") and not (self.S3_ACCESS_KEY_ID and self.S3_SECRET_ACCESS_KEY):
+            if self.STORAGE_URL.startswith("s3://") and not (
+                self.S3_ACCESS_KEY_ID and self.S3_SECRET_ACCESS_KEY
+            ):
                 lignes.append(
                     "MODIF_SOLDE_S3_ACCESS_KEY_ID et MODIF_SOLDE_S3_SECRET_ACCESS_KEY doivent être définis "
                     "en production quand les pièces sont dans S3 (MODIF_SOLDE_STORAGE_URL=s3://…)"
@@ -230,7 +243,9 @@ class Settings(BaseSettings):
             )
         if self.DUREE_CONSERVATION is not None:
             if self.DUREE_CONSERVATION <= timedelta(0):
-                lignes.append("MODIF_SOLDE_DUREE_CONSERVATION doit être une durée positive (ISO 8601, ex. P5Y)")
+                lignes.append(
+                    "MODIF_SOLDE_DUREE_CONSERVATION doit être une durée positive (ISO 8601, ex. P5Y)"
+                )
             if self.ENVIRONNEMENT != "developpement" and self.DUREE_CONSERVATION < timedelta(days=1):
                 lignes.append(
                     "MODIF_SOLDE_DUREE_CONSERVATION : au moins un jour en production (PT30S est une durée de "

@@ -35,7 +35,13 @@ _NOMS = {
 }
 
 
-_ALERTES_CERTIFICAT = ("UnknownCA", "BadCertificate", "CertificateUnknown", "CertificateExpired", "CertificateRevoked")
+_ALERTES_CERTIFICAT = (
+    "UnknownCA",
+    "BadCertificate",
+    "CertificateUnknown",
+    "CertificateExpired",
+    "CertificateRevoked",
+)
 
 
 class ConfigurationTemporalInvalide(ValueError):
@@ -102,7 +108,9 @@ def _tls(tls: ClientConfigTLS) -> bool | TLSConfig:
         return False
     if (tls.client_cert is None) != (tls.client_private_key is None):
         present, absent = (
-            ("client_cert", "client_private_key") if tls.client_cert is not None else ("client_private_key", "client_cert")
+            ("client_cert", "client_private_key")
+            if tls.client_cert is not None
+            else ("client_private_key", "client_cert")
         )
         raise ConfigurationTemporalInvalide(
             f"certificat client incomplet : {_NOMS[present]} est défini, mais pas {_NOMS[absent]}"
@@ -122,7 +130,9 @@ def _lire(source: DataSource | None, quoi: str) -> bytes | None:
         try:
             return source.read_bytes()
         except OSError as exc:
-            raise ConfigurationTemporalInvalide(f"{_NOMS[quoi]} : {source} illisible ({exc.strerror})") from exc
+            raise ConfigurationTemporalInvalide(
+                f"{_NOMS[quoi]} : {source} illisible ({exc.strerror})"
+            ) from exc
     return source.encode() if isinstance(source, str) else source
 
 
@@ -199,14 +209,23 @@ def raison_echec(cible: CibleTemporal, erreur: BaseException) -> str:
     elif "Expired" in brut or "NotValidYet" in brut:
         raison = "le certificat du serveur Temporal est expiré ou pas encore valide"
     elif "InvalidContentType" in brut or "InvalidMessage" in brut:
-        raison = "le serveur ne répond pas en TLS : retirez TEMPORAL_TLS (ou mettez-le à false) pour ce serveur"
+        raison = (
+            "le serveur ne répond pas en TLS : retirez TEMPORAL_TLS (ou mettez-le à false) pour ce serveur"
+        )
     elif "H2NotNegotiated" in brut:
         raison = "le terminateur TLS devant Temporal ne négocie pas HTTP/2 (ALPN « h2 ») : gRPC en a besoin"
-    elif any(mot in brut for mot in ("Unauthenticated", "PermissionDenied", "Request unauthorized", "401 Unauthorized")):
+    elif any(
+        mot in brut
+        for mot in ("Unauthenticated", "PermissionDenied", "Request unauthorized", "401 Unauthorized")
+    ):
         if cible.api_key:
-            raison = f"Temporal refuse la clé d'API (TEMPORAL_API_KEY) ou son accès au namespace {cible.namespace}"
+            raison = (
+                f"Temporal refuse la clé d'API (TEMPORAL_API_KEY) ou son accès au namespace {cible.namespace}"
+            )
         else:
-            raison = "Temporal demande une authentification : définissez TEMPORAL_API_KEY ou un certificat client"
+            raison = (
+                "Temporal demande une authentification : définissez TEMPORAL_API_KEY ou un certificat client"
+            )
     elif not cible.tls_actif and coupee:
         raison = "le serveur a coupé la connexion : attend-il TLS ? (TEMPORAL_TLS=true)"
     elif "Connection refused" in brut or "ConnectionRefused" in brut:

@@ -48,6 +48,8 @@ def choisir_developpement() -> None:
     """`modif-solde dev` is the one command that runs in development (public key, demo data);
     its children (worker, API) inherit the choice. An explicit setting is kept."""
     os.environ.setdefault("MODIF_SOLDE_ENVIRONNEMENT", "developpement")
+
+
 # The local OpenID provider's demo identities (PORTAL.md): each a button on its login page.
 IDENTITES_DEMO: list[dict[str, str]] = [
     {

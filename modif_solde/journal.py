@@ -19,7 +19,6 @@ modification_courante: contextvars.ContextVar[str | None] = contextvars.ContextV
 )
 
 
-
 @dataclass(slots=True)
 class Appel:
     """Who asked for what is being done: the request id (X-Request-ID) and the caller's `sub`.
@@ -94,7 +93,11 @@ class FormatTexte(logging.Formatter):
         debut = f"{datetime.fromtimestamp(record.created).strftime('%H:%M:%S')} {record.levelname:<7} {record.name}"
         contexte = " ".join(
             f"{k}={v}"
-            for k, v in (("modification", _modification(record)), *_appel(record).items(), *_extras(record).items())
+            for k, v in (
+                ("modification", _modification(record)),
+                *_appel(record).items(),
+                *_extras(record).items(),
+            )
             if v is not None
         )
         ligne = f"{debut} {record.getMessage()}" + (f" [{contexte}]" if contexte else "")

@@ -379,7 +379,10 @@ def _protege(application: Any, jeton: str | None) -> Any:
         if not jeton_valide(environ.get("HTTP_AUTHORIZATION"), jeton):
             start_response(
                 "401 Unauthorized",
-                [("Content-Type", "text/plain; charset=utf-8"), ("WWW-Authenticate", 'Bearer realm="metriques"')],
+                [
+                    ("Content-Type", "text/plain; charset=utf-8"),
+                    ("WWW-Authenticate", 'Bearer realm="metriques"'),
+                ],
             )
             return iter(["Jeton des métriques absent ou invalide.\n".encode()])
         return iter(application(environ, start_response))
@@ -402,7 +405,11 @@ def _avec_sante(application: Any, sante: Sante) -> Any:
         contenu = json.dumps(corps, ensure_ascii=False).encode()
         start_response(
             _STATUTS.get(code, f"{code} Statut"),
-            [("Content-Type", "application/json"), ("Content-Length", str(len(contenu))), ("Cache-Control", "no-store")],
+            [
+                ("Content-Type", "application/json"),
+                ("Content-Length", str(len(contenu))),
+                ("Cache-Control", "no-store"),
+            ],
         )
         return [contenu]
 

@@ -124,11 +124,16 @@ async def _preparer_attributs(client: Client, cible: CibleTemporal, rapport: Rap
     if types_faux:
         # Temporal cannot change an attribute's type: a person must decide (rename, recreate).
         rapport.a_faire.append(
-            "Attributs de recherche d'un autre type que celui attendu : " + " ; ".join(types_faux)
+            "Attributs de recherche d'un autre type que celui attendu : "
+            + " ; ".join(types_faux)
             + ". Temporal ne change pas le type d'un attribut : supprimez-le puis relancez cette commande."
         )
         return
-    a_creer = {nom: type_ for nom, type_ in SEARCH_ATTRIBUTES.items() if any(m.startswith(f"{nom} ") for m in manquants)}
+    a_creer = {
+        nom: type_
+        for nom, type_ in SEARCH_ATTRIBUTES.items()
+        if any(m.startswith(f"{nom} ") for m in manquants)
+    }
     if not cible.nuage:
         try:
             await client.operator_service.add_search_attributes(
@@ -148,7 +153,9 @@ async def _preparer_retention(
 ) -> None:
     jours = retention.total_seconds() / 86400
     texte = f"{jours:g} jour(s)"
-    description = await client.workflow_service.describe_namespace(DescribeNamespaceRequest(namespace=client.namespace))
+    description = await client.workflow_service.describe_namespace(
+        DescribeNamespaceRequest(namespace=client.namespace)
+    )
     actuelle = description.config.workflow_execution_retention_ttl.ToTimedelta()
     if actuelle == retention:
         rapport.faits.append(f"Rétention du namespace {client.namespace} : déjà {texte}.")

@@ -60,7 +60,9 @@ def _depuis(entree: _AvecEntetes) -> Iterator[None]:
 
 
 class PropagationAppel(temporalio.client.Interceptor, temporalio.worker.Interceptor):
-    def intercept_client(self, next: temporalio.client.OutboundInterceptor) -> temporalio.client.OutboundInterceptor:
+    def intercept_client(
+        self, next: temporalio.client.OutboundInterceptor
+    ) -> temporalio.client.OutboundInterceptor:
         return _Client(next)
 
     def intercept_activity(
@@ -75,7 +77,9 @@ class PropagationAppel(temporalio.client.Interceptor, temporalio.worker.Intercep
 
 
 class _Client(temporalio.client.OutboundInterceptor):
-    async def start_workflow(self, input: temporalio.client.StartWorkflowInput) -> temporalio.client.WorkflowHandle[Any, Any]:
+    async def start_workflow(
+        self, input: temporalio.client.StartWorkflowInput
+    ) -> temporalio.client.WorkflowHandle[Any, Any]:
         _poser(input)
         return await super().start_workflow(input)
 
@@ -125,7 +129,9 @@ class _WorkflowEntrant(temporalio.worker.WorkflowInboundInterceptor):
 
 
 class _WorkflowSortant(temporalio.worker.WorkflowOutboundInterceptor):
-    def start_activity(self, input: temporalio.worker.StartActivityInput) -> temporalio.workflow.ActivityHandle[Any]:
+    def start_activity(
+        self, input: temporalio.worker.StartActivityInput
+    ) -> temporalio.workflow.ActivityHandle[Any]:
         _poser(input)
         return super().start_activity(input)
 

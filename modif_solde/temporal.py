@@ -56,7 +56,11 @@ NOMS_TYPES: dict[int, str] = {
 
 def options_dev_server() -> list[str]:
     """`temporal server start-dev` registering the service's search attributes at start."""
-    return [o for nom, type_ in SEARCH_ATTRIBUTES.items() for o in ("--search-attribute", f"{nom}={NOMS_TYPES[type_]}")]
+    return [
+        o
+        for nom, type_ in SEARCH_ATTRIBUTES.items()
+        for o in ("--search-attribute", f"{nom}={NOMS_TYPES[type_]}")
+    ]
 
 
 def cible(settings: Settings, environ: Mapping[str, str] | None = None) -> CibleTemporal:
@@ -93,7 +97,9 @@ def runtime_avec_metriques(adresse: str) -> Runtime:
     seconds, as Prometheus names them."""
     return Runtime(
         telemetry=TelemetryConfig(
-            metrics=PrometheusConfig(bind_address=adresse, counters_total_suffix=True, durations_as_seconds=True)
+            metrics=PrometheusConfig(
+                bind_address=adresse, counters_total_suffix=True, durations_as_seconds=True
+            )
         )
     )
 

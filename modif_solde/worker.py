@@ -121,7 +121,11 @@ def construire_worker(
         activites_ += [entretien.verifier_coherence, entretien.purger_donnees]
     # The request id and caller of each action into the workflow's and activities' logs: from
     # the client when it was connected with the interceptor (modif_solde.temporal), else here.
-    propagation = [] if any(isinstance(i, PropagationAppel) for i in client.config()["interceptors"]) else [PropagationAppel()]
+    propagation = (
+        []
+        if any(isinstance(i, PropagationAppel) for i in client.config()["interceptors"])
+        else [PropagationAppel()]
+    )
     return Worker(
         client,
         task_queue=task_queue,

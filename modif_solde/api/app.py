@@ -115,11 +115,16 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
     v1.include_router(modifications.router)
     app.include_router(v1)
 
-    @app.get("/healthz", tags=["sante"], summary="Le processus répond")
+    @app.get("/healthz", tags=["sante"], summary="Le processus répond", operation_id="verifier_vivacite")
     async def healthz() -> dict[str, str]:
         return {"statut": "ok"}
 
-    @app.get("/readyz", tags=["sante"], summary="Base de données à jour et Temporal joignable")
+    @app.get(
+        "/readyz",
+        tags=["sante"],
+        summary="Base de données à jour et Temporal joignable",
+        operation_id="verifier_disponibilite",
+    )
     async def readyz(request: Request) -> JSONResponse:
         if request.app.state.en_arret:
             # Stopping: the load balancer sends no new requests; those under way still finish.
@@ -149,7 +154,8 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
     # No body is read before the API's caller is known, nor past its route's cap (inside the
     # portal's middlewares: its refusals carry the security headers too).
     app.add_middleware(
-        GardeCorps, plafonds=Plafonds(import_demande=settings.IMPORT_TAILLE_MAX, piece=settings.PIECE_TAILLE_MAX)
+        GardeCorps,
+        plafonds=Plafonds(import_demande=settings.IMPORT_TAILLE_MAX, piece=settings.PIECE_TAILLE_MAX),
     )
     # The operator's portal (pages, login, session, security headers): see modif_solde/pages.
     installer_portail(app, settings)

@@ -359,7 +359,10 @@ class Verificateur:
         if connu is not None:
             self._verifies.move_to_end(jeton)
             utilisateur, expire, kid, cle_connue = connu
-            if time.time() < expire + TOLERANCE.total_seconds() and await self._cle_actuelle(kid) is cle_connue:
+            if (
+                time.time() < expire + TOLERANCE.total_seconds()
+                and await self._cle_actuelle(kid) is cle_connue
+            ):
                 return utilisateur
             self._verifies.pop(jeton, None)
         utilisateur, expire, kid, cle = await self._verifier(jeton)
@@ -393,7 +396,9 @@ class Verificateur:
         return _utilisateur(revendications), float(revendications["exp"]), kid, cle
 
 
-def _decoder(cle: str | PublicKey, jeton: str, algorithme: str, emetteur: str, audience: str) -> dict[str, Any]:
+def _decoder(
+    cle: str | PublicKey, jeton: str, algorithme: str, emetteur: str, audience: str
+) -> dict[str, Any]:
     try:
         revendications: dict[str, Any] = jwt.decode(
             jeton,

@@ -110,7 +110,9 @@ async def authentifier(verificateur: Verificateur, autorisation: str | None) -> 
         raise Probleme(401, "Le jeton d'accès est invalide ou expiré.", entetes=_DEFI) from None
     except ClesIndisponibles:
         raise Probleme(
-            503, "Les clés de vérification des jetons sont momentanément indisponibles.", entetes={"Retry-After": "5"}
+            503,
+            "Les clés de vérification des jetons sont momentanément indisponibles.",
+            entetes={"Retry-After": "5"},
         ) from None
     # Who asked: on this request's log lines, and in the workflow's and activities' for its actions.
     noter_appelant(utilisateur.sub)

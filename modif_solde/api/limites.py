@@ -67,7 +67,9 @@ class GardeCorps:
             try:
                 await authentifier(scope["app"].state.jetons, entetes.get("authorization"))
             except Probleme as refus:
-                await reponse(refus.statut, refus.titre, refus.detail, entetes=refus.entetes)(scope, receive, send)
+                await reponse(refus.statut, refus.titre, refus.detail, entetes=refus.entetes)(
+                    scope, receive, send
+                )
                 return
         limite = self.plafonds.pour(scope["method"], scope["path"])
         if longueur is not None and longueur.isdigit() and int(longueur) > limite:

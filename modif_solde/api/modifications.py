@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, File, Form, Header, Path, Response, UploadFile, status
+from fastapi import APIRouter, Body, Depends, Form, Header, Path, Response, UploadFile, status
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, Field
 
 from modif_solde.api.deps import (
@@ -22,7 +22,7 @@ from modif_solde.api.workflow import CycleActifDep, appeler, mise_a_jour
 from modif_solde.db import unit_of_work
 from modif_solde.models import vues
 from modif_solde.models.enums import StatutModification, TypePieceAjoutable
-from modif_solde.models.schemas import InformationsEditables
+from modif_solde.models.schemas import ChangementsBrouillon
 from modif_solde.models.tables import Demande, Modification
 from modif_solde.services import idempotence, lecture
 from modif_solde.services import modifications as svc
@@ -92,6 +92,7 @@ EXEMPLES_BROUILLON = {
     "/{numero}",
     response_model=vues.ModificationVue,
     summary="La modification et son brouillon",
+    operation_id="consulter_modification",
     responses={200: {"description": "La modification", "headers": _ETAG}},
 )
 async def consulter(
@@ -102,41 +103,17 @@ async def consulter(
     return await lecture.modification_vue(session, modification, interne=utilisateur.voit_interne)
 
 
-def _schema_brouillon() -> dict[str, Any]:
-    """The draft's body as the service reads it: one or more of the editable fields, nothing
-    else, each under the import's rules (the body is read as an object so that the service
-    names every broken rule in French)."""
-    editables = InformationsEditables.model_json_schema()
-    return {
-        "type": "object",
-        "minProperties": 1,
-        "additionalProperties": False,
-        "properties": editables["properties"],
-    }
-
-
 @router.patch(
     "/{numero}/brouillon",
     response_model=vues.ModificationVue,
     summary="Modifier le brouillon",
+    operation_id="modifier_brouillon",
     responses={200: {"description": "Le brouillon enregistré", "headers": _ETAG}, **_PERIME},
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "description": "Un ou plusieurs des champs modifiables ; tout autre champ est refusé (422).",
-            "content": {
-                "application/json": {
-                    "schema": _schema_brouillon(),
-                    "examples": EXEMPLES_BROUILLON,
-                }
-            },
-        }
-    },
 )
 async def modifier_brouillon(
     numero: NumeroModification,
     changements: Annotated[
-        dict[str, Any],
+        ChangementsBrouillon,
         Body(
             description="Un ou plusieurs des champs modifiables ; tout autre champ est refusé (422).",
             openapi_examples=EXEMPLES_BROUILLON,
@@ -149,10 +126,17 @@ async def modifier_brouillon(
     if_match: IfMatch = None,
 ) -> vues.ModificationVue:
     modification = await svc.mettre_a_jour_brouillon(
-        session, numero, changements, operateur.siret, version_attendue(if_match)
+        session, numero, changements.root, operateur.siret, version_attendue(if_match)
     )
     response.headers["ETag"] = etag(modification)
     return await lecture.modification_vue(session, modification, interne=operateur.voit_interne)
+
+
+class AjoutPiece(BaseModel):
+    """Une pièce ajoutée à la modification : son type et le document PDF (multipart)."""
+
+    type: TypePieceAjoutable = Field(description="Le type de la pièce")
+    fichier: UploadFile = Field(description="Le document PDF")
 
 
 @router.post(
@@ -160,11 +144,11 @@ async def modifier_brouillon(
     status_code=status.HTTP_201_CREATED,
     response_model=vues.PieceVue,
     summary="Ajouter une pièce (PDF)",
+    operation_id="ajouter_piece",
 )
 async def ajouter_piece(
     numero: NumeroModification,
-    type: Annotated[TypePieceAjoutable, Form(description="Le type de la pièce")],
-    fichier: Annotated[UploadFile, File(description="Le document PDF")],
+    corps: Annotated[AjoutPiece, Form(media_type="multipart/form-data")],
     operateur: OperateurDep,
     _cycle: CycleActifDep,
     session: SessionDep,
@@ -172,6 +156,8 @@ async def ajouter_piece(
     settings: SettingsDep,
     response: Response,
 ) -> vues.PieceVue:
+    type, fichier = corps.type, corps.fichier
+
     async def morceaux() -> AsyncIterator[bytes]:
         while morceau := await fichier.read(_MORCEAU):
             yield morceau
@@ -198,6 +184,7 @@ async def ajouter_piece(
     "/{numero}/pieces/{piece_id}",
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Supprimer une pièce ajoutée pendant la modification",
+    operation_id="supprimer_piece",
 )
 async def supprimer_piece(
     numero: NumeroModification,
@@ -270,6 +257,7 @@ AppelDep = Annotated[_Appel, Depends(_Appel)]
     "/{numero}/confirmer",
     response_model=vues.ModificationVue,
     summary="Confirmer : appliquer le brouillon",
+    operation_id="confirmer_modification",
     responses=_PERIME,
 )
 async def confirmer(
@@ -285,7 +273,12 @@ async def confirmer(
     )
 
 
-@router.post("/{numero}/renoncer", response_model=vues.ModificationVue, summary="Renoncer à modifier")
+@router.post(
+    "/{numero}/renoncer",
+    response_model=vues.ModificationVue,
+    summary="Renoncer à modifier",
+    operation_id="renoncer_modification",
+)
 async def renoncer(
     numero: NumeroModification, operateur: OperateurDep, appel: AppelDep, cle: CleIdempotence = None
 ) -> vues.ModificationVue:
@@ -306,16 +299,19 @@ class CorpsRetrait(BaseModel):
 
 
 @router.post(
-    "/{numero}/retirer", response_model=vues.ModificationVue, summary="Retirer la demande de modification"
+    "/{numero}/retirer",
+    response_model=vues.ModificationVue,
+    summary="Retirer la demande de modification",
+    operation_id="retirer_modification",
 )
 async def retirer(
     numero: NumeroModification,
     gestionnaire: GestionnaireDep,
     appel: AppelDep,
-    corps: Annotated[CorpsRetrait | None, Body()] = None,
+    corps: Annotated[CorpsRetrait, Body(default_factory=CorpsRetrait)],
     cle: CleIdempotence = None,
 ) -> vues.ModificationVue:
-    retrait = Retrait(par=gestionnaire.sub, motif=(corps.motif if corps else "").strip())
+    retrait = Retrait(par=gestionnaire.sub, motif=corps.motif.strip())
     return await appel(
         numero, None, ModificationWorkflow.retirer, retrait, champ="motif", cle=cle, par=gestionnaire.sub
     )
@@ -334,7 +330,12 @@ class CorpsProlongation(BaseModel):
     )
 
 
-@router.post("/{numero}/prolonger", response_model=vues.ModificationVue, summary="Repousser l'échéance")
+@router.post(
+    "/{numero}/prolonger",
+    response_model=vues.ModificationVue,
+    summary="Repousser l'échéance",
+    operation_id="prolonger_modification",
+)
 async def prolonger(
     numero: NumeroModification,
     corps: CorpsProlongation,

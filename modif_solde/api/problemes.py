@@ -139,7 +139,9 @@ def installer(app: FastAPI) -> None:
 
     @app.exception_handler(StockageIndisponible)
     async def _stockage(request: Request, exc: StockageIndisponible) -> JSONResponse:
-        journal.warning("stockage des pièces indisponible sur %s %s", request.method, request.url.path, exc_info=exc)
+        journal.warning(
+            "stockage des pièces indisponible sur %s %s", request.method, request.url.path, exc_info=exc
+        )
         return reponse(503, TITRES_HTTP[503], exc.message)
 
     @app.exception_handler(Exception)

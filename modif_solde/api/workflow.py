@@ -34,7 +34,6 @@ _INDISPONIBLE = (
 )
 
 
-
 def cycle_arrete(numero: str) -> Conflit:
     """The refusal for a modification still open in the database whose workflow has ended
     (terminated or cancelled from the Temporal UI): only operations can repair it."""

@@ -42,7 +42,11 @@ def accorder(connexion: Connection, role: str, table_version: str) -> list[str]:
             "avant de lancer la migration"
         )
     schema_brut = str(connexion.execute(text("SELECT current_schema()")).scalar())
-    schema, qui, version = _ident(connexion, schema_brut), _ident(connexion, role), _ident(connexion, table_version)
+    schema, qui, version = (
+        _ident(connexion, schema_brut),
+        _ident(connexion, role),
+        _ident(connexion, table_version),
+    )
     for instruction in (
         f"GRANT USAGE ON SCHEMA {schema} TO {qui}",
         f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {schema} TO {qui}",

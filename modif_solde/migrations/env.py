@@ -30,7 +30,9 @@ def _run(connection: Connection) -> None:
         context.run_migrations()
         role = config.attributes.get("role_application")
         if role and connection.dialect.name == "postgresql":
-            config.attributes.setdefault("rapport", []).extend(droits.accorder(connection, role, TABLE_VERSION))
+            config.attributes.setdefault("rapport", []).extend(
+                droits.accorder(connection, role, TABLE_VERSION)
+            )
 
 
 async def _run_async() -> None:

@@ -7,8 +7,10 @@ named by its contract path (`informations.contact_support_telephone`).
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
+from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
@@ -36,6 +38,12 @@ REGIONS_NATIONALES_0 = ("FR", "RE", "YT", "GP", "MQ", "GF", "BL", "MF", "PM")
 # The Pacific collectivities: own plans without trunk prefix, typed in international form.
 REGIONS_SANS_PREFIXE = frozenset({"NC", "PF", "WF"})
 MONTANT_MAX = Decimal("100000000.00")
+# What `sans_caracteres_de_controle` refuses: control and format characters, line and paragraph
+# separators.
+CATEGORIES_INTERDITES = frozenset({"Cc", "Cf", "Zl", "Zp"})
+SIRET_CHIFFRES = 14
+# ISO 13616: two letters, two check digits, then up to 30 characters (15 in all at least).
+IBAN_LONGUEUR_MIN, IBAN_LONGUEUR_MAX = 15, 34
 BAL_MAX = 10_000_000
 _HTTP_URL: TypeAdapter[HttpUrl] = TypeAdapter(HttpUrl)
 
@@ -47,7 +55,7 @@ def _erreur(message: str) -> PydanticCustomError:
 def sans_caracteres_de_controle(valeur: str) -> str:
     """No control or format characters: a CR/LF in a name would inject e-mail headers."""
     for caractere in valeur:
-        if unicodedata.category(caractere) in ("Cc", "Cf", "Zl", "Zp"):
+        if unicodedata.category(caractere) in CATEGORIES_INTERDITES:
             raise _erreur("ne doit pas contenir de caractère de contrôle (retour à la ligne, tabulation…)")
     return valeur
 
@@ -56,12 +64,65 @@ def _texte(valeur: Any) -> Any:
     return valeur.strip() if isinstance(valeur, str) else valeur
 
 
+def _classe(predicat: Callable[[str], bool]) -> str:
+    """The code points `predicat` holds for, as the inside of a regular expression's character
+    class, in ranges: `\\uXXXX` escapes within the BMP, the character itself beyond (read alike
+    by Python's `re` and by ECMA-262 with the `u` flag)."""
+
+    def ecrire(point: int) -> str:
+        return f"\\u{point:04X}" if point <= 0xFFFF else chr(point)
+
+    morceaux: list[str] = []
+    debut: int | None = None
+    for point in range(0x110001):
+        dedans = point <= 0x10FFFF and not 0xD800 <= point <= 0xDFFF and predicat(chr(point))
+        if dedans and debut is None:
+            debut = point
+        elif not dedans and debut is not None:
+            fin = point - 1
+            morceaux.append(ecrire(debut) if fin == debut else f"{ecrire(debut)}-{ecrire(fin)}")
+            debut = None
+    return "".join(morceaux)
+
+
+@functools.cache
+def classe_interdite() -> str:
+    """The characters `sans_caracteres_de_controle` refuses, for a schema's pattern."""
+    return _classe(lambda c: unicodedata.category(c) in CATEGORIES_INTERDITES)
+
+
+@functools.cache
+def classe_espaces() -> str:
+    """The allowed characters a value is trimmed of (`str.strip`), for a schema's pattern."""
+    return _classe(lambda c: c.isspace() and unicodedata.category(c) not in CATEGORIES_INTERDITES)
+
+
+def motif_texte() -> str:
+    """A trimmed single-line text: one visible character at least, none of the refused ones."""
+    interdits = classe_interdite()
+    return f"^[^{interdits}]*[^{interdits}{classe_espaces()}][^{interdits}]*$"
+
+
+def schema_texte(schema: dict[str, Any]) -> None:
+    schema["pattern"] = motif_texte()
+
+
+def schema_texte_optionnel(schema: dict[str, Any]) -> None:
+    schema["pattern"] = f"^[^{classe_interdite()}]*$"
+
+
+def etat_dans_le_schema(**enonce: Any) -> Any:
+    """What a value's rule lets a JSON Schema state (format, pattern, lengths), said where the
+    rule is defined; the rule itself (checksums, numbering plans…) stays the validator's."""
+    return Field(json_schema_extra=enonce)
+
+
 def texte(max_length: int, min_length: int = 1) -> Any:
     """A bounded, trimmed, single-line text."""
     return Annotated[
         str,
         BeforeValidator(_texte),
-        Field(min_length=min_length, max_length=max_length),
+        Field(min_length=min_length, max_length=max_length, json_schema_extra=schema_texte),
         AfterValidator(sans_caracteres_de_controle),
     ]
 
@@ -131,7 +192,7 @@ def verifier_siret(valeur: str) -> str:
     try:
         return str(stdnum_siret.validate(valeur))
     except StdnumError:
-        raise _erreur("n'est pas un SIRET valide (14 chiffres, clé de contrôle)") from None
+        raise _erreur(f"n'est pas un SIRET valide ({SIRET_CHIFFRES} chiffres, clé de contrôle)") from None
 
 
 def normaliser_iban(valeur: str) -> str:
@@ -166,10 +227,12 @@ def verifier_montant(valeur: Any) -> Decimal:
     return montant.quantize(Decimal("0.01"))
 
 
+# Values are trimmed before their rule: the patterns allow surrounding white space.
 Telephone = Annotated[
     str,
     BeforeValidator(_texte),
     Field(max_length=40),
+    etat_dans_le_schema(format="telephone-fr", pattern=r"^\s*\+?[0-9][0-9 .()/-]*[0-9]\s*$"),
     AfterValidator(sans_caracteres_de_controle),
     AfterValidator(normaliser_telephone),
 ]
@@ -177,6 +240,7 @@ Courriel = Annotated[
     str,
     BeforeValidator(_texte),
     Field(max_length=254),
+    etat_dans_le_schema(format="email", pattern=r"^\s*[^\s@]+@[^\s@]+\.[^\s@]+\s*$"),
     AfterValidator(sans_caracteres_de_controle),
     AfterValidator(normaliser_courriel),
 ]
@@ -184,6 +248,7 @@ UrlWeb = Annotated[
     str,
     BeforeValidator(_texte),
     Field(max_length=2048),
+    etat_dans_le_schema(format="uri", pattern=r"^\s*[Hh][Tt][Tt][Pp][Ss]?://[^\s/?#]+\S*\s*$"),
     AfterValidator(sans_caracteres_de_controle),
     AfterValidator(verifier_url),
 ]
@@ -191,6 +256,7 @@ Siret = Annotated[
     str,
     BeforeValidator(_texte),
     Field(max_length=20),
+    etat_dans_le_schema(format="siret", pattern=rf"^\s*[0-9]{{{SIRET_CHIFFRES}}}\s*$"),
     AfterValidator(sans_caracteres_de_controle),
     AfterValidator(verifier_siret),
 ]
@@ -198,6 +264,10 @@ Iban = Annotated[
     str,
     BeforeValidator(_texte),
     Field(max_length=50),
+    etat_dans_le_schema(
+        format="iban",
+        pattern=rf"^\s*[A-Za-z]{{2}}[0-9]{{2}}(?: ?[A-Za-z0-9]){{{IBAN_LONGUEUR_MIN - 4},{IBAN_LONGUEUR_MAX - 4}}}\s*$",
+    ),
     AfterValidator(sans_caracteres_de_controle),
     AfterValidator(normaliser_iban),
 ]
@@ -205,6 +275,7 @@ Bic = Annotated[
     str,
     BeforeValidator(_texte),
     Field(max_length=11),
+    etat_dans_le_schema(format="bic", pattern=r"^\s*[A-Za-z]{6}[A-Za-z0-9]{2}(?:[A-Za-z0-9]{3})?\s*$"),
     AfterValidator(sans_caracteres_de_controle),
     AfterValidator(normaliser_bic),
 ]
@@ -223,7 +294,12 @@ Montant = Annotated[
 NombreBal = Annotated[int, Field(strict=True, ge=0, le=BAL_MAX)]
 NomContact = texte(max_length=200)
 NomContactOptionnel = Annotated[
-    Annotated[str, Field(max_length=200), AfterValidator(sans_caracteres_de_controle)] | None,
+    Annotated[
+        str,
+        Field(max_length=200, json_schema_extra=schema_texte_optionnel),
+        AfterValidator(sans_caracteres_de_controle),
+    ]
+    | None,
     BeforeValidator(lambda v: (v.strip() or None) if isinstance(v, str) else v),
 ]
 

@@ -234,6 +234,8 @@ class SessionPortail(SQLModel, table=True):
     # Written at most once a minute; expire_le follows it (inactivity, within the maximum duration).
     vu_le: datetime = Field(sa_type=UTCDateTime, nullable=False)
     expire_le: datetime = Field(sa_type=UTCDateTime, nullable=False, index=True)
+
+
 class Purge(SQLModel, table=True):
     """The trace of one request's purge: what was erased, counted, never the data itself."""
 

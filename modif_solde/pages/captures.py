@@ -48,7 +48,9 @@ async def _service(dossier: Path) -> AsyncIterator[str]:
     from modif_solde.api.app import create_app
 
     os.environ["AUTHLIB_INSECURE_TRANSPORT"] = "1"
-    utilisateurs = [User(sub=i["sub"], claims={k: v for k, v in i.items() if k != "sub"}) for i in dev.IDENTITES_DEMO]
+    utilisateurs = [
+        User(sub=i["sub"], claims={k: v for k, v in i.items() if k != "sub"}) for i in dev.IDENTITES_DEMO
+    ]
     port_smtp, port_app = _port_libre(), _port_libre()
     puits: Controller = puits_smtp.demarrer(dossier / "courriels", "127.0.0.1", port_smtp)
     env = await WorkflowEnvironment.start_local(
@@ -67,7 +69,9 @@ async def _service(dossier: Path) -> AsyncIterator[str]:
             )
             await asyncio.to_thread(migrer, settings.DATABASE_URL)
             engine = create_engine(settings.DATABASE_URL)
-            worker = construire_worker(env.client, activites(settings, session_factory(engine)), settings.TASK_QUEUE)
+            worker = construire_worker(
+                env.client, activites(settings, session_factory(engine)), settings.TASK_QUEUE
+            )
             async with worker:
                 await dev.charger_demo(settings, env.client)
                 await dev.inscrire_gestionnaire_demo(settings)
@@ -132,12 +136,16 @@ async def _captures() -> list[Path]:
             faites.append(await _photographier(page, "03-demande"))
 
             await page.get_by_role("link", name="Modifier", exact=True).click()
-            await page.get_by_label("Numéro de téléphone du contact support de l'opérateur").fill("05 56 12 34 56")
+            await page.get_by_label("Numéro de téléphone du contact support de l'opérateur").fill(
+                "05 56 12 34 56"
+            )
             await page.get_by_role("button", name="Enregistrer").click()
             await page.get_by_text("Modifications enregistrées").wait_for()
             faites.append(await _photographier(page, "04-modification"))
 
-            await page.get_by_label("Lien vers le site web mettant à disposition la documentation").fill("documentation")
+            await page.get_by_label("Lien vers le site web mettant à disposition la documentation").fill(
+                "documentation"
+            )
             await page.get_by_role("button", name="Enregistrer").click()
             await page.locator("#resume-erreurs").wait_for()
             faites.append(await _photographier(page, "05-modification-erreur"))

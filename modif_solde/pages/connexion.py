@@ -186,7 +186,9 @@ async def deconnexion(
     await sess.fermer(request, ouverte)
     request.session.clear()
     journal.info("déconnexion", extra={"sub": ouverte.sub})
-    reponse = RedirectResponse(await _fin_chez_le_fournisseur(request, settings, ouverte.id_token), status_code=303)
+    reponse = RedirectResponse(
+        await _fin_chez_le_fournisseur(request, settings, ouverte.id_token), status_code=303
+    )
     sess.effacer_cookie(reponse, settings)
     return reponse
 

@@ -61,7 +61,9 @@ def contexte_gestion(request: Request, tours: list[vues.ModificationVue]) -> dic
         "champs_attendus": CHAMPS_ATTENDUS,
         "refus": request.session.pop("refus", None),
         "tours": tours,
-        "lien_temporal": lambda numero: f"{ui}/namespaces/{request.app.state.temporal_namespace}/workflows/{numero}",
+        "lien_temporal": lambda numero: (
+            f"{ui}/namespaces/{request.app.state.temporal_namespace}/workflows/{numero}"
+        ),
     }
 
 
@@ -208,7 +210,10 @@ async def _lire_echeance(
     echeance = _echeance(expire_le)
     if echeance is None:
         return await _erreur_action(
-            request, utilisateur, numero, "expire_le",
+            request,
+            utilisateur,
+            numero,
+            "expire_le",
             "Le champ « Nouvelle échéance » doit être une date (jour, mois, année).",
             {"expire_le": expire_le},
         )
@@ -228,13 +233,22 @@ async def _lire_retrait(
         return api_modifications.CorpsRetrait(motif=motif)
     except ValueError:
         return await _erreur_action(
-            request, utilisateur, numero, "motif",
-            "Le champ « Motif » ne doit pas dépasser 2 000 caractères.", {"motif": motif},
+            request,
+            utilisateur,
+            numero,
+            "motif",
+            "Le champ « Motif » ne doit pas dépasser 2 000 caractères.",
+            {"motif": motif},
         )
 
 
 async def _erreur_action(
-    request: Request, utilisateur: Utilisateur, numero_modification: str, champ: str, message: str, saisie: dict[str, str]
+    request: Request,
+    utilisateur: Utilisateur,
+    numero_modification: str,
+    champ: str,
+    message: str,
+    saisie: dict[str, str],
 ) -> Response:
     demande_numero = svc.numero_demande_de(numero_modification)
     return await _page_demande(
@@ -285,7 +299,11 @@ async def prolonger(
     except (DonneesInvalides, Conflit) as exc:
         refuser(request, "prolonger", exc.message)
         return _redirection(f"/demandes/{demande_numero}#prolonger")
-    annoncer(request, "Échéance repoussée", f"La modification {numero} peut être faite jusqu'au {echeance:%d/%m/%Y}.")
+    annoncer(
+        request,
+        "Échéance repoussée",
+        f"La modification {numero} peut être faite jusqu'au {echeance:%d/%m/%Y}.",
+    )
     return _redirection(f"/demandes/{demande_numero}")
 
 
@@ -334,8 +352,9 @@ async def retirer(
 
 
 def _appel(request: Request) -> api_modifications._Appel:
-    return api_modifications._Appel(request.app.state.sessions, request.app.state.temporal, _settings(request))
-
+    return api_modifications._Appel(
+        request.app.state.sessions, request.app.state.temporal, _settings(request)
+    )
 
 
 # --- La file de travail ---
@@ -343,7 +362,11 @@ def _appel(request: Request) -> api_modifications._Appel:
 PAR_PAGE = 50
 # An open modification this close to its deadline stands out in the queue (and says so).
 BIENTOT = timedelta(hours=48)
-STATUTS_FILTRE = {"": "Tous", StatutDemande.EN_COURS.value: "En cours", StatutDemande.A_MODIFIER.value: "A modifier"}
+STATUTS_FILTRE = {
+    "": "Tous",
+    StatutDemande.EN_COURS.value: "En cours",
+    StatutDemande.A_MODIFIER.value: "A modifier",
+}
 RELANCEE_FILTRE = {"": "Peu importe", "oui": "Oui", "non": "Non"}
 
 
@@ -352,7 +375,9 @@ def _filtres(parametres: Mapping[str, str]) -> tuple[lecture.FiltresFile, int, l
     erreurs: list[dict[str, str]] = []
     statut = parametres.get("statut", "")
     if statut not in STATUTS_FILTRE:
-        erreurs.append({"champ": "statut", "message": "Le champ « Statut » doit valoir En cours ou A modifier."})
+        erreurs.append(
+            {"champ": "statut", "message": "Le champ « Statut » doit valoir En cours ou A modifier."}
+        )
         statut = ""
     echeance_avant = None
     if texte := parametres.get("echeance_avant", "").strip():
@@ -362,7 +387,10 @@ def _filtres(parametres: Mapping[str, str]) -> tuple[lecture.FiltresFile, int, l
             jour = None
         if jour is None:
             erreurs.append(
-                {"champ": "echeance_avant", "message": "Le champ « Échéance avant le » doit être une date (jour, mois, année)."}
+                {
+                    "champ": "echeance_avant",
+                    "message": "Le champ « Échéance avant le » doit être une date (jour, mois, année).",
+                }
             )
         else:
             # "Before" that day includes it: up to its end, in Paris.
@@ -397,7 +425,9 @@ async def file_de_travail(request: Request, session: AsyncSession) -> Response:
             {
                 "d": d,
                 "m": m,
-                "jours": (m.expire_le.astimezone(FUSEAU_PARIS).date() - maintenant.date()).days if m else None,
+                "jours": (m.expire_le.astimezone(FUSEAU_PARIS).date() - maintenant.date()).days
+                if m
+                else None,
                 "bientot": reste is not None and reste <= BIENTOT,
                 "depassee": reste is not None and reste.total_seconds() < 0,
             }

@@ -143,7 +143,11 @@ async def rendre_demande(
         async with unit_of_work(request.app.state.sessions_lecture) as session:
             return await rendre_demande(request, numero, utilisateur, statut, session, **extra)
     lu = await lecture.lire_demande(
-        session, numero, utilisateur.perimetre_siret, interne=utilisateur.voit_interne, avec_tours=gestionnaire
+        session,
+        numero,
+        utilisateur.perimetre_siret,
+        interne=utilisateur.voit_interne,
+        avec_tours=gestionnaire,
     )
     vue = lu.vue
     gestion = gestion_pages.contexte_gestion(request, lu.tours) if gestionnaire else {}
@@ -271,7 +275,12 @@ async def enregistrer(
         # The person's own input stays in the fields, beside what is wrong with it.
         contexte["valeurs"] = {c: saisie[c] or "" for c in CHAMPS_EDITABLES}
         return page(
-            request, "modification.html", statut=422, erreurs=[_erreur_du_champ(e) for e in exc.erreurs], erreurs_piece=[], **contexte
+            request,
+            "modification.html",
+            statut=422,
+            erreurs=[_erreur_du_champ(e) for e in exc.erreurs],
+            erreurs_piece=[],
+            **contexte,
         )
     annoncer(request, "Modifications enregistrées", "Elles seront appliquées quand vous confirmerez.")
     return _redirection(f"/modifications/{numero}")

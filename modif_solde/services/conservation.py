@@ -118,9 +118,7 @@ async def purger_demande(
 ) -> DemandePurgee | None:
     """Erase one request's personal data in the caller's transaction, its row locked; None when
     it is no longer eligible (a modification opened since, already purged)."""
-    demande = (
-        await session.exec(select(Demande).where(Demande.numero == numero).with_for_update())
-    ).first()
+    demande = (await session.exec(select(Demande).where(Demande.numero == numero).with_for_update())).first()
     if (
         demande is None
         or demande.id is None
@@ -129,7 +127,9 @@ async def purger_demande(
         or demande.statut_modifie_le >= limite
     ):
         return None
-    modifications = (await session.exec(select(Modification).where(Modification.demande_id == demande.id))).all()
+    modifications = (
+        await session.exec(select(Modification).where(Modification.demande_id == demande.id))
+    ).all()
     if any(m.statut == StatutModification.OUVERTE for m in modifications):
         return None
     pieces = (await session.exec(select(Piece).where(Piece.demande_id == demande.id))).all()
@@ -227,9 +227,7 @@ async def purger(
             apres = (cloture_le, ident)
             async with sessions() as session:
                 numeros = (
-                    await session.exec(
-                        select(Modification.numero).where(Modification.demande_id == ident)
-                    )
+                    await session.exec(select(Modification.numero).where(Modification.demande_id == ident))
                 ).all()
             actifs = sorted(set(numeros) & en_cours)
             if actifs:

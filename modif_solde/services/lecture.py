@@ -101,7 +101,16 @@ def piece_vue(
 
 
 # What the pages read of a document (not its storage key): the columns, not the entity.
-_CHAMPS_PIECE = ("id", "type", "nom_fichier", "taille", "sha256", "ajoutee_le", "definitive", "modification_id")
+_CHAMPS_PIECE = (
+    "id",
+    "type",
+    "nom_fichier",
+    "taille",
+    "sha256",
+    "ajoutee_le",
+    "definitive",
+    "modification_id",
+)
 _COLONNES_PIECE: tuple[Any, ...] = tuple(getattr(Piece, c) for c in _CHAMPS_PIECE)
 
 
@@ -165,7 +174,11 @@ def _changements_appliques(lignes: Iterable[Any]) -> list[dict[str, Any]]:
     """A confirmed modification's changes, from its history rows (id, champ, old, new), in
     the order they were written."""
     return [
-        {"champ": champ.removeprefix("informations."), "valeur_actuelle": ancienne, "nouvelle_valeur": nouvelle}
+        {
+            "champ": champ.removeprefix("informations."),
+            "valeur_actuelle": ancienne,
+            "nouvelle_valeur": nouvelle,
+        }
         for _id, champ, ancienne, nouvelle in sorted(lignes, key=lambda ligne: ligne[0])
     ]
 
@@ -264,7 +277,11 @@ def _requete_courriels(interne: bool, apres: bool = False) -> Select[Any]:
 
 
 # Built once: a statement's construction and its cache key cost more than running it here.
-_COURRIELS = {(interne, apres): _requete_courriels(interne, apres) for interne in (False, True) for apres in (False, True)}
+_COURRIELS = {
+    (interne, apres): _requete_courriels(interne, apres)
+    for interne in (False, True)
+    for apres in (False, True)
+}
 
 
 def _page_courriels(lignes: Sequence[Any], limite: int) -> dict[str, Any]:
@@ -482,7 +499,9 @@ async def lire_demande(
         "historique": historique_page,
         "courriels": _page_courriels(lignes_courriels, LIMITE_PAGE),
         "modification_ouverte": (
-            _modification(ouverte, numero, changements_ouverte, pieces, interne) if ouverte is not None else None
+            _modification(ouverte, numero, changements_ouverte, pieces, interne)
+            if ouverte is not None
+            else None
         ),
         "purgee_le": demande.purgee_le,
     }
@@ -494,9 +513,7 @@ async def lire_demande(
         if m.statut != StatutModification.CONFIRMEE:
             return []
         return _changements_appliques(
-            (h[1], h[2], h[3], h[4])
-            for h in lignes_h
-            if h[6] == m.id and h[2].startswith("informations.")
+            (h[1], h[2], h[3], h[4]) for h in lignes_h if h[6] == m.id and h[2].startswith("informations.")
         )
 
     if avec_tours:
@@ -514,7 +531,10 @@ async def lire_demande(
             for m in modifications
         ]
     if modification is not None:
-        if lecture.vue.modification_ouverte is not None and lecture.vue.modification_ouverte.numero == modification:
+        if (
+            lecture.vue.modification_ouverte is not None
+            and lecture.vue.modification_ouverte.numero == modification
+        ):
             lecture.modification = lecture.vue.modification_ouverte
         else:
             autre = (
@@ -524,7 +544,9 @@ async def lire_demande(
                 raise Introuvable(f"La modification {modification} est introuvable.")
             lignes_autre: Sequence[Any] = []
             if autre.statut == StatutModification.CONFIRMEE:
-                lignes_autre = await _lire(session, _HISTORIQUE_DE_MODIFICATION, {"modification_id": autre.id})
+                lignes_autre = await _lire(
+                    session, _HISTORIQUE_DE_MODIFICATION, {"modification_id": autre.id}
+                )
             lecture.modification = vues.ModificationVue.model_validate(
                 _modification(
                     autre,
@@ -695,12 +717,16 @@ async def file_de_travail(
         motif = f"%{cherche.lower()}%"
         recherche = or_(
             col(Demande.numero) == cherche.upper(),
-            col(Demande.operateur_id).in_(select(Operateur.id).where(col(Operateur.siret) == cherche.replace(" ", ""))),
+            col(Demande.operateur_id).in_(
+                select(Operateur.id).where(col(Operateur.siret) == cherche.replace(" ", ""))
+            ),
             func.lower(Demande.operateur_denomination).like(motif),
         )
         # A part of a name has no index: read every request once, then the counts and the page
         # take the few found by their ids (the condition itself when there are many).
-        trouvees = (await session.exec(select(Demande.id).where(recherche).limit(RECHERCHE_PAR_IDS + 1))).all()
+        trouvees = (
+            await session.exec(select(Demande.id).where(recherche).limit(RECHERCHE_PAR_IDS + 1))
+        ).all()
         if len(trouvees) <= RECHERCHE_PAR_IDS:
             recherche = col(Demande.id).in_([i for i in trouvees if i is not None])
         sur_demande.append(recherche)

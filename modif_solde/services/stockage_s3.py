@@ -110,7 +110,9 @@ class StockageS3(Stockage):
                 while len(tampon) >= self.taille_part:
                     if envoi is None:
                         reponse = await _s3(
-                            client.create_multipart_upload(Bucket=self.bucket, Key=objet, ContentType=TYPE_CONTENU)
+                            client.create_multipart_upload(
+                                Bucket=self.bucket, Key=objet, ContentType=TYPE_CONTENU
+                            )
                         )
                         envoi = reponse["UploadId"]
                     with memoryview(tampon) as vue:
@@ -121,7 +123,9 @@ class StockageS3(Stockage):
             controle.terminer()
             if envoi is None:
                 await _s3(
-                    client.put_object(Bucket=self.bucket, Key=objet, Body=bytes(tampon), ContentType=TYPE_CONTENU)
+                    client.put_object(
+                        Bucket=self.bucket, Key=objet, Body=bytes(tampon), ContentType=TYPE_CONTENU
+                    )
                 )
             else:
                 if tampon:
@@ -181,7 +185,9 @@ class StockageS3(Stockage):
 
     async def lister(self) -> AsyncIterator[ObjetStocke]:
         client = await self.client()
-        pages = aiter(client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self.prefixe))
+        pages = aiter(
+            client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self.prefixe)
+        )
         while (page := await _s3(anext(pages, None))) is not None:
             for objet in page.get("Contents", []):
                 cle = objet["Key"][len(self.prefixe) :]
@@ -191,10 +197,11 @@ class StockageS3(Stockage):
                     continue  # not one of the service's documents
                 yield ObjetStocke(cle, objet["LastModified"])
 
-
     async def envois_inacheves(self) -> AsyncIterator[EnvoiInacheve]:
         client = await self.client()
-        pages = aiter(client.get_paginator("list_multipart_uploads").paginate(Bucket=self.bucket, Prefix=self.prefixe))
+        pages = aiter(
+            client.get_paginator("list_multipart_uploads").paginate(Bucket=self.bucket, Prefix=self.prefixe)
+        )
         while (page := await _s3(anext(pages, None))) is not None:
             for envoi in page.get("Uploads", []):
                 cle = envoi["Key"][len(self.prefixe) :]
@@ -208,7 +215,9 @@ class StockageS3(Stockage):
         client = await self.client()
         try:
             await _s3(
-                client.abort_multipart_upload(Bucket=self.bucket, Key=self.nom_objet(envoi.cle), UploadId=envoi.ident)
+                client.abort_multipart_upload(
+                    Bucket=self.bucket, Key=self.nom_objet(envoi.cle), UploadId=envoi.ident
+                )
             )
         except StockageIndisponible as err:
             if not (isinstance(err.__cause__, ClientError) and _introuvable_envoi(err.__cause__)):

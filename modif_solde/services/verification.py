@@ -90,9 +90,7 @@ async def _executions_en_cours(client: Client) -> dict[str, _Execution]:
     }
 
 
-async def verifier(
-    sessions: SessionFactory, client: Client, le: datetime | None = None
-) -> list[Ecart]:
+async def verifier(sessions: SessionFactory, client: Client, le: datetime | None = None) -> list[Ecart]:
     """Every difference between the database and Temporal, in a stable order."""
     le = le or maintenant()
     async with sessions() as session:
@@ -144,7 +142,10 @@ async def verifier(
         if numero not in encore.ouvertes:
             continue  # closed since the first read: its workflow ending is the cycle's own end
         demande = demandes[modification.demande_id]
-        if demande.statut != StatutDemande.A_MODIFIER and encore.demandes.get(demande.numero) != StatutDemande.A_MODIFIER:
+        if (
+            demande.statut != StatutDemande.A_MODIFIER
+            and encore.demandes.get(demande.numero) != StatutDemande.A_MODIFIER
+        ):
             ecarts.append(
                 Ecart(
                     f"La modification {numero} est ouverte mais sa demande {demande.numero} "
@@ -186,7 +187,9 @@ async def verifier(
         if close is None:
             if execution.debut is None or le - execution.debut > TOLERANCE:
                 ecarts.append(
-                    Ecart(f"Le workflow {numero} est en cours mais la modification {numero} n'existe pas en base.")
+                    Ecart(
+                        f"Le workflow {numero} est en cours mais la modification {numero} n'existe pas en base."
+                    )
                 )
             continue
         cloturee_le = close.cloturee_le or close.ouverte_le
@@ -231,14 +234,18 @@ async def _relire(sessions: SessionFactory, modifications: set[str], demandes: s
             ).all()
         )
         lignes = (
-            await session.exec(select(Demande.numero, Demande.statut).where(col(Demande.numero).in_(demandes)))
+            await session.exec(
+                select(Demande.numero, Demande.statut).where(col(Demande.numero).in_(demandes))
+            )
         ).all()
         avec_ouverte = set(
             (
                 await session.exec(
                     select(Demande.numero)
                     .join(Modification, col(Modification.demande_id) == col(Demande.id))
-                    .where(col(Demande.numero).in_(demandes), Modification.statut == StatutModification.OUVERTE)
+                    .where(
+                        col(Demande.numero).in_(demandes), Modification.statut == StatutModification.OUVERTE
+                    )
                 )
             ).all()
         )
@@ -248,12 +255,18 @@ async def _relire(sessions: SessionFactory, modifications: set[str], demandes: s
 async def _toujours_ouverte(sessions: SessionFactory, numero: str) -> bool:
     """Read once more after its workflow was described (described after the re-read above)."""
     async with sessions() as session:
-        statut = (await session.exec(select(Modification.statut).where(Modification.numero == numero))).first()
+        statut = (
+            await session.exec(select(Modification.statut).where(Modification.numero == numero))
+        ).first()
     return statut == StatutModification.OUVERTE
 
 
 async def reparer(
-    sessions: SessionFactory, client: Client, stockage: Stockage, ecarts: list[Ecart], le: datetime | None = None
+    sessions: SessionFactory,
+    client: Client,
+    stockage: Stockage,
+    ecarts: list[Ecart],
+    le: datetime | None = None,
 ) -> list[str]:
     """Repair what is safe, each in its own transaction; one French line per repair done
     (or per repair given up because the situation changed meanwhile)."""
@@ -261,7 +274,9 @@ async def reparer(
     faits: list[str] = []
     for ecart in ecarts:
         if ecart.modification_a_clore is not None:
-            faits.append(await _clore(sessions, client, stockage, ecart.modification_a_clore, ecart.arret, le))
+            faits.append(
+                await _clore(sessions, client, stockage, ecart.modification_a_clore, ecart.arret, le)
+            )
         elif ecart.demande_a_remettre is not None:
             faits.append(await _remettre_en_cours(sessions, ecart.demande_a_remettre, le))
     return faits
@@ -369,9 +384,7 @@ async def supprimer_orphelins(
     faits: list[str] = []
     for objet in orphelins:
         async with sessions() as session:
-            reference = (
-                await session.exec(select(Piece.id).where(Piece.cle_stockage == objet.cle))
-            ).first()
+            reference = (await session.exec(select(Piece.id).where(Piece.cle_stockage == objet.cle))).first()
         if reference is not None:
             faits.append(f"Fichier {objet.cle} laissé : la pièce {reference} le référence désormais.")
             continue

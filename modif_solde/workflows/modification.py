@@ -53,7 +53,6 @@ with workflow.unsafe.imports_passed_through():
     )
 
 
-
 @dataclass(frozen=True)
 class CourrielEnFile:
     """An e-mail waiting its turn, with the action that caused it (request id and caller,
@@ -492,7 +491,9 @@ class ModificationWorkflow:
 
     def _envoyer_plus_tard(self, type_courriel: TypeCourriel, discriminant: str = "") -> None:
         courriel = CourrielActivite(
-            modification_numero=self._entree.modification_numero, type=type_courriel, discriminant=discriminant
+            modification_numero=self._entree.modification_numero,
+            type=type_courriel,
+            discriminant=discriminant,
         )
         self._courriels.append(CourrielEnFile(courriel, appel_courant.get()))
 

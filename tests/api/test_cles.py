@@ -220,7 +220,9 @@ def _verificateur_fichier(jwks: Path, taille_cache: int = 4096) -> Verificateur:
     return Verificateur(Settings(JWT_JWKS_FICHIER=jwks, JWT_JWKS_RELECTURE="PT0S"), taille_cache=taille_cache)
 
 
-async def test_un_jeton_deja_verifie_n_est_pas_reverifie(jwks: Path, cle1: PrivateKey, decodages: list[str]) -> None:
+async def test_un_jeton_deja_verifie_n_est_pas_reverifie(
+    jwks: Path, cle1: PrivateKey, decodages: list[str]
+) -> None:
     verificateur = _verificateur_fichier(jwks)
     jeton = emettre_jeton(cle1, "operateur.test", Role.OPERATEUR, "50961588600025", kid="cle-1")
     for _ in range(5):
@@ -243,7 +245,9 @@ async def test_un_jeton_retenu_est_refuse_quand_sa_cle_est_remplacee_sous_le_mem
 async def test_un_jeton_retenu_est_refuse_une_fois_expire(jwks: Path, cle1: PrivateKey) -> None:
     verificateur = _verificateur_fichier(jwks)
     # Expired 29 s ago: still within the 30 s tolerance for clock differences, for one second.
-    jeton = emettre_jeton(cle1, "gestionnaire.test", Role.GESTIONNAIRE, duree=timedelta(seconds=-29), kid="cle-1")
+    jeton = emettre_jeton(
+        cle1, "gestionnaire.test", Role.GESTIONNAIRE, duree=timedelta(seconds=-29), kid="cle-1"
+    )
     assert (await verificateur.lire(jeton)).role == Role.GESTIONNAIRE
     await asyncio.sleep(1.2)
     with pytest.raises(JetonInvalide):
@@ -424,7 +428,9 @@ async def test_jwks_par_url_garde_en_cache_et_relit_pour_un_kid_inconnu(
     assert serveur_jwks.lectures == 1  # kept in cache
 
     serveur_jwks.publier({"cle-1": cle1, "cle-2": cle2})  # the rotation: key 2 published
-    assert (await verificateur.lire(_jeton(cle2, "cle-2"))).role == Role.GESTIONNAIRE  # unknown kid: read again
+    assert (
+        await verificateur.lire(_jeton(cle2, "cle-2"))
+    ).role == Role.GESTIONNAIRE  # unknown kid: read again
     assert serveur_jwks.lectures == 2
     assert (await verificateur.lire(_jeton(cle1, "cle-1"))).role == Role.GESTIONNAIRE
     assert serveur_jwks.lectures == 2

@@ -22,7 +22,9 @@ BROUILLON = "/api/v1/modifications/FINMSS009266M1/brouillon"
 # 2 MB of empty objects: what a JSON parser turns into half a million dicts.
 ATTAQUE = b"[" + b"{}," * 699_999 + b"{}]"
 JSON = {"Content-Type": "application/json"}
-OPERATEUR = {"Authorization": f"Bearer {emettre_jeton(DEV_JWT_SECRET, 'op', Role.OPERATEUR, '50961588600025')}"}
+OPERATEUR = {
+    "Authorization": f"Bearer {emettre_jeton(DEV_JWT_SECRET, 'op', Role.OPERATEUR, '50961588600025')}"
+}
 GESTIONNAIRE = {"Authorization": f"Bearer {emettre_jeton(DEV_JWT_SECRET, 'ge', Role.GESTIONNAIRE)}"}
 
 
@@ -100,15 +102,24 @@ async def test_chaque_route_plafonne_son_corps_en_francais(api: tuple[str, psuti
         assert time.monotonic() - debut < 0.1
         assert refus["title"] == "Contenu trop volumineux"
         assert refus["detail"] == "Le corps de la requête dépasse la taille maximale (64 Ko)."
-        probleme(await client.patch(BROUILLON, content=en_morceaux(ATTAQUE), headers={**JSON, **OPERATEUR}), 413)
+        probleme(
+            await client.patch(BROUILLON, content=en_morceaux(ATTAQUE), headers={**JSON, **OPERATEUR}), 413
+        )
         # An action, an opening: the same small cap.
-        for chemin in ("/api/v1/modifications/FINMSS009266M1/retirer", "/api/v1/demandes/FINMSS009266/modifications"):
+        for chemin in (
+            "/api/v1/modifications/FINMSS009266M1/retirer",
+            "/api/v1/demandes/FINMSS009266/modifications",
+        ):
             probleme(await client.post(chemin, content=ATTAQUE, headers={**JSON, **GESTIONNAIRE}), 413)
         # The import: its own cap (MODIF_SOLDE_IMPORT_TAILLE_MAX, 1 MiB here).
         grand = b'{"numero": "' + b"9" * (2 * 1024 * 1024) + b'"}'
-        refus = probleme(await client.post("/api/v1/demandes", content=grand, headers={**JSON, **OPERATEUR}), 413)
+        refus = probleme(
+            await client.post("/api/v1/demandes", content=grand, headers={**JSON, **OPERATEUR}), 413
+        )
         assert refus["detail"] == "Le corps de la requête dépasse la taille maximale (1 Mo)."
         # Under its cap, the body is read and checked as usual (422: not an import document).
         petit = b'{"numero": "' + b"9" * (512 * 1024) + b'"}'
-        assert (await client.post("/api/v1/demandes", content=petit, headers={**JSON, **OPERATEUR})).status_code == 422
+        assert (
+            await client.post("/api/v1/demandes", content=petit, headers={**JSON, **OPERATEUR})
+        ).status_code == 422
         assert pic_memoire(processus) - pic < 20 * 1024 * 1024

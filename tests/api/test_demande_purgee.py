@@ -27,9 +27,13 @@ async def test_la_page_le_dit_et_l_ouverture_est_refusee(
 
     page = (await http.get("/api/v1/demandes/FINMSS009266", headers=OPERATEUR)).json()
     assert page["purgee_le"] is not None and page["pieces"] == []
-    assert page["informations"]["contact_support_courriel"] == "" and page["coordonnees_bancaires"]["iban_masque"] == ""
+    assert (
+        page["informations"]["contact_support_courriel"] == ""
+        and page["coordonnees_bancaires"]["iban_masque"] == ""
+    )
     assert page["montants"]["solde"]["valeur"] == "58588.30"
     refus = probleme(
-        await http.post("/api/v1/demandes/FINMSS009266/modifications", json=OUVERTURE, headers=GESTIONNAIRE), 409
+        await http.post("/api/v1/demandes/FINMSS009266/modifications", json=OUVERTURE, headers=GESTIONNAIRE),
+        409,
     )
     assert "durée de conservation atteinte" in refus["detail"]

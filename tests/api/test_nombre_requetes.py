@@ -56,7 +56,9 @@ async def deux_demandes(factory: SessionFactory, stockage: Stockage, seed: dict[
     await creer_demande_riche(factory, stockage, grande, n=10)
 
 
-async def compter(appli: FastAPI, client: httpx.AsyncClient, chemin: str, entetes: dict[str, str]) -> tuple[int, Any]:
+async def compter(
+    appli: FastAPI, client: httpx.AsyncClient, chemin: str, entetes: dict[str, str]
+) -> tuple[int, Any]:
     with compter_requetes(appli.state.engine, appli.state.engine_lecture) as requetes:
         reponse = await client.get(chemin, headers=entetes)
     assert reponse.status_code == 200, reponse.text
@@ -87,7 +89,9 @@ async def test_the_request_page_takes_a_few_statements_whatever_it_holds(
         assert ouverte["numero"] == f"{numero}M{n + 1}"
         assert [p["nom_fichier"] for p in ouverte["pieces_ajoutees"]] == [f"piece-{n + 1}.pdf"]
         assert ouverte["changements"][0]["nouvelle_valeur"] == f"01 02 03 04 {n + 1:02d}"
-        assert {p["origine"] for p in page["pieces"]} == {"import"} | {f"{numero}M{r}" for r in range(1, n + 2)}
+        assert {p["origine"] for p in page["pieces"]} == {"import"} | {
+            f"{numero}M{r}" for r in range(1, n + 2)
+        }
         assert nombres[n] <= PAGE_MAX
     assert nombres[1] == nombres[10]
 

@@ -21,7 +21,9 @@ _A_PURGER = sa.text("purgee_le IS NULL AND statut = 'en_cours'")
 
 def upgrade() -> None:
     with op.batch_alter_table("demande") as batch:
-        batch.add_column(sa.Column("purgee_le", modif_solde.models.types.UTCDateTime(timezone=True), nullable=True))
+        batch.add_column(
+            sa.Column("purgee_le", modif_solde.models.types.UTCDateTime(timezone=True), nullable=True)
+        )
     # The daily purge's candidates: requests not yet purged, by their last closing.
     op.create_index(
         "ix_demande_a_purger",
