@@ -168,9 +168,17 @@ def _decoder_base64(valeur: Any) -> bytes:
     return verifier_pdf(contenu)
 
 
+NOM_FICHIER_MAX = 255
+
+
 def nom_de_fichier(valeur: Any) -> Any:
-    """Keep only the last path component of a user's file name; it is shown, never used as a path."""
+    """Keep only the last path component of a user's file name; it is shown, never used as a path.
+    The name as given is bounded too (the schema's `maxLength`)."""
     if isinstance(valeur, str):
+        if len(valeur) > NOM_FICHIER_MAX:
+            raise PydanticCustomError(
+                "regle", "ne doit pas dépasser {max} caractères", {"max": NOM_FICHIER_MAX}
+            )
         valeur = valeur.replace("\\", "/").rsplit("/", 1)[-1].strip()
     return valeur
 
@@ -187,7 +195,7 @@ def schema_nom_de_fichier(schema: dict[str, Any]) -> None:
 NomFichier = Annotated[
     str,
     BeforeValidator(nom_de_fichier),
-    Field(min_length=1, max_length=255, json_schema_extra=schema_nom_de_fichier),
+    Field(min_length=1, max_length=NOM_FICHIER_MAX, json_schema_extra=schema_nom_de_fichier),
     AfterValidator(sans_caracteres_de_controle),
 ]
 # A PDF in base64: it starts with `%PDF-` (`JVBERi0`), in whole groups of four characters.

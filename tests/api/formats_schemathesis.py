@@ -1,5 +1,5 @@
 """What schemathesis must know to draw valid values of the formats the OpenAPI document names
-(`siret`, `iban`, `bic`, `telephone-fr`, `email`, `uri`) and of the one rule of the import no
+(`siret`, `iban`, `bic`, `telephone-fr`, `courriel`, `url-web`) and of the one rule of the import no
 JSON Schema can state (`montants.solde` = `engagement_solde` − `avance`).
 
 The schema states each format's pattern and lengths; a checksum (SIRET, IBAN), a numbering plan
@@ -16,6 +16,7 @@ from typing import Any
 
 import schemathesis
 from hypothesis import strategies as st
+from pydantic import TypeAdapter
 from schwifty import IBAN
 from stdnum import luhn
 
@@ -59,26 +60,41 @@ URL = st.from_regex(
     r"\Ahttps?://[a-z0-9]{1,20}(?:\.[a-z0-9]{1,20})*\.(?:fr|com|org)(?:/[A-Za-z0-9._~-]{0,30})?\Z"
 ).filter(lambda v: accepte(regles.verifier_url, v))
 
-schemathesis.openapi.format("siret", SIRET)
-schemathesis.openapi.format("iban", IBAN_FR)
-schemathesis.openapi.format("bic", BIC)
-schemathesis.openapi.format("telephone-fr", TELEPHONE)
-schemathesis.openapi.format("email", COURRIEL)
-schemathesis.openapi.format("uri", URL)
+
+def jusqu_a(valeurs: st.SearchStrategy[str], longueur_max: int) -> st.SearchStrategy[str]:
+    """Valid values, padded with trailing spaces (the rules trim them) up to any length within
+    the schema's `maxLength`: schemathesis asks a format for values at its length bounds."""
+
+    def remplir(valeur: str) -> st.SearchStrategy[str]:
+        reste = max(longueur_max - len(valeur), 0)
+        # The bounds themselves often: they are what schemathesis' coverage phase asks for.
+        bornes = st.sampled_from(sorted({0, 1, max(reste - 1, 0), reste}))
+        return st.one_of(bornes, st.integers(min_value=0, max_value=reste)).map(lambda n: valeur + " " * n)
+
+    return valeurs.flatmap(remplir)
+
+
+def longueur_max(annotation: Any) -> int:
+    """The `maxLength` the rule states (`regles.Siret`…), as the schema does."""
+    return int(TypeAdapter(annotation).json_schema()["maxLength"])
+
+
+schemathesis.openapi.format("siret", jusqu_a(SIRET, longueur_max(regles.Siret)))
+schemathesis.openapi.format("iban", jusqu_a(IBAN_FR, longueur_max(regles.Iban)))
+schemathesis.openapi.format("bic", jusqu_a(BIC, longueur_max(regles.Bic)))
+schemathesis.openapi.format("telephone-fr", jusqu_a(TELEPHONE, longueur_max(regles.Telephone)))
+schemathesis.openapi.format("courriel", jusqu_a(COURRIEL, longueur_max(regles.Courriel)))
+schemathesis.openapi.format("url-web", jusqu_a(URL, longueur_max(regles.UrlWeb)))
 
 
 def _montant(valeur: Any) -> bool:
     return isinstance(valeur, str) and accepte(regles.verifier_montant, valeur)
 
 
-@schemathesis.hook("map_body")
-def solde_egal_engagement_moins_avance(context: Any, body: Any) -> Any:
+def accorder_montants(body: Any) -> Any:
     """An import whose three amounts are valid amounts gets `solde` = `engagement_solde` −
-    `avance` (the two ordered so that the difference is not negative). Bodies drawn to break
-    the schema keep their broken amount: only valid amounts are touched."""
-    operation = context.operation
-    if operation is None or (operation.method.upper(), operation.path) != ("POST", "/api/v1/demandes"):
-        return body
+    `avance` (the two ordered so that the difference is not negative). A body drawn to break
+    the schema keeps its broken amount: only valid amounts are touched."""
     montants = body.get("montants") if isinstance(body, dict) else None
     if not isinstance(montants, dict) or not all(
         _montant(montants.get(cle)) for cle in ("avance", "engagement_solde", "solde")
@@ -94,3 +110,11 @@ def solde_egal_engagement_moins_avance(context: Any, body: Any) -> Any:
             "solde": str(engagement - avance),
         },
     }
+
+
+@schemathesis.hook
+def before_call(context: Any, case: Any, kwargs: dict[str, Any]) -> None:
+    """Before each call of every phase (schemathesis then checks the case again against the
+    schema, so a positive case stays positive)."""
+    if (case.method.upper(), case.operation.path) == ("POST", "/api/v1/demandes"):
+        case.body = accorder_montants(case.body)
