@@ -136,7 +136,8 @@ class AjoutPiece(BaseModel):
     """Une pièce ajoutée à la modification : son type et le document PDF (multipart)."""
 
     type: TypePieceAjoutable = Field(description="Le type de la pièce")
-    fichier: UploadFile = Field(description="Le document PDF")
+    # `binary`: generated clients send it as a file part.
+    fichier: UploadFile = Field(description="Le document PDF", json_schema_extra={"format": "binary"})
 
 
 @router.post(
