@@ -260,17 +260,23 @@ UrlWeb = Annotated[
 Siret = Annotated[
     str,
     BeforeValidator(_texte),
-    Field(min_length=SIRET_CHIFFRES, max_length=20),
-    etat_dans_le_schema(format="siret", description=f"{SIRET_CHIFFRES} chiffres, clé de contrôle (Luhn)"),
+    Field(max_length=20),
+    # The minimum is the checker's (its message names the SIRET): the schema states it.
+    etat_dans_le_schema(
+        format="siret",
+        minLength=SIRET_CHIFFRES,
+        description=f"{SIRET_CHIFFRES} chiffres, clé de contrôle (Luhn)",
+    ),
     AfterValidator(sans_caracteres_de_controle),
     AfterValidator(verifier_siret),
 ]
 Iban = Annotated[
     str,
     BeforeValidator(_texte),
-    Field(min_length=IBAN_LONGUEUR_MIN, max_length=50),
+    Field(max_length=50),
     etat_dans_le_schema(
         format="iban",
+        minLength=IBAN_LONGUEUR_MIN,
         description=f"Un IBAN ({IBAN_LONGUEUR_MIN} à {IBAN_LONGUEUR_MAX} caractères, clé de contrôle), "
         "espaces admis",
     ),
@@ -280,9 +286,11 @@ Iban = Annotated[
 Bic = Annotated[
     str,
     BeforeValidator(_texte),
-    Field(min_length=BIC_LONGUEUR_MIN, max_length=BIC_LONGUEUR_MAX),
+    Field(max_length=BIC_LONGUEUR_MAX),
     etat_dans_le_schema(
-        format="bic", description=f"Un BIC ({BIC_LONGUEUR_MIN} ou {BIC_LONGUEUR_MAX} caractères)"
+        minLength=BIC_LONGUEUR_MIN,
+        format="bic",
+        description=f"Un BIC ({BIC_LONGUEUR_MIN} ou {BIC_LONGUEUR_MAX} caractères)",
     ),
     AfterValidator(sans_caracteres_de_controle),
     AfterValidator(normaliser_bic),
