@@ -6,16 +6,16 @@
 # a read-only root filesystem suits it (the Kubernetes Deployment sets one).
 
 # The portal's front-end assets (DSFR, htmx) from npm, pinned by package-lock.json; only the
-# files a page loads are kept (the DSFR terms are accepted in .dsfr.yml).
+# files a page loads are kept (the DSFR terms are accepted in .dsfr.yml); not the development
+# tools (vnu-jar, the HTML checker of the tests, which would fetch a Java here).
 # Node 24 "Krypton": the Active LTS line (supported until April 2028).
 FROM node:24.19.0-slim AS assets
 WORKDIR /assets
 COPY package.json package-lock.json .dsfr.yml ./
-RUN npm ci --no-audit --no-fund \
+RUN npm ci --omit=dev --no-audit --no-fund \
     && D=node_modules/@gouvfr/dsfr/dist && V=vendor \
-    && mkdir -p $V/dsfr/utility/icons $V/htmx \
-    && cp -r $D/dsfr.min.css $D/dsfr.module.min.js $D/dsfr.nomodule.min.js $D/fonts $D/icons $D/favicon $V/dsfr/ \
-    && cp $D/utility/icons/icons.min.css $V/dsfr/utility/icons/ \
+    && mkdir -p $V/dsfr $V/htmx \
+    && cp -r $D/dsfr.module.min.js $D/dsfr.nomodule.min.js $D/fonts $D/icons $D/favicon $V/dsfr/ \
     && cp node_modules/htmx.org/dist/htmx.min.js $V/htmx/
 
 
@@ -34,7 +34,13 @@ COPY pyproject.toml README.md ./
 COPY modif_solde ./modif_solde
 COPY --from=assets /assets/vendor ./modif_solde/pages/static/vendor
 # A regular (non-editable) install: the package data (email_templates, migrations) lands in site-packages.
-RUN pip install .
+# Then, in the installed package, the DSFR parts the pages use in one stylesheet and every static
+# file precompressed under its content-hashed name (modif_solde/pages/statiques.py).
+COPY --from=assets /assets/node_modules/@gouvfr/dsfr/dist /tmp/dsfr
+RUN pip install . \
+    && python -W ignore -m modif_solde.pages.statiques --dsfr /tmp/dsfr \
+        --dossier "$(python -c 'import modif_solde.pages.statiques as s; print(s.STATIQUES)')" \
+    && rm -rf /tmp/dsfr
 
 
 FROM python:3.11.16-slim

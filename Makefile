@@ -20,7 +20,7 @@ HAPROXY := /usr/sbin/haproxy
 CHECKOV_VERSION := 3.3.30
 CHECKOV := .outils/checkov/bin/checkov
 
-.PHONY: install run test test-fautes test-replicas lint bench bench-rapide clean captures navigateur prometheus wrk nginx alertmanager checkov haproxy
+.PHONY: install run test test-fautes test-replicas lint bench bench-rapide clean captures navigateur java prometheus wrk nginx alertmanager checkov haproxy
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,23 +28,30 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[local,dev,bench]'
 	touch $(STAMP)
 
-$(ASSETS): package.json package-lock.json .dsfr.yml
+$(ASSETS): package.json package-lock.json .dsfr.yml modif_solde/pages/statiques.py $(STAMP)
 	npm ci --no-audit --no-fund --silent
 	@# npm 11 may skip install scripts: DSFR's own check of the accepted terms runs here anyway.
 	INIT_CWD=$(CURDIR) node node_modules/@gouvfr/dsfr/scripts/preinstall.js
 	rm -rf $(VENDOR)
-	mkdir -p $(VENDOR)/dsfr/utility/icons $(VENDOR)/htmx $(VENDOR)/swagger-ui
-	cp -r $(DSFR)/dsfr.min.css $(DSFR)/dsfr.module.min.js $(DSFR)/dsfr.nomodule.min.js \
+	mkdir -p $(VENDOR)/dsfr $(VENDOR)/htmx $(VENDOR)/swagger-ui
+	cp -r $(DSFR)/dsfr.module.min.js $(DSFR)/dsfr.nomodule.min.js \
 		$(DSFR)/fonts $(DSFR)/icons $(DSFR)/favicon $(VENDOR)/dsfr/
-	cp $(DSFR)/utility/icons/icons.min.css $(VENDOR)/dsfr/utility/icons/
 	cp node_modules/htmx.org/dist/htmx.min.js $(VENDOR)/htmx/
 	cp node_modules/swagger-ui-dist/swagger-ui-bundle.js node_modules/swagger-ui-dist/swagger-ui.css $(VENDOR)/swagger-ui/
+	@# Only the DSFR parts the pages use, in one stylesheet; then every static file precompressed
+	@# (gzip, brotli) under its content-hashed name (modif_solde/pages/statiques.py).
+	$(BIN)/python -W ignore -m modif_solde.pages.statiques --dsfr $(DSFR)
 	touch $(ASSETS)
 
 # Debian's Chromium for the browser tests (Playwright's own download cannot work here).
 navigateur:
 	@test -x $(CHROMIUM) || { apt-get update -q && apt-get install -y --no-install-recommends chromium fonts-liberation; } \
 		|| { echo "Installez Chromium : apt-get install -y --no-install-recommends chromium fonts-liberation" >&2; exit 1; }
+
+# A Java (11 or later) for the W3C Nu HTML Checker (npm vnu-jar) of tests/pages/test_validation_html.py.
+java:
+	@command -v java >/dev/null || { apt-get update -q && apt-get install -y --no-install-recommends default-jre-headless; } \
+		|| { echo "Installez Java : apt-get install -y --no-install-recommends default-jre-headless" >&2; exit 1; }
 
 # Debian's Prometheus: promtool checks and unit-tests the alert rules, the server runs in the
 # scrape test on a port of its own. The package's own service is stopped and disabled right
@@ -83,17 +90,19 @@ haproxy:
 		&& { systemctl disable --now haproxy >/dev/null 2>&1 || service haproxy stop >/dev/null 2>&1 || true; }; } \
 		|| { echo "Installez haproxy : apt-get install -y --no-install-recommends haproxy" >&2; exit 1; }
 
-install: $(STAMP) $(ASSETS) navigateur prometheus nginx alertmanager checkov haproxy
+install: $(STAMP) $(ASSETS) navigateur java prometheus nginx alertmanager checkov haproxy
 
 run: $(STAMP) $(ASSETS)
 	$(BIN)/modif-solde dev
 
 lint: $(STAMP)
-	$(BIN)/ruff check modif_solde tests $(wildcard bench)
+	$(BIN)/ruff check modif_solde tests outils $(wildcard bench)
+	$(BIN)/ruff format --check --quiet .
+	$(BIN)/lint-imports
 	$(BIN)/mypy
 
 # The replicas test (two APIs, two workers, ~1.5 min) runs on its own: `make test-replicas`, also run by CI.
-test: $(STAMP) $(ASSETS) navigateur prometheus nginx alertmanager checkov haproxy lint
+test: $(STAMP) $(ASSETS) navigateur java prometheus nginx alertmanager checkov haproxy lint
 	$(BIN)/pytest -q -m "not replicas"
 
 # The fault suite alone (it is part of `make test` too): real processes killed mid-cycle.
@@ -104,8 +113,9 @@ test-fautes: $(STAMP)
 test-replicas: $(STAMP)
 	$(BIN)/pytest -q -m replicas tests/replicas
 
+# The portal's screenshots (docs/portail.md): a development tool, outside the package.
 captures: $(STAMP) $(ASSETS) navigateur
-	$(BIN)/modif-solde captures
+	$(BIN)/python -m outils.captures
 
 # Debian's wrk, the bench's HTTP load generator for the closed-loop reads.
 wrk:
@@ -120,4 +130,4 @@ bench-rapide: $(STAMP) wrk
 	$(BIN)/python -m bench --rapide --sortie $(or $(SORTIE),/tmp/modif-solde-bench-rapide)
 
 clean:
-	rm -rf $(VENV) .outils node_modules $(VENDOR) .data .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .outils node_modules $(VENDOR) .data .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

@@ -34,7 +34,20 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
-from bench import bases, charge, file, ouvert, portail, profil, rapport, requetes, sablier, wrk
+from bench import (
+    bases,
+    charge,
+    file,
+    lighthouse,
+    ouvert,
+    pilotage,
+    portail,
+    profil,
+    rapport,
+    requetes,
+    sablier,
+    wrk,
+)
 from bench.instantane import DEPOT
 from bench.jetons import ecrire_jwks, emettre_jeton
 from bench.processus import BIN, PYTHON, CompteurCpu, Enfant, Enfants, port_libre, rss_mo
@@ -70,7 +83,9 @@ class Options:
     source: Path | None
     sortie: Path
     seulement: str | None = None
+    lighthouse: bool = True
     file_demandes: int = file.DEMANDES
+    pilotage_demandes: int = pilotage.DEMANDES
     duree_ouverte: float = 15.0
     recherche: int = len(ouvert.RECHERCHE)
     deux_workers: bool = True
@@ -294,6 +309,14 @@ async def phase_base(ctx: Contexte, base: str) -> tuple[dict[str, Any], dict[str
         "MODIF_SOLDE_PORTAIL_URL": "https://portail.banc.modif-solde.fr",
         "MODIF_SOLDE_MAIL_FROM": "Portail Ségur Numérique <ne-pas-repondre@banc.modif-solde.fr>",
         "MODIF_SOLDE_GESTIONNAIRES_COURRIEL": "gestionnaires@banc.modif-solde.fr",
+        # The legal pages' settings production requires (docs/reglages.md, « Pages légales »).
+        "MODIF_SOLDE_EDITEUR": "Éditeur du banc, 1 rue du Banc, 75000 Paris",
+        "MODIF_SOLDE_DIRECTEUR_PUBLICATION": "Directeur de la publication du banc",
+        "MODIF_SOLDE_HEBERGEUR": "Hébergeur du banc, 1 rue du Banc, 75000 Paris",
+        "MODIF_SOLDE_CONTACT_COURRIEL": "contact@banc.modif-solde.fr",
+        "MODIF_SOLDE_DPO_CONTACT": "dpo@banc.modif-solde.fr",
+        "MODIF_SOLDE_ACCESSIBILITE_STATUT": "non conforme",
+        "MODIF_SOLDE_DUREE_CONSERVATION": "P5Y",
     }
     pile = Pile(base, url, task_queue, env, api_url)
     distributions: dict[str, list[float]] = {}
@@ -974,6 +997,15 @@ async def executer(opts: Options, enfants: Enfants, dossier: Path, nettoyage: Ne
             resultats["file_de_travail"] = await file.mesurer(opts.pg_admin, opts.file_demandes)
             nettoyage.pg_admin_file = None
             ctx.phases["file_de_travail"] = round(time.monotonic() - debut, 1)
+        if "postgresql" in opts.bases and opts.pilotage_demandes > 0:
+            debut = time.monotonic()
+            resultats["pilotage"] = await pilotage.mesurer(opts.pg_admin, opts.pilotage_demandes)
+            ctx.phases["pilotage"] = round(time.monotonic() - debut, 1)
+
+        if opts.lighthouse:
+            debut = time.monotonic()
+            resultats["lighthouse"] = await lighthouse.mesurer()
+            ctx.phases["lighthouse"] = round(time.monotonic() - debut, 1)
 
         for r in par_base.values():
             r["objectifs"] = rapport.evaluer(r, resultats)
@@ -1141,6 +1173,19 @@ async def executer_sablier(opts: Options, dossier: Path) -> dict[str, Any]:
     return resultats
 
 
+async def executer_pilotage(opts: Options) -> dict[str, Any]:
+    """`--seulement pilotage`: the dashboard and the export alone, no Temporal, its own JSON file."""
+    debut = time.monotonic()
+    await bases.verifier_pg(opts.pg_admin)
+    mesure = await pilotage.mesurer(opts.pg_admin, opts.pilotage_demandes)
+    resultats, chemin = ecrire_seul(opts, "pilotage", {"pilotage": mesure}, debut)
+    print()
+    print("\n".join(pilotage.tableau(mesure)))
+    print()
+    journal.info("résultats : %s", chemin)
+    return resultats
+
+
 async def executer_file(opts: Options, nettoyage: Nettoyage) -> dict[str, Any]:
     """`--seulement file`: the work queue scenario alone, no Temporal, its own JSON file."""
     debut = time.monotonic()
@@ -1153,6 +1198,18 @@ async def executer_file(opts: Options, nettoyage: Nettoyage) -> dict[str, Any]:
     resultats, chemin = ecrire_seul(opts, "file", {"file_de_travail": mesure}, debut)
     print()
     print("\n".join(file.tableau(mesure)))
+    print()
+    journal.info("résultats : %s", chemin)
+    return resultats
+
+
+async def executer_lighthouse(opts: Options) -> dict[str, Any]:
+    """`--seulement lighthouse`: the two pages on a phone, alone, their own JSON file."""
+    debut = time.monotonic()
+    mesure = await lighthouse.mesurer()
+    resultats, chemin = ecrire_seul(opts, "lighthouse", {"lighthouse": mesure}, debut)
+    print()
+    print("\n".join(lighthouse.tableau(mesure)))
     print()
     journal.info("résultats : %s", chemin)
     return resultats
@@ -1172,6 +1229,7 @@ RAPIDE: dict[str, Any] = {
     "duree_ouverte": 1.0,
     "recherche": 1,
     "file_demandes": 2000,
+    "pilotage_demandes": 2000,
 }
 
 
@@ -1219,10 +1277,24 @@ def _arguments(argv: list[str] | None) -> Options:
     )
     parser.add_argument(
         "--seulement",
-        choices=["file", "sablier"],
+        choices=["file", "sablier", "lighthouse", "pilotage"],
         default=None,
         help="un seul scénario : « file » (la file de travail des gestionnaires, PostgreSQL, sans "
-        "Temporal) ou « sablier » (les cycles de 20 jours, seuls sur la machine)",
+        "Temporal), « sablier » (les cycles de 20 jours, seuls sur la machine), « lighthouse » "
+        "(les pages de la demande et de la modification sur un téléphone, poids compris) ou "
+        "« pilotage » (le tableau de bord et l'export de la file, PostgreSQL, sans Temporal)",
+    )
+    parser.add_argument(
+        "--sans-lighthouse",
+        action="store_true",
+        help="ne pas mesurer les pages avec Lighthouse à la fin du banc",
+    )
+    parser.add_argument(
+        "--pilotage-demandes",
+        type=int,
+        default=pilotage.DEMANDES,
+        help=f"demandes du tableau de bord et de l'export mesurés sur PostgreSQL, 0 pour s'en passer "
+        f"(défaut : {pilotage.DEMANDES})",
     )
     parser.add_argument(
         "--file-demandes",
@@ -1271,6 +1343,10 @@ def _arguments(argv: list[str] | None) -> Options:
         parser.error("--n et --attente : 99 999 au plus (numéros FINMSS<base><5 chiffres>)")
     if not 0 <= args.file_demandes <= 999_999 or (args.seulement == "file" and args.file_demandes == 0):
         parser.error("--file-demandes : de 1 à 999 999 (numéros FINMSS<6 chiffres>)")
+    if not 0 <= args.pilotage_demandes <= 999_999 or (
+        args.seulement == "pilotage" and args.pilotage_demandes == 0
+    ):
+        parser.error("--pilotage-demandes : de 1 à 999 999 (numéros FINMSS<6 chiffres>)")
     return Options(
         n=args.n,
         concurrence=args.concurrence,
@@ -1287,7 +1363,9 @@ def _arguments(argv: list[str] | None) -> Options:
         source=args.source,
         sortie=args.sortie,
         seulement=args.seulement,
+        lighthouse=not args.sans_lighthouse,
         file_demandes=args.file_demandes,
+        pilotage_demandes=args.pilotage_demandes,
         duree_ouverte=args.duree_ouverte,
         recherche=args.recherche,
         deux_workers=not args.sans_deux_workers,
@@ -1391,8 +1469,12 @@ def main(argv: list[str] | None = None, dossier: Path | None = None, code: Path 
     try:
         if opts.seulement == "file":
             boucle_bornee(executer_file(opts, nettoyage))
+        elif opts.seulement == "pilotage":
+            boucle_bornee(executer_pilotage(opts))
         elif opts.seulement == "sablier":
             boucle_bornee(executer_sablier(opts, dossier))
+        elif opts.seulement == "lighthouse":
+            boucle_bornee(executer_lighthouse(opts))
         else:
             boucle_bornee(executer(opts, enfants, dossier, nettoyage))
         reussi = True

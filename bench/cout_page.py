@@ -96,7 +96,9 @@ async def mesurer(base: str, appels: int) -> None:
         app = create_app(settings)
         api_op = {"Authorization": f"Bearer {emettre_jeton(SECRET, 'op', Role.OPERATEUR, SIRET)}"}
         api_ge = {"Authorization": f"Bearer {emettre_jeton(SECRET, 'ge', Role.GESTIONNAIRE)}"}
-        page_op = {"Cookie": f"{COOKIE}={await ouvrir_session(url, 'op', SIRET, 'operateur@sci-voiture.example')}"}
+        page_op = {
+            "Cookie": f"{COOKIE}={await ouvrir_session(url, 'op', SIRET, 'operateur@sci-voiture.example')}"
+        }
         page_ge = {"Cookie": f"{COOKIE}={await ouvrir_session(url, 'ge', SIRET, COURRIEL_GESTIONNAIRE)}"}
         cas = [
             ("API page, opérateur", f"/api/v1/demandes/{numero}", api_op),

@@ -26,7 +26,7 @@ DEMANDES = 100_000
 OPERATEURS = 20_000
 # One request in ten is `a_modifier` with an open modification (10,000 at 100,000).
 PAS_OUVERTES = 10
-PAR_PAGE = 50  # the page's size (modif_solde/pages/gestionnaire.py)
+PAR_PAGE = 50  # the page's size (modif_solde/pages/file.py)
 PAGE_PROFONDE = 1_000
 MESURES = 15
 CIBLE_MS = 100.0
@@ -116,22 +116,22 @@ def _scenarios(demandes: int) -> list[tuple[str, str, FiltresFile, int]]:
     ]
 
 
-async def _recreer(admin: str) -> str:
+async def _recreer(admin: str, base: str = BASE) -> str:
     conn = await asyncpg.connect(admin, timeout=10)
     try:
-        await conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", BASE)
-        await conn.execute(f'DROP DATABASE IF EXISTS "{BASE}"')
-        await conn.execute(f'CREATE DATABASE "{BASE}"')
+        await conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", base)
+        await conn.execute(f'DROP DATABASE IF EXISTS "{base}"')
+        await conn.execute(f'CREATE DATABASE "{base}"')
     finally:
         await conn.close()
-    return admin.rsplit("/", 1)[0] + f"/{BASE}"
+    return admin.rsplit("/", 1)[0] + f"/{base}"
 
 
-async def supprimer(admin: str) -> None:
+async def supprimer(admin: str, base: str = BASE) -> None:
     conn = await asyncpg.connect(admin, timeout=10)
     try:
-        await conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", BASE)
-        await conn.execute(f'DROP DATABASE IF EXISTS "{BASE}"')
+        await conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", base)
+        await conn.execute(f'DROP DATABASE IF EXISTS "{base}"')
     finally:
         await conn.close()
 

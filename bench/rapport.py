@@ -13,7 +13,7 @@ matplotlib.use("Agg")  # no display: files only
 import matplotlib.pyplot as plt
 import numpy as np
 
-from bench import file, ouvert, portail
+from bench import file, lighthouse, ouvert, pilotage, portail
 
 # (key, label, target text, test): the targets the service is held to, in its own units.
 OBJECTIFS: list[tuple[str, str, str, Any]] = [
@@ -190,6 +190,10 @@ def tableau(resultats: dict[str, Any]) -> str:
             ]
     if "file_de_travail" in resultats:
         lignes += ["", *file.tableau(resultats["file_de_travail"])]
+    if "lighthouse" in resultats:
+        lignes += ["", *lighthouse.tableau(resultats["lighthouse"])]
+    if "pilotage" in resultats:
+        lignes += ["", *pilotage.tableau(resultats["pilotage"])]
     lignes += ["", "CPU par phase, en % d'un cœur (2 cœurs = 200 %) :"]
     for base in bases:
         for phase in (

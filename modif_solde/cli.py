@@ -1,5 +1,5 @@
 """The `modif-solde` console command: dev, api, worker, token, cles, import, gestionnaire,
-verifier, purger, migrer (alias migrate), temporal preparer, captures, smtp-sink."""
+verifier, purger, migrer (alias migrate), temporal preparer, smtp-sink."""
 
 from __future__ import annotations
 
@@ -347,7 +347,7 @@ def _verifier(reparer: bool) -> int:
     return asyncio.run(run())
 
 
-# What `dev`, `captures` and `smtp-sink` start beside the service: the `local` dependency group,
+# What `dev`, `smtp-sink` (and `make captures`) start beside the service: the `local` dependency group,
 # which the production image leaves out (pyproject.toml).
 OUTILS_LOCAUX = {"aiosmtpd": "aiosmtpd", "oidc_provider_mock": "oidc-provider-mock"}
 
@@ -403,9 +403,6 @@ def main(argv: list[str] | None = None) -> int:
     p_gest.add_argument("action", choices=["ajouter", "retirer", "lister"])
     p_gest.add_argument("courriel", nargs="?", help="adresse électronique (ajouter, retirer)")
     commandes.add_parser(
-        "captures", help="les captures d'écran du portail (README), depuis les données de démonstration"
-    )
-    commandes.add_parser(
         "migrer",
         aliases=["migrate"],
         help="mettre la base au dernier schéma (une fois par déploiement, sous verrou ; droits du rôle de l'application)",
@@ -434,7 +431,7 @@ def main(argv: list[str] | None = None) -> int:
         "supprimer les fichiers de pièces qu'aucune pièce ne référence depuis plus d'un jour",
     )
     args = parser.parse_args(argv)
-    if args.commande in ("dev", "captures", "smtp-sink") and (manquants := _outils_locaux_manquants()):
+    if args.commande in ("dev", "smtp-sink") and (manquants := _outils_locaux_manquants()):
         print(
             f"`modif-solde {args.commande}` a besoin des outils de développement ({', '.join(manquants)}) : "
             "installez le groupe `local` (`pip install 'modif-solde[local]'`, ce que fait `make install`). "
@@ -442,8 +439,8 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    if args.commande in ("dev", "captures"):
-        # Both run a whole service of their own on the demo data, in development.
+    if args.commande == "dev":
+        # A whole service of its own on the demo data, in development.
         from modif_solde import dev
 
         dev.choisir_developpement()
@@ -488,11 +485,6 @@ def main(argv: list[str] | None = None) -> int:
         return _importer(args.fichier)
     if args.commande == "gestionnaire":
         return _gestionnaire(args.action, args.courriel)
-    if args.commande == "captures":
-        from modif_solde.pages import captures
-
-        configurer(settings.LOG_FORMAT)
-        return captures.executer(settings)
     if args.commande in ("migrer", "migrate"):
         from modif_solde.exploitation import migrer_base
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
-from datetime import time, timedelta
+from datetime import date, time, timedelta
 from email.utils import parseaddr
 from functools import lru_cache
 from pathlib import Path
@@ -114,6 +114,20 @@ class Settings(BaseSettings):
     # RGPD: how long after a request's last closing its personal data, e-mail bodies and documents
     # are kept (`modif-solde purger`); required outside development, where nothing is purged without it.
     DUREE_CONSERVATION: timedelta | None = None
+    # The pages the law asks of a French public site (/mentions-legales, /donnees-personnelles,
+    # /accessibilite): what depends on the deployer. Development shows demonstration values
+    # (pages/informations.py); production requires each one (verifier_reglages, the API).
+    EDITEUR: str | None = None
+    DIRECTEUR_PUBLICATION: str | None = None
+    HEBERGEUR: str | None = None
+    CONTACT_COURRIEL: str | None = None
+    DPO_CONTACT: str | None = None
+    ACCESSIBILITE_STATUT: Literal["totalement conforme", "partiellement conforme", "non conforme"] | None = (
+        None
+    )
+    # The RGAA audit behind the status (not needed when the site declares itself « non conforme »).
+    ACCESSIBILITE_AUDIT_DATE: date | None = None
+    ACCESSIBILITE_AUDIT_PAR: str | None = None
     # The Temporal Web UI, for the back-office's link to a modification's workflow.
     TEMPORAL_UI_URL: str = "http://127.0.0.1:8233"
     TASK_QUEUE: str = "modification-solde"
@@ -327,6 +341,7 @@ def verifier_reglages(settings: Settings, processus: Literal["api", "worker"]) -
             lignes.append("MODIF_SOLDE_OIDC_CLIENT_SECRET doit être défini hors développement")
         if not settings.OIDC_DISCOVERY_URL.startswith("https://"):
             lignes.append("MODIF_SOLDE_OIDC_DISCOVERY_URL doit être en https hors développement")
+        lignes.extend(_refus_informations_legales(settings))
     if (refus := _refus_url_portail(settings.PORTAIL_URL)) is not None:
         lignes.append(refus)
     if processus == "worker":
@@ -338,6 +353,40 @@ def verifier_reglages(settings: Settings, processus: Literal["api", "worker"]) -
             lignes.append(refus)
     if lignes:
         raise ReglagesInvalides(lignes)
+
+
+# The legal pages' settings, each with what it is for (the refusal names it).
+INFORMATIONS_LEGALES = {
+    "EDITEUR": "l'éditeur du site (nom et adresse), en mentions légales",
+    "DIRECTEUR_PUBLICATION": "le directeur de la publication, en mentions légales",
+    "HEBERGEUR": "l'hébergeur (nom, adresse, téléphone), en mentions légales",
+    "CONTACT_COURRIEL": "l'adresse de contact du service (accessibilité, données personnelles)",
+    "DPO_CONTACT": "le contact du délégué à la protection des données, en données personnelles",
+    "ACCESSIBILITE_STATUT": "l'état de conformité au RGAA (totalement conforme, partiellement conforme, non conforme)",
+}
+
+
+def _refus_informations_legales(settings: Settings) -> list[str]:
+    """The footer's pages (mentions légales, données personnelles, accessibilité) state who
+    publishes, hosts and answers: outside development each value comes from the deployer."""
+    lignes = [
+        f"MODIF_SOLDE_{nom} doit être défini en production : {role}"
+        for nom, role in INFORMATIONS_LEGALES.items()
+        if not (getattr(settings, nom) or "").strip()
+    ]
+    if settings.CONTACT_COURRIEL and (refus := _refus_adresse("CONTACT_COURRIEL", settings.CONTACT_COURRIEL)):
+        lignes.append(refus)
+    if settings.ACCESSIBILITE_STATUT not in (None, "non conforme"):
+        for nom, role in (("ACCESSIBILITE_AUDIT_DATE", "la date"), ("ACCESSIBILITE_AUDIT_PAR", "l'auteur")):
+            if getattr(settings, nom) is None:
+                lignes.append(
+                    f"MODIF_SOLDE_{nom} doit être défini en production : {role} de l'audit RGAA sur lequel "
+                    f"repose l'état « {settings.ACCESSIBILITE_STATUT} » (sans audit, l'état est « non conforme »)"
+                )
+    # The personal data page states how long a closed request's data are kept.
+    if (refus := _refus_conservation(settings)) is not None:
+        lignes.append(refus)
+    return lignes
 
 
 def verifier_reglages_conservation(settings: Settings) -> None:

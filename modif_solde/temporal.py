@@ -25,7 +25,13 @@ from modif_solde.config import Settings
 from modif_solde.connexion_temporal import CibleTemporal, TemporalInjoignable, cible_temporal, expliquer_echec
 from modif_solde.propagation import PropagationAppel
 from modif_solde.workflows.contrat import WORKFLOW_MODIFICATION, EtatModification, ModificationEntree
-from modif_solde.workflows.modification import SA_DEMANDE, SA_SIRET, ModificationWorkflow
+from modif_solde.workflows.modification import (
+    SA_DEMANDE,
+    SA_EXPIRE_LE,
+    SA_SIRET,
+    SA_STATUT,
+    ModificationWorkflow,
+)
 
 journal = logging.getLogger(__name__)
 
@@ -36,11 +42,12 @@ _SANS_UPDATE_WITH_START: weakref.WeakSet[Client] = weakref.WeakSet()
 _NON_PRIS_EN_CHARGE = (RPCStatusCode.UNIMPLEMENTED, RPCStatusCode.PERMISSION_DENIED)
 
 # API.md: what operations filter on in the Web UI and `temporal workflow list --query`.
+# The names are the workflow's own keys (workflows/modification.py), defined there once.
 SEARCH_ATTRIBUTES = {
-    "DemandeNumero": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
-    "OperateurSiret": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
-    "ModificationStatut": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
-    "ExpireLe": IndexedValueType.INDEXED_VALUE_TYPE_DATETIME,
+    SA_DEMANDE.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+    SA_SIRET.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+    SA_STATUT.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+    SA_EXPIRE_LE.name: IndexedValueType.INDEXED_VALUE_TYPE_DATETIME,
 }
 # A type as the CLI, tcld and the Web UI spell it.
 NOMS_TYPES: dict[int, str] = {

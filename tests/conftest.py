@@ -179,7 +179,9 @@ class ServeurS3:
 
     def environnement(self, prefixe: str, taille_part: int = TAILLE_PART_MIN) -> dict[str, str]:
         """The same as MODIF_SOLDE_* variables, for a `modif-solde api`/`worker` process."""
-        return {f"MODIF_SOLDE_{nom}": str(valeur) for nom, valeur in self.reglages(prefixe, taille_part).items()}
+        return {
+            f"MODIF_SOLDE_{nom}": str(valeur) for nom, valeur in self.reglages(prefixe, taille_part).items()
+        }
 
     def stockage(self, prefixe: str | None = None, taille_part: int = TAILLE_PART_MIN) -> StockageS3:
         return StockageS3(

@@ -81,7 +81,9 @@ async def creer_demande_riche(
             )
             session.add_all(
                 [
-                    _courriel(demande_id, modification.id, TypeCourriel.INVITATION, f"{numero}-inv-{rang}", le),
+                    _courriel(
+                        demande_id, modification.id, TypeCourriel.INVITATION, f"{numero}-inv-{rang}", le
+                    ),
                     _courriel(
                         demande_id,
                         modification.id,

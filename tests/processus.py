@@ -17,10 +17,12 @@ import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
+from modif_solde.config import Settings
 from modif_solde.temporal import options_dev_server
 
 BIN = Path(sys.executable).parent
@@ -29,7 +31,27 @@ TEMPORAL = BIN / "temporal"
 
 # What a worker or an API in production needs besides its database, Temporal and keys: real
 # addresses (production refuses the placeholders) and a retention period.
+# What the legal pages need of the deployer, which production requires of the API (Settings' names).
+PAGES_LEGALES_PRODUCTION = {
+    "EDITEUR": "Agence de services et de paiement, 2 rue du Maupas, 87040 Limoges",
+    "DIRECTEUR_PUBLICATION": "Camille Martin, directrice générale",
+    "HEBERGEUR": "Hébergeur public, 1 rue de l'Hébergement, 75013 Paris, 01 02 03 04 05",
+    "CONTACT_COURRIEL": "contact-modif-solde@portail.exemple.fr",
+    "DPO_CONTACT": "dpo@portail.exemple.fr",
+    "ACCESSIBILITE_STATUT": "partiellement conforme",
+    "ACCESSIBILITE_AUDIT_DATE": "2026-11-30",
+    "ACCESSIBILITE_AUDIT_PAR": "Audit Accessible SARL",
+    "DUREE_CONSERVATION": "P5Y",
+}
+
+
+def pages_legales_production() -> dict[str, Any]:
+    """The same, typed, for `Settings.model_copy(update=…)` (which converts nothing)."""
+    return Settings(**PAGES_LEGALES_PRODUCTION).model_dump(include=set(PAGES_LEGALES_PRODUCTION))
+
+
 REGLAGES_PRODUCTION = {
+    **{f"MODIF_SOLDE_{nom}": valeur for nom, valeur in PAGES_LEGALES_PRODUCTION.items()},
     "MODIF_SOLDE_ENVIRONNEMENT": "production",
     "MODIF_SOLDE_PORTAIL_URL": "https://portail.exemple.fr",
     "MODIF_SOLDE_MAIL_FROM": "Portail <ne-pas-repondre@portail.exemple.fr>",
@@ -47,7 +69,9 @@ def port_libre() -> int:
 class Processus:
     """A child process in its own process group, its output in a log file."""
 
-    def __init__(self, nom: str, commande: list[str], journal: Path, env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, nom: str, commande: list[str], journal: Path, env: Mapping[str, str] | None = None
+    ) -> None:
         self.nom, self.commande, self.journal = nom, commande, journal
         self.env = {**os.environ, **(env or {})}
         self.popen: subprocess.Popen[bytes] | None = None
@@ -143,12 +167,29 @@ class PostgresPropre(Processus):
         if os.geteuid() == 0:
             utilisateur = pwd.getpwnam("postgres")
             os.chown(self.dossier, utilisateur.pw_uid, utilisateur.pw_gid)
-            prefixe = ["setpriv", f"--reuid={utilisateur.pw_uid}", f"--regid={utilisateur.pw_gid}", "--init-groups"]
+            prefixe = [
+                "setpriv",
+                f"--reuid={utilisateur.pw_uid}",
+                f"--regid={utilisateur.pw_gid}",
+                "--init-groups",
+            ]
         initdb = shutil.which("initdb")
         if initdb is None:
             raise RuntimeError("initdb est introuvable dans le PATH (paquet postgresql)")
         subprocess.run(  # noqa: S603
-            [*prefixe, initdb, "-D", str(self.donnees), "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8"],
+            [
+                *prefixe,
+                initdb,
+                "-D",
+                str(self.donnees),
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "--no-sync",
+                "-E",
+                "UTF8",
+            ],
             check=True,
             capture_output=True,
         )
@@ -190,14 +231,19 @@ def commande_modif_solde(*arguments: str) -> list[str]:
 
 
 @asynccontextmanager
-async def api_lancee(dossier: Path, env: Mapping[str, str], delai: float = 60) -> AsyncIterator[tuple[str, Processus]]:
+async def api_lancee(
+    dossier: Path, env: Mapping[str, str], delai: float = 60
+) -> AsyncIterator[tuple[str, Processus]]:
     """`modif-solde api` on a free loopback port with these settings, yielded (its URL and the
     process) once /healthz answers, killed on the way out."""
     import httpx
 
     port = port_libre()
     api = Processus(
-        "api", commande_modif_solde("api", "--host", "127.0.0.1", "--port", str(port)), dossier / "api.log", env
+        "api",
+        commande_modif_solde("api", "--host", "127.0.0.1", "--port", str(port)),
+        dossier / "api.log",
+        env,
     )
     api.demarrer()
     url = f"http://127.0.0.1:{port}"

@@ -29,7 +29,10 @@ def test_add_list_and_remove_a_gestionnaire(capsys: pytest.CaptureFixture[str]) 
 
     assert main(["gestionnaire", "retirer", "gestionnaire@asp.example"]) == 0
     assert main(["gestionnaire", "lister"]) == 0
-    assert capsys.readouterr().out.splitlines()[-1] == "gestionnaire@asp.example n'est plus gestionnaire ; aucune session du portail ouverte."
+    assert (
+        capsys.readouterr().out.splitlines()[-1]
+        == "gestionnaire@asp.example n'est plus gestionnaire ; aucune session du portail ouverte."
+    )
 
 
 @pytest.mark.usefixtures("base")

@@ -18,6 +18,7 @@ from modif_solde.config import (
     decrire_erreurs,
     verifier_reglages,
 )
+from tests.processus import PAGES_LEGALES_PRODUCTION
 
 PREFIXE = "MODIF_SOLDE_"
 
@@ -138,7 +139,7 @@ def _production_api(tmp_path: Path) -> dict[str, str]:
         "MODIF_SOLDE_PORTAIL_URL": "https://portail.example",
         "MODIF_SOLDE_MAIL_FROM": "Portail <ne-pas-repondre@portail.example.fr>",
         "MODIF_SOLDE_GESTIONNAIRES_COURRIEL": "gestionnaires@asp.example.fr",
-        "MODIF_SOLDE_DUREE_CONSERVATION": "P5Y",
+        **{f"MODIF_SOLDE_{nom}": valeur for nom, valeur in PAGES_LEGALES_PRODUCTION.items()},
         # Nothing listens there: a process that got past its checks fails at once.
         "MODIF_SOLDE_TEMPORAL_ADDRESS": "127.0.0.1:1",
     }
@@ -245,12 +246,16 @@ def test_un_secret_se_lit_dans_le_fichier_que_nomme_sa_variable_file(
 
 
 @pytest.mark.usefixtures("sans_env_modif_solde")
-def test_une_variable_et_son_fichier_ensemble_sont_refuses(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_une_variable_et_son_fichier_ensemble_sont_refuses(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     fichier = tmp_path / "session"
     fichier.write_text("s" * 40, encoding="utf-8")
     monkeypatch.setenv("MODIF_SOLDE_SESSION_SECRET_FILE", str(fichier))
     monkeypatch.setenv("MODIF_SOLDE_SESSION_SECRET", "t" * 40)
-    with pytest.raises(ReglagesInvalides, match="MODIF_SOLDE_SESSION_SECRET et MODIF_SOLDE_SESSION_SECRET_FILE"):
+    with pytest.raises(
+        ReglagesInvalides, match="MODIF_SOLDE_SESSION_SECRET et MODIF_SOLDE_SESSION_SECRET_FILE"
+    ):
         Settings()
 
 
@@ -270,6 +275,8 @@ def test_un_fichier_de_secret_illisible_arrete_la_commande_en_francais(tmp_path:
     assert "Traceback" not in resultat.stderr
     assert "Réglages invalides" in resultat.stderr
     assert f"MODIF_SOLDE_DATABASE_URL_FILE : impossible de lire {absent}" in resultat.stderr
+
+
 @pytest.mark.usefixtures("sans_env_modif_solde")
 def test_la_duree_de_conservation_et_la_retention_temporal_se_tiennent() -> None:
     from datetime import timedelta
@@ -286,7 +293,9 @@ def test_la_duree_de_conservation_et_la_retention_temporal_se_tiennent() -> None
     with pytest.raises(ValidationError, match="doit être une durée positive"):
         Settings(ENVIRONNEMENT="developpement", DUREE_CONSERVATION="-P1D")
     # Temporal's histories hold the same personal data: never kept longer than the database's.
-    with pytest.raises(ValidationError, match="TEMPORAL_RETENTION ne peut dépasser MODIF_SOLDE_DUREE_CONSERVATION"):
+    with pytest.raises(
+        ValidationError, match="TEMPORAL_RETENTION ne peut dépasser MODIF_SOLDE_DUREE_CONSERVATION"
+    ):
         Settings(DUREE_CONSERVATION="P30D", TEMPORAL_RETENTION="P60D")
     # …and kept at least as long as a cycle lasts.
     with pytest.raises(ValidationError, match="TEMPORAL_RETENTION doit couvrir au moins un cycle"):

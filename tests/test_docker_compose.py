@@ -140,11 +140,16 @@ def test_le_fichier_est_valide_selon_la_specification_compose(resolu: dict[str, 
     erreurs = sorted(validateur.iter_errors(resolu), key=lambda e: list(e.path))
     assert not erreurs, [f"{'/'.join(map(str, e.path))} : {e.message}" for e in erreurs]
     # The schema itself catches what it should: an unknown key is refused.
-    casse = {**resolu, "services": {**resolu["services"], "api": {**resolu["services"]["api"], "redemarrage": "toujours"}}}
+    casse = {
+        **resolu,
+        "services": {**resolu["services"], "api": {**resolu["services"]["api"], "redemarrage": "toujours"}},
+    }
     assert not validateur.is_valid(casse)
 
 
-def test_env_exemple_nomme_exactement_les_variables_que_compose_exige(brut: str, exemple: dict[str, str]) -> None:
+def test_env_exemple_nomme_exactement_les_variables_que_compose_exige(
+    brut: str, exemple: dict[str, str]
+) -> None:
     exigees = set(re.findall(r"\$\{([A-Za-z_]\w*):\?", brut))
     assert set(exemple) == exigees
     compose = yaml.safe_load(brut)
@@ -154,7 +159,9 @@ def test_env_exemple_nomme_exactement_les_variables_que_compose_exige(brut: str,
             interpoler(compose, {k: v for k, v in exemple.items() if k != nom})
 
 
-def _env_conteneur(service: str, services: dict[str, Any], resolu: dict[str, Any], dossier: Path) -> dict[str, str]:
+def _env_conteneur(
+    service: str, services: dict[str, Any], resolu: dict[str, Any], dossier: Path
+) -> dict[str, str]:
     """The environment a container of `service` gets, its secrets written as files in `dossier`
     and each MODIF_SOLDE_X_FILE pointing at them (as /run/secrets/… in the container)."""
     env = _environnement(services[service])
@@ -190,7 +197,10 @@ def _refuse(service: str, env: Mapping[str, str], monkeypatch: pytest.MonkeyPatc
 
 
 def test_les_reglages_exiges_en_production_sont_ceux_que_compose_et_env_exemple_demandent(
-    services: dict[str, Any], resolu: dict[str, Any], exemple: dict[str, str], tmp_path: Path,
+    services: dict[str, Any],
+    resolu: dict[str, Any],
+    exemple: dict[str, str],
+    tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     exiges = set()
@@ -226,8 +236,13 @@ def test_les_secrets_arrivent_en_fichiers_jamais_dans_l_environnement(
             fichier = env[f"{variable}_FILE"]
             assert secrets[fichier.removeprefix("/run/secrets/")] == {"environment": variable}
         assert "MODIF_SOLDE_JWT_SECRET" not in env
-    assert _environnement(compose["services"]["postgresql"]) == {"POSTGRES_PASSWORD_FILE": "/run/secrets/postgres-password"}
-    assert _environnement(compose["services"]["grafana"])["GF_SECURITY_ADMIN_PASSWORD__FILE"] == "/run/secrets/grafana-admin"
+    assert _environnement(compose["services"]["postgresql"]) == {
+        "POSTGRES_PASSWORD_FILE": "/run/secrets/postgres-password"
+    }
+    assert (
+        _environnement(compose["services"]["grafana"])["GF_SECURITY_ADMIN_PASSWORD__FILE"]
+        == "/run/secrets/grafana-admin"
+    )
 
 
 def test_chaque_role_postgresql_a_son_usage(services: dict[str, Any], exemple: dict[str, str]) -> None:
@@ -235,25 +250,42 @@ def test_chaque_role_postgresql_a_son_usage(services: dict[str, Any], exemple: d
     migration = make_url(_environnement(services["migrer"])["MODIF_SOLDE_MIGRATION_DATABASE_URL"])
     assert (app.host, app.port, app.database) == (migration.host, migration.port, migration.database)
     assert (app.username, app.password) == ("modif_solde_app", exemple["POSTGRES_APPLICATION_PASSWORD"])
-    assert (migration.username, migration.password) == ("modif_solde", exemple["POSTGRES_PROPRIETAIRE_PASSWORD"])
+    assert (migration.username, migration.password) == (
+        "modif_solde",
+        exemple["POSTGRES_PROPRIETAIRE_PASSWORD"],
+    )
     # Only the one-shot migration knows the owner's password.
     for nom, service in services.items():
         if nom != "migrer":
             assert "MODIF_SOLDE_MIGRATION_DATABASE_URL" not in _environnement(service), nom
     temporal = _environnement(services["temporal"])
-    assert temporal["POSTGRES_USER"] == "temporal" and temporal["POSTGRES_PWD"] == exemple["POSTGRES_TEMPORAL_PASSWORD"]
-    assert _environnement(services["temporal-admin-tools"])["SQL_PASSWORD"] == exemple["POSTGRES_TEMPORAL_PASSWORD"]
+    assert (
+        temporal["POSTGRES_USER"] == "temporal"
+        and temporal["POSTGRES_PWD"] == exemple["POSTGRES_TEMPORAL_PASSWORD"]
+    )
+    assert (
+        _environnement(services["temporal-admin-tools"])["SQL_PASSWORD"]
+        == exemple["POSTGRES_TEMPORAL_PASSWORD"]
+    )
     assert "-u temporal" in _commande(services["temporal-admin-tools"])
 
     # The initialisation creates those three roles, each with its secret, and the databases.
-    script = (RACINE / "deploiement" / "postgresql" / "initialisation" / "10-roles.sh").read_text(encoding="utf-8")
+    script = (RACINE / "deploiement" / "postgresql" / "initialisation" / "10-roles.sh").read_text(
+        encoding="utf-8"
+    )
     roles = dict(re.findall(r"CREATE ROLE (\w+) LOGIN PASSWORD :'(\w+)'", script))
     assert roles == {"modif_solde": "proprietaire", "modif_solde_app": "application", "temporal": "temporal"}
-    for variable, secret in (("proprietaire", "pg-proprietaire"), ("application", "pg-application"), ("temporal", "pg-temporal")):
+    for variable, secret in (
+        ("proprietaire", "pg-proprietaire"),
+        ("application", "pg-application"),
+        ("temporal", "pg-temporal"),
+    ):
         assert f'-v {variable}="$(secret {secret})"' in script
         assert secret in services["postgresql"]["secrets"]
     assert set(re.findall(r"CREATE DATABASE (\w+) OWNER (\w+)", script)) == {
-        ("modif_solde", "modif_solde"), ("temporal", "temporal"), ("temporal_visibility", "temporal"),
+        ("modif_solde", "modif_solde"),
+        ("temporal", "temporal"),
+        ("temporal_visibility", "temporal"),
     }
     assert "REVOKE CREATE ON SCHEMA public FROM PUBLIC" in script
     assert os.access(RACINE / "deploiement" / "postgresql" / "initialisation" / "10-roles.sh", os.X_OK)
@@ -269,7 +301,10 @@ def test_les_travaux_ponctuels_precedent_l_api_et_le_worker(services: dict[str, 
     assert services["temporal-preparer"]["depends_on"]["temporal-create-namespace"]["condition"] == (
         "service_completed_successfully"
     )
-    assert services["temporal"]["depends_on"]["temporal-admin-tools"]["condition"] == "service_completed_successfully"
+    assert (
+        services["temporal"]["depends_on"]["temporal-admin-tools"]["condition"]
+        == "service_completed_successfully"
+    )
     assert services["migrer"]["depends_on"]["postgresql"]["condition"] == "service_healthy"
 
 
@@ -279,7 +314,9 @@ def test_l_application_parle_a_temporal_par_les_variables_du_sdk(services: dict[
     assert "MODIF_SOLDE_TEMPORAL_ADDRESS" not in env
 
 
-def test_les_pieces_vont_dans_seaweedfs_et_son_bucket_versionne(services: dict[str, Any], resolu: dict[str, Any]) -> None:
+def test_les_pieces_vont_dans_seaweedfs_et_son_bucket_versionne(
+    services: dict[str, Any], resolu: dict[str, Any]
+) -> None:
     app = _environnement(services["api"])
     seaweed = _environnement(services["seaweedfs"])
     assert app["MODIF_SOLDE_S3_ENDPOINT_URL"] == "http://seaweedfs:8333"
@@ -292,7 +329,9 @@ def test_les_pieces_vont_dans_seaweedfs_et_son_bucket_versionne(services: dict[s
     assert f"s3.bucket.versioning -name {bucket} -enable" in script
     assert "-master=seaweedfs:9333" in script
     assert services["seaweedfs"]["volumes"][0].split(":")[0] in resolu["volumes"]
-    assert not [nom for nom, s in services.items() if s.get("image", "").startswith(("minio/", "quay.io/minio"))]
+    assert not [
+        nom for nom, s in services.items() if s.get("image", "").startswith(("minio/", "quay.io/minio"))
+    ]
 
 
 def test_chaque_image_est_figee_et_dite_dans_le_guide_de_production(services: dict[str, Any]) -> None:
@@ -304,8 +343,13 @@ def test_chaque_image_est_figee_et_dite_dans_le_guide_de_production(services: di
             continue
         nom_image, _, etiquette = image.rpartition(":")
         assert nom_image and re.search(r"\d", etiquette) and etiquette != "latest", nom
-        assert f"`{image}`" in readme, f"{image} ({nom}) : dire dans docs/production.md comment l'étiquette a été vérifiée"
-    versions = {services[nom]["image"].split(":")[1] for nom in ("temporal", "temporal-admin-tools", "temporal-create-namespace")}
+        assert f"`{image}`" in readme, (
+            f"{image} ({nom}) : dire dans docs/production.md comment l'étiquette a été vérifiée"
+        )
+    versions = {
+        services[nom]["image"].split(":")[1]
+        for nom in ("temporal", "temporal-admin-tools", "temporal-create-namespace")
+    }
     assert len(versions) == 1
 
 
@@ -350,7 +394,10 @@ def test_seul_le_proxy_est_publie_et_l_api_ne_croit_que_lui(resolu: dict[str, An
     assert services["proxy"]["ports"] == ["80:8080", "443:8443"]
     sous_reseau = compose["networks"]["frontal"]["ipam"]["config"][0]["subnet"]
     assert _environnement(services["api"])["FORWARDED_ALLOW_IPS"] == sous_reseau
-    assert services["proxy"]["networks"]["frontal"]["ipv4_address"].rsplit(".", 1)[0] == sous_reseau.rsplit(".", 1)[0]
+    assert (
+        services["proxy"]["networks"]["frontal"]["ipv4_address"].rsplit(".", 1)[0]
+        == sous_reseau.rsplit(".", 1)[0]
+    )
     # Nothing but the proxy and the API on that network: no one else may claim a client address.
     sur_frontal = {nom for nom, s in services.items() if "frontal" in (s.get("networks") or [])}
     assert sur_frontal == {"api", "proxy"}
@@ -378,7 +425,11 @@ def test_prometheus_collecte_l_api_le_worker_et_temporal_avec_le_jeton(compose: 
     assert cibles == {
         "modif-solde-api": (["api"], 8000, True),
         "modif-solde-worker": (["worker"], int(env["MODIF_SOLDE_METRIQUES_PORT"]), True),
-        "temporal": (["temporal"], int(_environnement(services["temporal"])["PROMETHEUS_ENDPOINT"].rsplit(":", 1)[1]), False),
+        "temporal": (
+            ["temporal"],
+            int(_environnement(services["temporal"])["PROMETHEUS_ENDPOINT"].rsplit(":", 1)[1]),
+            False,
+        ),
     }
     assert config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] == ["alertmanager:9093"]
     assert env["MODIF_SOLDE_METRIQUES_ADRESSE"] == "0.0.0.0"  # noqa: S104
@@ -389,11 +440,15 @@ def test_grafana_est_provisionne_avec_le_tableau_du_depot(compose: dict[str, Any
     grafana = compose["services"]["grafana"]
     montages = {m.split(":")[0]: m.split(":")[1] for m in grafana["volumes"]}
     assert montages["./deploiement/grafana/provisioning"] == "/etc/grafana/provisioning"
-    tableaux = yaml.safe_load((RACINE / "deploiement/grafana/provisioning/dashboards/modif-solde.yml").read_text())
+    tableaux = yaml.safe_load(
+        (RACINE / "deploiement/grafana/provisioning/dashboards/modif-solde.yml").read_text()
+    )
     chemin = tableaux["providers"][0]["options"]["path"]
     hote = next(h for h, c in montages.items() if c == chemin)
     assert list((RACINE / hote).glob("*.json")), "aucun tableau de bord à provisionner"
-    sources = yaml.safe_load((RACINE / "deploiement/grafana/provisioning/datasources/prometheus.yml").read_text())
+    sources = yaml.safe_load(
+        (RACINE / "deploiement/grafana/provisioning/datasources/prometheus.yml").read_text()
+    )
     assert sources["datasources"][0]["url"] == "http://prometheus:9090"
 
 
@@ -414,4 +469,3 @@ def test_dockerfile_image_de_production() -> None:
 def test_dockerignore_keeps_local_state_out_of_the_build_context() -> None:
     lignes = {ligne.strip() for ligne in DOCKERIGNORE.read_text(encoding="utf-8").splitlines()}
     assert {".venv", ".data", ".git", "tests", "bench/results", ".env", ".outils", "certificats"} <= lignes
-

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import tomllib
+import zipfile
 from pathlib import Path
 
 import httpx
@@ -30,7 +31,9 @@ def _nom(exigence: str) -> str:
     return re.split(r"[\[<>=!~; ]", exigence, maxsplit=1)[0].lower()
 
 
-def _sans_outils(*arguments: str, env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def _sans_outils(
+    *arguments: str, env: dict[str, str], timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(  # noqa: S603 (our own command)
         [*SANS_OUTILS, *arguments], env=env, capture_output=True, text=True, timeout=timeout, check=False
     )
@@ -47,14 +50,22 @@ def test_les_outils_de_developpement_sont_un_groupe_a_part_que_l_image_n_install
     assert installations == ["."]
 
 
-async def test_migrer_et_l_api_fonctionnent_sans_les_outils_de_developpement(pile: Pile, tmp_path: Path) -> None:
-    env = {**pile.env(), "MODIF_SOLDE_DATABASE_URL": f"sqlite:///{tmp_path}/image.db", "MODIF_SOLDE_ARRET_DELAI": "PT0S"}
+async def test_migrer_et_l_api_fonctionnent_sans_les_outils_de_developpement(
+    pile: Pile, tmp_path: Path
+) -> None:
+    env = {
+        **pile.env(),
+        "MODIF_SOLDE_DATABASE_URL": f"sqlite:///{tmp_path}/image.db",
+        "MODIF_SOLDE_ARRET_DELAI": "PT0S",
+    }
     migration = await asyncio.to_thread(_sans_outils, "migrate", env=env)
     assert migration.returncode == 0, migration.stderr
     assert "Base de données à jour." in migration.stdout
 
     port = port_libre()
-    api = Processus("api", [*SANS_OUTILS, "api", "--host", "127.0.0.1", "--port", str(port)], tmp_path / "api.log", env)
+    api = Processus(
+        "api", [*SANS_OUTILS, "api", "--host", "127.0.0.1", "--port", str(port)], tmp_path / "api.log", env
+    )
     api.demarrer()
     pile.processus.append(api)
 
@@ -66,11 +77,15 @@ async def test_migrer_et_l_api_fonctionnent_sans_les_outils_de_developpement(pil
 
     await attendre(repond, 60, f"l'API répond sans outils de développement : {api.sortie()}")
     assert api.popen is not None
-    api.popen.send_signal(signal.SIGTERM)  # the command ends by itself; the runner says if a local module was loaded
+    api.popen.send_signal(
+        signal.SIGTERM
+    )  # the command ends by itself; the runner says if a local module was loaded
     assert api.popen.wait(timeout=60) == 0, api.sortie()
 
 
-async def test_le_worker_et_verifier_fonctionnent_sans_les_outils_de_developpement(pile: Pile, tmp_path: Path) -> None:
+async def test_le_worker_et_verifier_fonctionnent_sans_les_outils_de_developpement(
+    pile: Pile, tmp_path: Path
+) -> None:
     port = port_libre()
     env = pile.env(MODIF_SOLDE_METRIQUES_PORT=str(port))
     worker = Processus("worker", [*SANS_OUTILS, "worker"], tmp_path / "worker.log", env)
@@ -96,3 +111,25 @@ def test_dev_sans_les_outils_locaux_dit_quoi_installer(tmp_path: Path) -> None:
     assert "Traceback" not in resultat.stderr
     assert "installez le groupe `local`" in resultat.stderr
     assert "aiosmtpd" in resultat.stderr and "oidc-provider-mock" in resultat.stderr
+
+
+def test_le_paquet_construit_emporte_chaque_fichier_du_service(tmp_path: Path) -> None:
+    """The image installs the service with `pip install .`: a template or a static file left out
+    of the wheel is a page that answers 500 there (and nowhere in development)."""
+    subprocess.run(  # noqa: S603 (pip on our own tree)
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(tmp_path), str(RACINE)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    (roue,) = tmp_path.glob("modif_solde-*.whl")
+    dans_la_roue = set(zipfile.ZipFile(roue).namelist())
+    suivis = subprocess.run(
+        ["git", "ls-files", "modif_solde"],  # noqa: S607
+        cwd=RACINE,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    manquants = [f for f in suivis if f not in dans_la_roue]
+    assert not manquants, manquants

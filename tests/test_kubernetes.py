@@ -37,7 +37,9 @@ def rendu(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def objets(rendu: Path) -> dict[tuple[str, str], dict[str, Any]]:
-    return {(o["kind"], o["metadata"]["name"]): o for o in yaml.safe_load_all(rendu.read_text(encoding="utf-8"))}
+    return {
+        (o["kind"], o["metadata"]["name"]): o for o in yaml.safe_load_all(rendu.read_text(encoding="utf-8"))
+    }
 
 
 def _checkov(*arguments: str) -> dict[str, Any]:
@@ -74,10 +76,14 @@ def test_la_base_rend_les_objets_attendus(objets: dict[tuple[str, str], dict[str
     }
     # Secrets by reference only: none in the repository.
     assert not [cle for cle in objets if cle[0] == "Secret"]
-    assert all(o["metadata"]["namespace"] == "modif-solde" for o in objets.values() if o["kind"] != "Namespace")
+    assert all(
+        o["metadata"]["namespace"] == "modif-solde" for o in objets.values() if o["kind"] != "Namespace"
+    )
 
 
-def test_api_et_worker_deux_replicas_sondes_et_delais_d_arret(objets: dict[tuple[str, str], dict[str, Any]]) -> None:
+def test_api_et_worker_deux_replicas_sondes_et_delais_d_arret(
+    objets: dict[tuple[str, str], dict[str, Any]],
+) -> None:
     api, worker = objets["Deployment", "modif-solde-api"], objets["Deployment", "modif-solde-worker"]
     assert api["spec"]["replicas"] == worker["spec"]["replicas"] == 2
     c_api, c_worker = _conteneur(api), _conteneur(worker)
@@ -96,7 +102,10 @@ def test_api_et_worker_deux_replicas_sondes_et_delais_d_arret(objets: dict[tuple
     for nom in ("modif-solde-api", "modif-solde-worker"):
         pdb = objets["PodDisruptionBudget", nom]
         assert pdb["spec"]["minAvailable"] == 1
-        assert pdb["spec"]["selector"]["matchLabels"] == objets["Deployment", nom]["spec"]["selector"]["matchLabels"]
+        assert (
+            pdb["spec"]["selector"]["matchLabels"]
+            == objets["Deployment", nom]["spec"]["selector"]["matchLabels"]
+        )
 
 
 def test_chaque_pod_non_root_en_lecture_seule_borne_et_ses_secrets_en_fichiers(
@@ -106,11 +115,15 @@ def test_chaque_pod_non_root_en_lecture_seule_borne_et_ses_secrets_en_fichiers(
         if genre not in ("Deployment", "Job"):
             continue
         pod = objet["spec"]["template"]["spec"]
-        assert pod["securityContext"]["runAsNonRoot"] is True and pod["securityContext"]["runAsUser"] == 10001, nom
+        assert (
+            pod["securityContext"]["runAsNonRoot"] is True and pod["securityContext"]["runAsUser"] == 10001
+        ), nom
         assert pod["automountServiceAccountToken"] is False, nom
         conteneur = _conteneur(objet)
         securite = conteneur["securityContext"]
-        assert securite["readOnlyRootFilesystem"] is True and securite["allowPrivilegeEscalation"] is False, nom
+        assert securite["readOnlyRootFilesystem"] is True and securite["allowPrivilegeEscalation"] is False, (
+            nom
+        )
         assert securite["capabilities"]["drop"] == ["ALL"], nom
         assert set(conteneur["resources"]) == {"requests", "limits"}, nom
         assert {"mountPath": "/tmp", "name": "tmp"} in conteneur["volumeMounts"], nom
@@ -126,7 +139,9 @@ def test_chaque_pod_non_root_en_lecture_seule_borne_et_ses_secrets_en_fichiers(
     assert migration["args"] == ["migrer"]
     assert "MODIF_SOLDE_MIGRATION_DATABASE_URL_FILE" in {e["name"] for e in migration["env"]}
     for nom in ("Deployment", "modif-solde-api"), ("Deployment", "modif-solde-worker"):
-        assert "MODIF_SOLDE_MIGRATION_DATABASE_URL_FILE" not in {e["name"] for e in _conteneur(objets[nom])["env"]}
+        assert "MODIF_SOLDE_MIGRATION_DATABASE_URL_FILE" not in {
+            e["name"] for e in _conteneur(objets[nom])["env"]
+        }
     assert _conteneur(objets["Job", "modif-solde-temporal-preparer"])["args"] == ["temporal", "preparer"]
 
 
@@ -137,7 +152,11 @@ def test_reseau_tout_ferme_sauf_le_necessaire(objets: dict[tuple[str, str], dict
     ports = {p["port"] for regle in sortie["egress"] for p in regle["ports"]}
     assert ports == {53, 5432, 7233, 587, 465, 443}
     # The egress policy's selector matches the pods (the label kustomize puts on every template).
-    for genre, nom in (("Deployment", "modif-solde-api"), ("Deployment", "modif-solde-worker"), ("Job", "modif-solde-migrer")):
+    for genre, nom in (
+        ("Deployment", "modif-solde-api"),
+        ("Deployment", "modif-solde-worker"),
+        ("Job", "modif-solde-migrer"),
+    ):
         etiquettes = objets[genre, nom]["spec"]["template"]["metadata"]["labels"]
         assert sortie["podSelector"]["matchLabels"].items() <= etiquettes.items(), nom
     entree = objets["NetworkPolicy", "modif-solde-api-entree"]["spec"]

@@ -28,15 +28,26 @@ OPERATEUR = "operateur-sci-voiture"
 
 
 def lignes(fichier: Path) -> list[dict[str, Any]]:
-    return [json.loads(ligne) for ligne in fichier.read_text(encoding="utf-8").splitlines() if ligne.startswith("{")]
+    return [
+        json.loads(ligne)
+        for ligne in fichier.read_text(encoding="utf-8").splitlines()
+        if ligne.startswith("{")
+    ]
 
 
-async def test_une_action_se_suit_de_la_requete_au_courriel(pile: Pile, donnees: dict[str, Any], tmp_path: Path) -> None:
+async def test_une_action_se_suit_de_la_requete_au_courriel(
+    pile: Pile, donnees: dict[str, Any], tmp_path: Path
+) -> None:
     await pile.importer(donnees, NUMERO)
     port = port_libre()
     env = pile.env(MODIF_SOLDE_LOG_FORMAT="json")
     worker = Processus("worker", commande_modif_solde("worker"), tmp_path / "worker.log", env)
-    api = Processus("api", commande_modif_solde("api", "--host", "127.0.0.1", "--port", str(port)), tmp_path / "api.log", env)
+    api = Processus(
+        "api",
+        commande_modif_solde("api", "--host", "127.0.0.1", "--port", str(port)),
+        tmp_path / "api.log",
+        env,
+    )
     for processus in (worker, api):
         processus.demarrer()
         pile.processus.append(processus)
@@ -69,18 +80,23 @@ async def test_une_action_se_suit_de_la_requete_au_courriel(pile: Pile, donnees:
         assert r.status_code == 200, r.text
         assert r.headers["X-Request-ID"] == CONFIRMATION
         await attendre(
-            lambda: sorted(pile.boite.types(f"{NUMERO}M1")) == ["confirmation", "confirmation_gestionnaires", "invitation"],
+            lambda: (
+                sorted(pile.boite.types(f"{NUMERO}M1"))
+                == ["confirmation", "confirmation_gestionnaires", "invitation"]
+            ),
             60,
             "les courriels de confirmation partent",
         )
 
         # Without an id, or with one that is not safe to log: one is made, and returned.
-        for recu in (None, "mal formé".encode(), b"x" * 200, b"court", b"a\";DROP"):
+        for recu in (None, "mal formé".encode(), b"x" * 200, b"court", b'a";DROP'):
             entetes = {**operateur} if recu is None else {**operateur, "X-Request-ID": recu}
             r = await http.get(f"/api/v1/demandes/{NUMERO}", headers=entetes)
             assert r.status_code == 200
             assert re.fullmatch(r"[0-9a-f]{32}", r.headers["X-Request-ID"]), recu
-        r = await http.get("/api/v1/demandes/FINMSS999999", headers={**operateur, "X-Request-ID": "req-introuvable"})
+        r = await http.get(
+            "/api/v1/demandes/FINMSS999999", headers={**operateur, "X-Request-ID": "req-introuvable"}
+        )
         assert r.status_code == 404 and r.headers["X-Request-ID"] == "req-introuvable"
 
     # The API's line of each request: its id and its caller.
@@ -97,11 +113,15 @@ async def test_une_action_se_suit_de_la_requete_au_courriel(pile: Pile, donnees:
     journal = lignes(tmp_path / "worker.log")
 
     def pour(requete_id: str) -> list[tuple[str, str, str | None]]:
-        return [(e["journal"], e["message"], e.get("cle")) for e in journal if e.get("requete_id") == requete_id]
+        return [
+            (e["journal"], e["message"], e.get("cle")) for e in journal if e.get("requete_id") == requete_id
+        ]
 
     ouverture = pour(OUVERTURE)
     assert ("temporalio.activity", "modification ouverte", None) in ouverture
-    assert any(j == "temporalio.workflow" and m.startswith("modification ouverte, échéance") for j, m, _ in ouverture)
+    assert any(
+        j == "temporalio.workflow" and m.startswith("modification ouverte, échéance") for j, m, _ in ouverture
+    )
     assert ("temporalio.activity", "courriel envoyé", f"{NUMERO}M1:invitation") in ouverture
 
     confirmation = pour(CONFIRMATION)

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from temporalio import activity
 
-from modif_solde import metriques
+from modif_solde import compteurs as metriques
 from modif_solde.db import SessionFactory
 from modif_solde.services import conservation
 from modif_solde.services.stockage import Stockage

@@ -16,7 +16,7 @@ from typing import ParamSpec, TypeVar
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from modif_solde import metriques
+from modif_solde import compteurs as metriques
 from modif_solde.db import SessionFactory, unit_of_work
 from modif_solde.models.enums import StatutEnvoi, StatutModification, TypeCourriel
 from modif_solde.models.tables import Demande, Operateur

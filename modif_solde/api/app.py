@@ -14,18 +14,19 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from temporalio.client import Client
 
-from modif_solde.api import demandes, modifications
+from modif_solde.api import demandes, modifications, pilotage, signalements
 from modif_solde.api.auth import Verificateur
-from modif_solde.api.journal_http import JournalHttp
 from modif_solde.api.limites import CorpsTropGrand, GardeCorps, Plafonds
+from modif_solde.api.metriques import installer_api as installer_metriques
+from modif_solde.api.observation import Observation
 from modif_solde.api.problemes import installer, reponse
 from modif_solde.config import ReglagesInvalides, Settings, get_settings, verifier_reglages
 from modif_solde.connexion_temporal import CibleTemporal, expliquer_echec, raison_echec
 from modif_solde.db import create_engine, est_sqlite, session_factory
-from modif_solde.metriques import installer_api as installer_metriques
 from modif_solde.migrations import etat_schema
 from modif_solde.models.schemas import DemandeImport
 from modif_solde.pages import installer_portail
+from modif_solde.services.cycle import Cycle
 from modif_solde.services.stockage import ouvrir_stockage
 from modif_solde.temporal import cible, connecter
 
@@ -71,6 +72,9 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
         app.state.stockage = ouvrir_stockage(settings)
         # Lazy: the API starts (and /readyz says why it is not ready) while Temporal is down.
         app.state.temporal = client or await connecter(settings, lazy=True)
+        app.state.cycle = Cycle(
+            app.state.sessions, app.state.sessions_lecture, app.state.temporal, app.state.stockage, settings
+        )
         # A JWKS at a URL: its first read starts now, in the background.
         verificateur.demarrer()
         app.state.temporal_refus = None
@@ -98,6 +102,14 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
                 "name": "modifications",
                 "description": "Le brouillon, ses pièces, la confirmation ou la renonciation",
             },
+            {
+                "name": "signalements",
+                "description": "Les erreurs ou oublis signalés par l'opérateur, et la réponse du gestionnaire",
+            },
+            {
+                "name": "pilotage",
+                "description": "Les chiffres du cycle sur une période, pour les gestionnaires",
+            },
             {"name": "sante", "description": "Vivacité et disponibilité"},
         ],
     )
@@ -113,6 +125,8 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
     v1 = APIRouter(prefix="/api/v1")
     v1.include_router(demandes.router)
     v1.include_router(modifications.router)
+    v1.include_router(signalements.router)
+    v1.include_router(pilotage.router)
     app.include_router(v1)
 
     @app.get("/healthz", tags=["sante"], summary="Le processus répond", operation_id="verifier_vivacite")
@@ -159,10 +173,9 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
     )
     # The operator's portal (pages, login, session, security headers): see modif_solde/pages.
     installer_portail(app, settings)
-    # Every request is logged once.
-    app.add_middleware(JournalHttp)
-    # GET /metrics, and every request counted and timed (outermost: 413s and 500s included).
+    # GET /metrics; every request logged, counted and timed once (outermost: 413s and 500s included).
     installer_metriques(app, settings)
+    app.add_middleware(Observation)
     return app
 
 

@@ -15,9 +15,7 @@ import random
 import time
 import uuid
 from collections import OrderedDict
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,8 +27,12 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 from stdnum.fr import siret as stdnum_siret
 
+from modif_solde.models.utilisateur import Role, Utilisateur
+
 if TYPE_CHECKING:
     from modif_solde.config import Settings
+
+__all__ = ["Role", "Utilisateur"]  # defined in models/utilisateur.py, read here from the token
 
 journal = logging.getLogger(__name__)
 
@@ -40,29 +42,6 @@ ALGORITHME = "HS256"  # development only
 # Clocks of the issuer and of the API may differ a little (iat, exp).
 TOLERANCE = timedelta(seconds=30)
 RSA_TAILLE_MIN = 2048
-
-
-class Role(StrEnum):
-    OPERATEUR = "operateur"
-    GESTIONNAIRE = "gestionnaire"
-
-
-@dataclass(frozen=True)
-class Utilisateur:
-    sub: str
-    role: Role
-    siret: str | None = None
-
-    @property
-    def perimetre_siret(self) -> str | None:
-        """The SIRET an operator's lookups are scoped to; None for a gestionnaire (sees all)."""
-        return self.siret if self.role == Role.OPERATEUR else None
-
-    @property
-    def voit_interne(self) -> bool:
-        """Whether the gestionnaires' own data is shown (who opened, the withdrawal's reason,
-        their notices): to gestionnaires only."""
-        return self.role == Role.GESTIONNAIRE
 
 
 class JetonInvalide(Exception):

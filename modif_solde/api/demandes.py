@@ -3,42 +3,29 @@
 from __future__ import annotations
 
 import json
-import logging
 from pathlib import Path as Path_
 from typing import Annotated, Any
-from urllib.parse import quote
 
 from fastapi import APIRouter, Body, Path, Query, Response, status
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
-from sqlmodel import select
 
-from modif_solde.api.auth import Role, Utilisateur
 from modif_solde.api.deps import (
+    CycleDep,
     GestionnaireDep,
     SessionDep,
-    SessionsDep,
-    SettingsDep,
     StockageDep,
-    TemporalDep,
     UtilisateurDep,
 )
-from modif_solde.api.problemes import STATUTS, Probleme
-from modif_solde.api.workflow import appeler
-from modif_solde.db import unit_of_work
 from modif_solde.models import vues
+from modif_solde.models.corps import OuvertureModification
 from modif_solde.models.enums import StatutDemande
 from modif_solde.models.schemas import DemandeImport
-from modif_solde.models.tables import Operateur, Piece
 from modif_solde.services import lecture
-from modif_solde.services import modifications as svc
-from modif_solde.services.demandes import charger_demande, importer_demande
-from modif_solde.services.erreurs import ErreurDomaine, Introuvable
-from modif_solde.temporal import demarrer_modification
-from modif_solde.workflows.contrat import ModificationEntree
+from modif_solde.services.demandes import charger_demande
+from modif_solde.web.telechargement import telecharger_piece
 
 router = APIRouter(prefix="/demandes", tags=["demandes"])
-journal = logging.getLogger(__name__)
 
 
 def _exemple_import() -> dict[str, Any]:
@@ -70,44 +57,12 @@ async def importer(
     ],
     utilisateur: UtilisateurDep,
     session: SessionDep,
-    stockage: StockageDep,
+    cycle: CycleDep,
     response: Response,
 ) -> vues.DemandePage:
-    try:
-        verifier_siret_importe(utilisateur, donnees)
-        demande = await importer_demande(session, stockage, donnees)
-    except (Probleme, ErreurDomaine) as exc:
-        noter_import_refuse(utilisateur, donnees.numero, exc)
-        raise
+    demande = await cycle.importer(utilisateur, donnees, session)
     response.headers["Location"] = f"/api/v1/demandes/{demande.numero}"
     return await lecture.page_demande(session, demande, interne=utilisateur.voit_interne)
-
-
-def verifier_siret_importe(utilisateur: Utilisateur, donnees: DemandeImport) -> None:
-    if utilisateur.role == Role.OPERATEUR and donnees.operateur.siret != utilisateur.siret:
-        raise Probleme(403, "Un opérateur ne peut importer que les demandes de son propre SIRET.")
-
-
-def noter_import_refuse(utilisateur: Utilisateur, numero: str, refus: Probleme | ErreurDomaine) -> None:
-    """Every refused import in the log, with its caller. The answer to a number already recorded
-    cannot hide that it exists (the import's 409 is the contract), and says the same words
-    whoever holds it: the log is where someone trying number after number shows."""
-    if isinstance(refus, Probleme):
-        statut, motif = refus.statut, refus.detail
-    else:
-        statut = next((s for cls, s in STATUTS.items() if isinstance(refus, cls)), 409)
-        motif = refus.message
-    journal.warning(
-        "import refusé : %s",
-        motif,
-        extra={
-            "numero": numero,
-            "appelant": utilisateur.sub,
-            "role": utilisateur.role.value,
-            "siret": utilisateur.siret,
-            "statut": statut,
-        },
-    )
 
 
 def en_json(vue: BaseModel) -> Response:
@@ -210,64 +165,8 @@ async def telecharger(
     session: SessionDep,
     stockage: StockageDep,
 ) -> StreamingResponse:
-    demande = await charger_demande(session, numero, utilisateur.perimetre_siret)
-    piece = (
-        await session.exec(select(Piece).where(Piece.id == piece_id, Piece.demande_id == demande.id))
-    ).first()
-    if piece is None:
-        raise Introuvable(f"La pièce {piece_id} est introuvable.")
-    taille = await stockage.taille(piece.cle_stockage)
-    if taille is None:
-        raise Introuvable(f"Le fichier de la pièce {piece_id} est introuvable.")
-    # Streamed from the store (folder or S3) to the client, never whole in memory.
-    return StreamingResponse(
-        stockage.lire_flux(piece.cle_stockage),
-        media_type=piece.type_contenu,
-        headers={
-            "Content-Length": str(taille),
-            # The user's name is only ever a display name: ASCII fallback plus RFC 5987 UTF-8 form.
-            "Content-Disposition": _disposition(piece.nom_fichier),
-            "X-Content-Type-Options": "nosniff",
-            "Content-Security-Policy": "default-src 'none'; sandbox",
-            "Cache-Control": "private, no-store",
-        },
-    )
-
-
-def _disposition(nom: str) -> str:
-    ascii_seul = (
-        "".join(c if c.isascii() and (c.isalnum() or c in "._- ") else "_" for c in nom) or "piece.pdf"
-    )
-    return f"attachment; filename=\"{ascii_seul}\"; filename*=UTF-8''{quote(nom, safe='')}"
-
-
-# Multi-line text: at least one visible character, no control character but tab and line feed.
-_LIGNE = r"(?:[^\x00-\x08\x0b-\x1f\x7f\u2028\u2029]|\r\n)*"
-COMMENTAIRE_MOTIF = f"^{_LIGNE}[^\\s\\x00-\\x1f\\x7f]{_LIGNE}$"
-
-
-class OuvertureModification(BaseModel):
-    # Typed Any: the service checks them and names each broken rule in French; the schema
-    # states the same rules for clients.
-    commentaire: Any = Field(
-        description="Le commentaire du gestionnaire : ce qui doit être corrigé (texte, 4 000 caractères au plus)",
-        examples=["Le numéro de téléphone du contact support ne correspond pas à la pièce justificative."],
-        json_schema_extra={
-            "type": "string",
-            "minLength": 1,
-            "maxLength": svc.COMMENTAIRE_MAX,
-            "pattern": COMMENTAIRE_MOTIF,
-        },
-    )
-    champs: Any = Field(
-        description=f"Les éléments attendus, parmi : {', '.join(svc.CHAMPS_ATTENDUS_POSSIBLES)}",
-        examples=[["contact_support_telephone"]],
-        json_schema_extra={
-            "type": "array",
-            "minItems": 1,
-            "items": {"type": "string", "enum": list(svc.CHAMPS_ATTENDUS_POSSIBLES)},
-        },
-    )
+    # One path for a document's download, the portal's included (web/telechargement.py).
+    return await telecharger_piece(session, stockage, numero, piece_id, utilisateur.perimetre_siret)
 
 
 class ModificationOuverte(BaseModel):
@@ -288,33 +187,10 @@ async def ouvrir_modification(
     numero: NumeroDemande,
     corps: OuvertureModification,
     gestionnaire: GestionnaireDep,
-    sessions: SessionsDep,
-    settings: SettingsDep,
-    client: TemporalDep,
+    cycle: CycleDep,
     response: Response,
 ) -> ModificationOuverte:
-    commentaire, champs = svc.verifier_ouverture(corps.commentaire, corps.champs)
-    async with unit_of_work(sessions) as session:
-        demande = await charger_demande(session, numero)
-        # Early 409 before starting a workflow; the opening activity checks again under lock.
-        await svc.verifier_ouvrable(session, demande)
-        modification_numero = await svc.prochain_numero(session, demande)
-        siret = (await session.get_one(Operateur, demande.operateur_id)).siret
-    # The opening itself is the workflow's activity, outside this (closed) transaction.
-    entree = ModificationEntree(
-        demande_numero=numero,
-        modification_numero=modification_numero,
-        commentaire=commentaire,
-        champs=champs,
-        ouverte_par=gestionnaire.sub,
-        relance_apres=settings.RELANCE_APRES,
-        expiration_apres=settings.EXPIRATION_APRES,
-    )
-    etat = await appeler(
-        demarrer_modification(client, settings.TASK_QUEUE, entree, siret),
-        settings.DELAI_REPONSE_WORKFLOW,
-        modification_numero,
-    )
+    modification_numero, etat = await cycle.ouvrir(numero, corps.commentaire, corps.champs, gestionnaire)
     response.headers["Location"] = f"/api/v1/modifications/{modification_numero}"
     return ModificationOuverte(
         numero=modification_numero,

@@ -22,6 +22,7 @@ from modif_solde.api.problemes import Probleme
 from modif_solde.config import Settings
 from modif_solde.db import SessionFactory, unit_of_work
 from modif_solde.journal import noter_appelant
+from modif_solde.services.cycle import Cycle
 from modif_solde.services.stockage import Stockage
 
 journal = logging.getLogger(__name__)
@@ -93,6 +94,14 @@ async def get_client(request: Request) -> Client:
 
 
 TemporalDep = Annotated[Client, Depends(get_client)]
+
+
+async def get_cycle(request: Request) -> Cycle:
+    cycle: Cycle = request.app.state.cycle
+    return cycle
+
+
+CycleDep = Annotated[Cycle, Depends(get_cycle)]
 
 
 async def authentifier(verificateur: Verificateur, autorisation: str | None) -> Utilisateur:

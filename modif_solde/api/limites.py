@@ -13,6 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from modif_solde.api.deps import authentifier
 from modif_solde.api.problemes import Probleme, reponse
+from modif_solde.formats import taille_lisible
 
 # A draft (four fields), an action (a reason of 2,000 characters at most), an opening (a comment
 # of 4,000), a portal's form: the longest valid one, every character escaped as JSON's
@@ -130,9 +131,3 @@ async def _refuser(send: Send, limite: int) -> None:
         }
     )
     await send({"type": "http.response.body", "body": donnees})
-
-
-def taille_lisible(octets: int) -> str:
-    if octets >= 1024 * 1024:
-        return f"{octets // (1024 * 1024)} Mo"
-    return f"{octets // 1024} Ko"

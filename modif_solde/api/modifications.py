@@ -6,28 +6,25 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Form, Header, Path, Response, UploadFile, status
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, Field
+from pydantic import BaseModel, Field
 
 from modif_solde.api.deps import (
+    CycleDep,
     GestionnaireDep,
     OperateurDep,
     SessionDep,
     SessionsDep,
-    SettingsDep,
-    StockageDep,
-    TemporalDep,
     UtilisateurDep,
 )
-from modif_solde.api.workflow import CycleActifDep, appeler, mise_a_jour
-from modif_solde.db import unit_of_work
+from modif_solde.db import SessionFactory, unit_of_work
 from modif_solde.models import vues
-from modif_solde.models.enums import StatutModification, TypePieceAjoutable
+from modif_solde.models.corps import CorpsProlongation, CorpsRetrait
+from modif_solde.models.enums import TypePieceAjoutable
 from modif_solde.models.schemas import ChangementsBrouillon
 from modif_solde.models.tables import Demande, Modification
+from modif_solde.models.utilisateur import Utilisateur
 from modif_solde.services import idempotence, lecture
 from modif_solde.services import modifications as svc
-from modif_solde.workflows.contrat import ActionOperateur, Prolongation, Retrait
-from modif_solde.workflows.modification import ModificationWorkflow
 
 router = APIRouter(prefix="/modifications", tags=["modifications"])
 
@@ -55,6 +52,15 @@ _ETAG = {
 _PERIME: dict[int | str, dict[str, Any]] = {
     412: {"description": "Le brouillon a changé depuis sa lecture (If-Match)"}
 }
+
+
+async def _cycle_actif(numero: str, utilisateur: UtilisateurDep, cycle: CycleDep) -> None:
+    """Before the draft or its documents are written (and before their body is read): the
+    modification's workflow must be running if it is open (services/cycle.py)."""
+    await cycle.exiger_cycle_actif_si_ouverte(numero, utilisateur.perimetre_siret)
+
+
+CycleActifDep = Annotated[None, Depends(_cycle_actif)]
 
 
 def etag(modification: Modification) -> str:
@@ -122,11 +128,12 @@ async def modifier_brouillon(
     operateur: OperateurDep,
     _cycle: CycleActifDep,
     session: SessionDep,
+    cycle: CycleDep,
     response: Response,
     if_match: IfMatch = None,
 ) -> vues.ModificationVue:
-    modification = await svc.mettre_a_jour_brouillon(
-        session, numero, changements.root, operateur.siret, version_attendue(if_match)
+    modification = await cycle.modifier_brouillon(
+        numero, operateur.siret, changements.root, version_attendue(if_match), session
     )
     response.headers["ETag"] = etag(modification)
     return await lecture.modification_vue(session, modification, interne=operateur.voit_interne)
@@ -153,8 +160,7 @@ async def ajouter_piece(
     operateur: OperateurDep,
     _cycle: CycleActifDep,
     session: SessionDep,
-    stockage: StockageDep,
-    settings: SettingsDep,
+    cycle: CycleDep,
     response: Response,
 ) -> vues.PieceVue:
     type, fichier = corps.type, corps.fichier
@@ -163,16 +169,8 @@ async def ajouter_piece(
         while morceau := await fichier.read(_MORCEAU):
             yield morceau
 
-    piece = await svc.ajouter_piece(
-        session,
-        stockage,
-        numero,
-        type,
-        fichier.filename or "piece.pdf",
-        morceaux(),
-        settings.PIECE_TAILLE_MAX,
-        operateur.siret,
-        settings.PIECES_MAX_PAR_MODIFICATION,
+    piece = await cycle.ajouter_piece(
+        numero, operateur.siret, type, fichier.filename or "piece.pdf", morceaux(), session
     )
     demande = await session.get_one(Demande, piece.demande_id)
     response.headers["Location"] = f"/api/v1/demandes/{demande.numero}/pieces/{piece.id}"
@@ -193,9 +191,9 @@ async def supprimer_piece(
     operateur: OperateurDep,
     _cycle: CycleActifDep,
     session: SessionDep,
-    stockage: StockageDep,
+    cycle: CycleDep,
 ) -> Response:
-    await svc.supprimer_piece(session, stockage, numero, piece_id, operateur.siret)
+    await cycle.supprimer_piece(numero, operateur.siret, piece_id, session)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -215,43 +213,11 @@ CleIdempotence = Annotated[
 ]
 
 
-class _Appel:
-    """What every update route does: 404 for a modification the caller may not see (before
-    asking the workflow anything), the idempotency key recorded, the update within the bounded
-    wait, then the persisted view."""
-
-    def __init__(self, sessions: SessionsDep, client: TemporalDep, settings: SettingsDep) -> None:
-        self.sessions, self.client, self.settings = sessions, client, settings
-
-    async def __call__(
-        self,
-        numero: str,
-        siret: str | None,
-        methode: Any,
-        argument: BaseModel,
-        champ: str = "corps",
-        cle: str | None = None,
-        par: str = "",
-    ) -> vues.ModificationVue:
-        action: str = methode.__name__
-        async with unit_of_work(self.sessions) as session:
-            modification = await svc.charger_modification(session, numero, siret)
-            if cle is not None:
-                await idempotence.reserver(session, cle, numero, action, par, argument)
-        await appeler(
-            mise_a_jour(self.client, numero, methode, argument, idempotence.id_mise_a_jour(action, cle)),
-            self.settings.DELAI_REPONSE_WORKFLOW,
-            numero,
-            champ,
-            ouverte_en_base=modification.statut == StatutModification.OUVERTE,
-        )
-        async with unit_of_work(self.sessions) as session:
-            modification = await svc.charger_modification(session, numero)
-            # An operator's routes scope by SIRET; a gestionnaire's (no SIRET) read everything.
-            return await lecture.modification_vue(session, modification, interne=siret is None)
-
-
-AppelDep = Annotated[_Appel, Depends(_Appel)]
+async def _vue(sessions: SessionFactory, numero: str, utilisateur: Utilisateur) -> vues.ModificationVue:
+    """The modification as the update left it (read after the workflow's answer)."""
+    async with unit_of_work(sessions) as session:
+        modification = await svc.charger_modification(session, numero)
+        return await lecture.modification_vue(session, modification, interne=utilisateur.voit_interne)
 
 
 @router.post(
@@ -264,14 +230,13 @@ AppelDep = Annotated[_Appel, Depends(_Appel)]
 async def confirmer(
     numero: NumeroModification,
     operateur: OperateurDep,
-    appel: AppelDep,
+    cycle: CycleDep,
+    sessions: SessionsDep,
     if_match: IfMatch = None,
     cle: CleIdempotence = None,
 ) -> vues.ModificationVue:
-    action = ActionOperateur(par=operateur.sub, version_brouillon=version_attendue(if_match))
-    return await appel(
-        numero, operateur.siret, ModificationWorkflow.confirmer, action, cle=cle, par=operateur.sub
-    )
+    await cycle.confirmer(numero, operateur, version_attendue(if_match), cle)
+    return await _vue(sessions, numero, operateur)
 
 
 @router.post(
@@ -281,22 +246,14 @@ async def confirmer(
     operation_id="renoncer_modification",
 )
 async def renoncer(
-    numero: NumeroModification, operateur: OperateurDep, appel: AppelDep, cle: CleIdempotence = None
+    numero: NumeroModification,
+    operateur: OperateurDep,
+    cycle: CycleDep,
+    sessions: SessionsDep,
+    cle: CleIdempotence = None,
 ) -> vues.ModificationVue:
-    return await appel(
-        numero,
-        operateur.siret,
-        ModificationWorkflow.renoncer,
-        ActionOperateur(par=operateur.sub),
-        cle=cle,
-        par=operateur.sub,
-    )
-
-
-class CorpsRetrait(BaseModel):
-    motif: str = Field(
-        default="", max_length=2000, description="Pourquoi la demande de modification est retirée"
-    )
+    await cycle.renoncer(numero, operateur, cle)
+    return await _vue(sessions, numero, operateur)
 
 
 @router.post(
@@ -308,27 +265,13 @@ class CorpsRetrait(BaseModel):
 async def retirer(
     numero: NumeroModification,
     gestionnaire: GestionnaireDep,
-    appel: AppelDep,
+    cycle: CycleDep,
+    sessions: SessionsDep,
     corps: Annotated[CorpsRetrait, Body(default_factory=CorpsRetrait)],
     cle: CleIdempotence = None,
 ) -> vues.ModificationVue:
-    retrait = Retrait(par=gestionnaire.sub, motif=corps.motif.strip())
-    return await appel(
-        numero, None, ModificationWorkflow.retirer, retrait, champ="motif", cle=cle, par=gestionnaire.sub
-    )
-
-
-def _date_en_texte(valeur: Any) -> Any:
-    # Pydantic would read a number as a Unix timestamp: the contract says an ISO 8601 string.
-    if not isinstance(valeur, str):
-        raise ValueError("doit être une date ISO 8601 avec fuseau (exemple : 2027-01-15T23:59:00+01:00)")
-    return valeur
-
-
-class CorpsProlongation(BaseModel):
-    expire_le: Annotated[AwareDatetime, BeforeValidator(_date_en_texte)] = Field(
-        description="La nouvelle échéance, ISO 8601 avec fuseau", examples=["2027-01-15T23:59:00+01:00"]
-    )
+    await cycle.retirer(numero, gestionnaire, corps.motif, cle)
+    return await _vue(sessions, numero, gestionnaire)
 
 
 @router.post(
@@ -341,16 +284,9 @@ async def prolonger(
     numero: NumeroModification,
     corps: CorpsProlongation,
     gestionnaire: GestionnaireDep,
-    appel: AppelDep,
+    cycle: CycleDep,
+    sessions: SessionsDep,
     cle: CleIdempotence = None,
 ) -> vues.ModificationVue:
-    prolongation = Prolongation(expire_le=corps.expire_le, par=gestionnaire.sub)
-    return await appel(
-        numero,
-        None,
-        ModificationWorkflow.prolonger,
-        prolongation,
-        champ="expire_le",
-        cle=cle,
-        par=gestionnaire.sub,
-    )
+    await cycle.prolonger(numero, gestionnaire, corps.expire_le, cle)
+    return await _vue(sessions, numero, gestionnaire)

@@ -12,56 +12,13 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from modif_solde.models.regles import traduire_erreurs
-from modif_solde.services.erreurs import (
-    BrouillonPerime,
-    Conflit,
-    DonneesInvalides,
-    ErreurDomaine,
-    Introuvable,
-    PieceTropGrande,
-    StockageIndisponible,
-    TypeDeContenuRefuse,
-)
+from modif_solde.services.erreurs import ErreurDomaine, StockageIndisponible
+from modif_solde.web.problemes import TITRES_HTTP, Probleme, entetes_de
+
+__all__ = ["TITRES_HTTP", "Probleme", "installer", "reponse"]
 
 journal = logging.getLogger(__name__)
 MEDIA_TYPE = "application/problem+json"
-
-STATUTS: dict[type[ErreurDomaine], int] = {
-    Introuvable: 404,
-    Conflit: 409,
-    BrouillonPerime: 412,
-    DonneesInvalides: 422,
-    PieceTropGrande: 413,
-    TypeDeContenuRefuse: 415,
-}
-
-TITRES_HTTP = {
-    400: "Requête invalide",
-    401: "Authentification requise",
-    403: "Accès refusé",
-    404: "Ressource introuvable",
-    405: "Méthode non autorisée",
-    409: "Conflit",
-    412: "Précondition échouée",
-    413: "Contenu trop volumineux",
-    415: "Type de contenu non accepté",
-    422: "Données invalides",
-    500: "Erreur interne",
-    503: "Service momentanément indisponible",
-}
-
-
-class Probleme(Exception):
-    """An HTTP refusal raised by the API layer itself (authentication, role, availability)."""
-
-    def __init__(
-        self, statut: int, detail: str, titre: str | None = None, entetes: dict[str, str] | None = None
-    ) -> None:
-        super().__init__(detail)
-        self.statut = statut
-        self.detail = detail
-        self.titre = titre or TITRES_HTTP.get(statut, "Erreur")
-        self.entetes = entetes or {}
 
 
 def reponse(
@@ -108,8 +65,10 @@ def methodes_permises(request: Request) -> list[str]:
 def installer(app: FastAPI) -> None:
     @app.exception_handler(ErreurDomaine)
     async def _domaine(_: Request, exc: ErreurDomaine) -> JSONResponse:
-        statut = next((s for cls, s in STATUTS.items() if isinstance(exc, cls)), 409)
-        return reponse(statut, exc.titre, exc.message, exc.erreurs if statut == 422 else None)
+        statut = exc.statut
+        return reponse(
+            statut, exc.titre, exc.message, exc.erreurs if statut == 422 else None, entetes_de(exc) or None
+        )
 
     @app.exception_handler(Probleme)
     async def _probleme(_: Request, exc: Probleme) -> JSONResponse:

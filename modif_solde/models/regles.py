@@ -31,6 +31,8 @@ from schwifty.exceptions import SchwiftyException
 from stdnum.exceptions import ValidationError as StdnumError
 from stdnum.fr import siret as stdnum_siret
 
+from modif_solde.models.enums import CHAMPS_EDITABLES, StatutDemande, StatutModification
+
 # French numbers: metropolitan France and the overseas departments and collectivities.
 REGIONS_TELEPHONE_FR = frozenset({"FR", "GP", "MQ", "GF", "RE", "YT", "PM", "BL", "MF", "NC", "PF", "WF"})
 # Those whose numbers are typed nationally with a leading 0 (0262 40 12 34, 041 12 34).
@@ -47,6 +49,35 @@ IBAN_LONGUEUR_MIN, IBAN_LONGUEUR_MAX = 15, 34
 BIC_LONGUEUR_MIN, BIC_LONGUEUR_MAX = 8, 11
 BAL_MAX = 10_000_000
 _HTTP_URL: TypeAdapter[HttpUrl] = TypeAdapter(HttpUrl)
+
+# The statuses' labels: in a sentence of a message (« la modification … est confirmée »), and as
+# the portal shows them (a badge, a column).
+LIBELLES_STATUT = {
+    StatutModification.CONFIRMEE: "confirmée",
+    StatutModification.RENONCEE: "renoncée",
+    StatutModification.EXPIREE: "expirée",
+    StatutModification.RETIREE: "retirée",
+    StatutModification.OUVERTE: "ouverte",
+}
+STATUTS_DEMANDE = {StatutDemande.EN_COURS: "En cours", StatutDemande.A_MODIFIER: "A modifier"}
+STATUTS_MODIFICATION = {
+    StatutModification.OUVERTE: "Ouverte",
+    StatutModification.CONFIRMEE: "Confirmée",
+    StatutModification.RENONCEE: "Close sans modification",
+    StatutModification.EXPIREE: "Expirée",
+    StatutModification.RETIREE: "Retirée par le gestionnaire",
+}
+# What a gestionnaire may ask the operator to change: an editable field, or documents.
+CHAMP_PIECES = "pieces"
+CHAMPS_ATTENDUS_POSSIBLES = (*CHAMPS_EDITABLES, CHAMP_PIECES)
+# The gestionnaire's texts: the opening's comment and the withdrawal's reason.
+COMMENTAIRE_MAX = 4000
+MOTIF_RETRAIT_MAX = 2000
+# Multi-line text: line feeds and tabs allowed, other control characters not.
+CONTROLE_MULTILIGNE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u2028\u2029]")
+# The same rule as a JSON Schema pattern, for clients: at least one visible character.
+_LIGNE = r"(?:[^\x00-\x08\x0b-\x1f\x7f\u2028\u2029]|\r\n)*"
+TEXTE_MULTILIGNE_MOTIF = f"^{_LIGNE}[^\\s\\x00-\\x1f\\x7f]{_LIGNE}$"
 
 
 def _erreur(message: str) -> PydanticCustomError:
@@ -317,7 +348,6 @@ def _entier_json(valeur: Any) -> Any:
 
 
 NombreBal = Annotated[int, Field(strict=True, ge=0, le=BAL_MAX), BeforeValidator(_entier_json)]
-NomContact = texte(max_length=200)
 NomContactOptionnel = Annotated[
     Annotated[
         str,

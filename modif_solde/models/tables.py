@@ -113,11 +113,12 @@ class Modification(SQLModel, table=True):
     statut: str = Field(default=StatutModification.OUVERTE, max_length=20, index=True)
     brouillon: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     ouverte_par: str = Field(max_length=200)
-    ouverte_le: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    # Indexed (and `cloturee_le`): the steering dashboard reads a period through them.
+    ouverte_le: datetime = Field(sa_type=UTCDateTime, nullable=False, index=True)
     relance_le: datetime = Field(sa_type=UTCDateTime, nullable=False)
     expire_le: datetime = Field(sa_type=UTCDateTime, nullable=False, index=True)
     relance_envoyee_le: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
-    cloturee_le: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
+    cloturee_le: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True, index=True)
     issue: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     version_appliquee: int | None = None
     # Bumped by every change of the draft (fields or documents): the draft's ETag.
@@ -162,6 +163,16 @@ class Courriel(SQLModel, table=True):
     sending twice what the SMTP server already accepted."""
 
     __tablename__ = "courriel"
+    __table_args__ = (
+        # The steering dashboard's failed e-mails over a period, by kind.
+        Index(
+            "ix_courriel_echec_cree_le",
+            "cree_le",
+            "type",
+            sqlite_where=text("statut_envoi = 'echec'"),
+            postgresql_where=text("statut_envoi = 'echec'"),
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     demande_id: int = Field(foreign_key="demande.id", index=True)
@@ -253,3 +264,25 @@ class Purge(SQLModel, table=True):
     historiques: int
     pieces: int
     octets: int = Field(sa_type=BigInteger)
+
+
+class Signalement(SQLModel, table=True):
+    """An error or omission the operator reports on its request while it is « en cours » (the
+    guide's second way into a modification): what is wrong, which expected items; then the
+    gestionnaire's outcome, a modification opened from it or an answer that none is needed."""
+
+    __tablename__ = "signalement"
+
+    id: int | None = Field(default=None, primary_key=True)
+    demande_id: int = Field(foreign_key="demande.id", index=True)
+    # nouveau, modification_ouverte or sans_suite
+    statut: str = Field(default="nouveau", max_length=30, index=True)
+    description: str = Field(sa_column=Column(Text, nullable=False))
+    champs: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    par: str = Field(max_length=200)
+    cree_le: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    traite_par: str | None = Field(default=None, max_length=200)
+    traite_le: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
+    # The gestionnaire's answer when no modification is needed (sent to the operator).
+    reponse: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    modification_id: int | None = Field(default=None, foreign_key="modification.id")

@@ -2,25 +2,34 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from urllib.parse import urlsplit
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse, Response
-from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
-from modif_solde.api.problemes import STATUTS, TITRES_HTTP, Probleme
 from modif_solde.config import Settings
-from modif_solde.pages import connexion, documentation, gestionnaire, operateur
+from modif_solde.pages import (
+    connexion,
+    demande,
+    documentation,
+    export,
+    gestionnaire,
+    informations,
+    operateur,
+    pilotage,
+    signalements,
+)
 from modif_solde.pages import session as sess
+from modif_solde.pages.compression import Compression
 from modif_solde.pages.rendu import page
 from modif_solde.pages.securite import EnTetesSecurite
+from modif_solde.pages.statiques import STATIQUES, Statiques
 from modif_solde.services.erreurs import ErreurDomaine
+from modif_solde.web.problemes import TITRES_HTTP, Probleme, entetes_de
 
-STATIQUES = Path(__file__).parent / "static"
 _HORS_PORTAIL = ("/api/", "/healthz", "/readyz", "/openapi.json")
 
 
@@ -32,14 +41,22 @@ def installer_portail(app: FastAPI, settings: Settings) -> None:
     """Mount the pages, their static files, the session and the security headers on the app."""
     connexion.autoriser_http_local(settings)
     app.state.oidc = connexion.client_oidc(settings)
-    app.mount("/static", StaticFiles(directory=STATIQUES), name="static")
+    app.mount("/static", Statiques(STATIQUES), name="static")
     app.include_router(connexion.router)
+    app.include_router(informations.router)
     if settings.ENVIRONNEMENT == "developpement":
         app.include_router(documentation.router)
     # Before the operator's routes: theirs end in a catch-all `/modifications/{numero}/{action}`.
+    app.include_router(signalements.router)
     app.include_router(gestionnaire.router)
+    app.include_router(pilotage.router)
+    app.include_router(export.router)
     app.include_router(operateur.router)
+    # After the operator's: `/demandes/importer` before `/demandes/{numero}`.
+    app.include_router(demande.router)
     _erreurs_en_html(app)
+    # gzip for pages, fragments and JSON (static files come precompressed; see pages/statiques.py).
+    app.add_middleware(Compression)
     fournisseur = urlsplit(settings.OIDC_DISCOVERY_URL)
     app.add_middleware(
         EnTetesSecurite,
@@ -82,8 +99,7 @@ def _erreurs_en_html(app: FastAPI) -> None:
         assert isinstance(exc, ErreurDomaine)
         if not est_page(request):
             return await json_handlers[ErreurDomaine](request, exc)
-        statut = next((s for cls, s in STATUTS.items() if isinstance(exc, cls)), 409)
-        return erreur(request, statut, exc.titre, exc.message)
+        return erreur(request, exc.statut, exc.titre, exc.message, entetes_de(exc))
 
     async def _probleme(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, Probleme)

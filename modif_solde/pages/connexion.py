@@ -17,11 +17,12 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
-from modif_solde.api.problemes import Probleme
 from modif_solde.config import Settings
+from modif_solde.pages import etat
 from modif_solde.pages import session as sess
 from modif_solde.services.erreurs import DonneesInvalides
 from modif_solde.services.gestionnaires import normaliser
+from modif_solde.web.problemes import Probleme
 
 journal = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
@@ -60,14 +61,9 @@ def _client(request: Request) -> StarletteOAuth2App:
     return client
 
 
-def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
 @router.get("/connexion")
 async def connexion(request: Request, retour: str | None = None) -> Response:
-    settings = _settings(request)
+    settings = etat.reglages(request)
     cible = sess.retour_sur(retour)
     # Logged in already: where it asked to go. Only POST /deconnexion ends a session (a link
     # from any site must not log anyone out).
@@ -140,7 +136,7 @@ async def retour_connexion(request: Request) -> Response:
     request.session.pop("retour", None)
     journal.info("connexion", extra={"sub": identite.sub})
     reponse = RedirectResponse(retour, status_code=303)
-    sess.poser_cookie(reponse, _settings(request), cle)
+    sess.poser_cookie(reponse, etat.reglages(request), cle)
     return reponse
 
 
@@ -176,7 +172,7 @@ async def deconnexion(
 ) -> Response:
     """Ends our session (its row deleted: every copy of the cookie is void), then the
     provider's (end_session_endpoint with id_token_hint). Without a session, nothing to end."""
-    settings = _settings(request)
+    settings = etat.reglages(request)
     if ouverte is None:
         reponse: Response = RedirectResponse("/", status_code=303)
         sess.effacer_cookie(reponse, settings)

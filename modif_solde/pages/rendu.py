@@ -10,8 +10,15 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from modif_solde.models.enums import StatutDemande, StatutModification
+from modif_solde.formats import nombre_fr
+from modif_solde.models.regles import (
+    COMMENTAIRE_MAX,
+    MOTIF_RETRAIT_MAX,
+    STATUTS_DEMANDE,
+    STATUTS_MODIFICATION,
+)
 from modif_solde.pages import session as sess
+from modif_solde.pages.statiques import url_statique
 from modif_solde.services.courriels import (
     LIBELLES_CHAMPS,
     format_date_fr,
@@ -21,14 +28,6 @@ from modif_solde.services.courriels import (
 GABARITS = Path(__file__).parent / "templates"
 SERVICE = "Portail Ségur Numérique"
 
-STATUTS_DEMANDE = {StatutDemande.EN_COURS: "En cours", StatutDemande.A_MODIFIER: "A modifier"}
-STATUTS_MODIFICATION = {
-    StatutModification.OUVERTE: "Ouverte",
-    StatutModification.CONFIRMEE: "Confirmée",
-    StatutModification.RENONCEE: "Close sans modification",
-    StatutModification.EXPIREE: "Expirée",
-    StatutModification.RETIREE: "Retirée par le gestionnaire",
-}
 LIBELLES = {**LIBELLES_CHAMPS, "pieces": "Pièces justificatives"}
 TYPES_PIECE = {
     "MSS_RESU_TEST_TECH": "Résultat des tests techniques (MSS_RESU_TEST_TECH)",
@@ -57,6 +56,15 @@ def _taille(octets: int) -> str:
     return f"{octets / 1024 / 1024:.1f} Mo".replace(".", ",")
 
 
+def _date_saisie(valeur: Any) -> str:
+    """What a date input may show: a real date (yyyy-mm-dd), or nothing — HTML forbids any other
+    value there (the error beside the field says what was wrong)."""
+    try:
+        return date.fromisoformat(str(valeur)).isoformat() if valeur else ""
+    except ValueError:
+        return ""
+
+
 environnement = Environment(
     loader=FileSystemLoader(GABARITS),
     autoescape=select_autoescape(["html"], default=True),
@@ -71,8 +79,17 @@ environnement.filters.update(
     libelle=lambda c: LIBELLES.get(c, c),
     type_piece=lambda t: TYPES_PIECE.get(t, t),
     taille=_taille,
+    nombre_fr=nombre_fr,
+    date_saisie=_date_saisie,
 )
-environnement.globals.update(SERVICE=SERVICE, TYPES_PIECE=TYPES_PIECE)
+# The forms' limits are the rules' own (models/regles.py).
+environnement.globals.update(
+    SERVICE=SERVICE,
+    TYPES_PIECE=TYPES_PIECE,
+    COMMENTAIRE_MAX=COMMENTAIRE_MAX,
+    MOTIF_RETRAIT_MAX=MOTIF_RETRAIT_MAX,
+    url_statique=url_statique,
+)
 
 
 def page(request: Request, gabarit: str, statut: int = 200, **contexte: Any) -> HTMLResponse:
@@ -83,8 +100,9 @@ def page(request: Request, gabarit: str, statut: int = 200, **contexte: Any) -> 
     html = environnement.get_template(gabarit).render(
         request=request,
         connecte=ouverte is not None,
+        menu_gestion=ouverte is not None and ouverte.gestionnaire,
         nom_utilisateur=_nom(ouverte),
-        csrf=ouverte.csrf if ouverte is not None else "",
+        csrf=sess.masquer_csrf(ouverte.csrf) if ouverte is not None else "",
         message=message,
         **contexte,
     )

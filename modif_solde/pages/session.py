@@ -7,7 +7,9 @@ verifier, the page to come back to) and the message the next page shows once."""
 
 from __future__ import annotations
 
+import base64
 import hmac
+import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated
@@ -17,14 +19,15 @@ from fastapi import Depends, Form, Request, Response
 from sqlmodel.ext.asyncio.session import AsyncSession
 from stdnum.fr import siret as stdnum_siret
 
-from modif_solde.api.auth import Role, Utilisateur
-from modif_solde.api.problemes import Probleme
 from modif_solde.config import Settings
 from modif_solde.db import unit_of_work
 from modif_solde.journal import noter_appelant
 from modif_solde.models.types import maintenant
+from modif_solde.models.utilisateur import Role, Utilisateur
+from modif_solde.pages import etat
 from modif_solde.services import sessions_portail
 from modif_solde.services.sessions_portail import Duree, Identite, SessionOuverte
+from modif_solde.web.problemes import Probleme
 
 COOKIE = "modif_solde_session"
 COOKIE_TRANSIT = "modif_solde_transit"
@@ -57,11 +60,6 @@ def url_connexion(retour: str) -> str:
     return f"/connexion?retour={quote(retour, safe='/')}"
 
 
-def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
 def _duree(settings: Settings) -> Duree:
     return Duree(inactivite=settings.SESSION_INACTIVITE, maximum=settings.SESSION_DUREE_MAX)
 
@@ -69,7 +67,7 @@ def _duree(settings: Settings) -> Duree:
 async def lire(request: Request, session: AsyncSession) -> SessionOuverte | None:
     """The request's session, read in `session` (the caller's transaction), kept for the layout."""
     ouverte = await sessions_portail.lire(
-        session, request.cookies.get(COOKIE), _duree(_settings(request)), maintenant()
+        session, request.cookies.get(COOKIE), _duree(etat.reglages(request)), maintenant()
     )
     setattr(request.state, _ETAT, ouverte)
     return ouverte
@@ -79,8 +77,8 @@ async def _noter_activite(request: Request, ouverte: SessionOuverte) -> None:
     """At most once a minute per session: a short write transaction of its own."""
     le = maintenant()
     if sessions_portail.activite_a_noter(ouverte, le):
-        async with unit_of_work(request.app.state.sessions) as session:
-            await sessions_portail.noter_activite(session, ouverte, _duree(_settings(request)), le)
+        async with unit_of_work(etat.ecriture(request)) as session:
+            await sessions_portail.noter_activite(session, ouverte, _duree(etat.reglages(request)), le)
 
 
 async def session_active(request: Request) -> SessionOuverte | None:
@@ -88,7 +86,7 @@ async def session_active(request: Request) -> SessionOuverte | None:
     else: the home page, the login)."""
     if COOKIE not in request.cookies:
         return None
-    async with unit_of_work(request.app.state.sessions_lecture) as session:
+    async with unit_of_work(etat.lecture_seule(request)) as session:
         ouverte = await lire(request, session)
     if ouverte is not None:
         await _noter_activite(request, ouverte)
@@ -97,14 +95,18 @@ async def session_active(request: Request) -> SessionOuverte | None:
 
 async def ouvrir(request: Request, identite: Identite) -> str:
     """A new session at login (the browser's previous one ended); the cookie's identifier."""
-    async with unit_of_work(request.app.state.sessions) as session:
+    async with unit_of_work(etat.ecriture(request)) as session:
         return await sessions_portail.ouvrir(
-            session, identite, _duree(_settings(request)), maintenant(), remplace=request.cookies.get(COOKIE)
+            session,
+            identite,
+            _duree(etat.reglages(request)),
+            maintenant(),
+            remplace=request.cookies.get(COOKIE),
         )
 
 
 async def fermer(request: Request, ouverte: SessionOuverte) -> None:
-    async with unit_of_work(request.app.state.sessions) as session:
+    async with unit_of_work(etat.ecriture(request)) as session:
         await sessions_portail.fermer(session, ouverte.cle)
         await sessions_portail.purger_expirees(session, maintenant())
 
@@ -160,11 +162,35 @@ SessionFacultativeDep = Annotated[SessionOuverte | None, Depends(session_faculta
 def jeton_csrf(request: Request) -> str:
     """The session's own random token: useless in another session, void once it has ended."""
     ouverte = session_de_la_page(request)
-    return ouverte.csrf if ouverte is not None else ""
+    return masquer_csrf(ouverte.csrf) if ouverte is not None else ""
+
+
+def masquer_csrf(csrf: str) -> str:
+    """The token as a page carries it: XORed with fresh random bytes, the bytes beside it. Pages
+    are compressed (pages/compression.py): a secret that never repeats from one answer to the
+    next leaves BREACH (guessing it from compressed sizes) nothing to converge on."""
+    jeton = csrf.encode()
+    masque = secrets.token_bytes(len(jeton))
+    return base64.urlsafe_b64encode(
+        masque + bytes(a ^ b for a, b in zip(masque, jeton, strict=True))
+    ).decode()
+
+
+def _demasquer(envoye: str) -> bytes:
+    try:
+        brut = base64.urlsafe_b64decode(envoye.encode())
+    except (ValueError, UnicodeEncodeError):
+        return b""
+    moitie = len(brut) // 2
+    return bytes(a ^ b for a, b in zip(brut[:moitie], brut[moitie:], strict=False))
 
 
 def csrf_valide(ouverte: SessionOuverte, csrf: str) -> bool:
-    return bool(csrf) and hmac.compare_digest(csrf.encode(), ouverte.csrf.encode())
+    """The token as a page carried it (masked), or as it is."""
+    if not csrf:
+        return False
+    attendu = ouverte.csrf.encode()
+    return hmac.compare_digest(_demasquer(csrf), attendu) or hmac.compare_digest(csrf.encode(), attendu)
 
 
 def refus_csrf() -> Probleme:
@@ -210,7 +236,7 @@ async def lecture_portail(request: Request) -> AsyncIterator[LecturePortail]:
     """For the pages that only read: the session (with the gestionnaires' list) is read in the
     page's own read transaction, one statement (one transaction and one connection per page);
     "last seen" is written at most once a minute."""
-    async with unit_of_work(request.app.state.sessions_lecture) as session:
+    async with unit_of_work(etat.lecture_seule(request)) as session:
         ouverte = await lire(request, session) if COOKIE in request.cookies else None
         if ouverte is None:
             raise _connexion_requise(request)

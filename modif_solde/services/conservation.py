@@ -35,6 +35,7 @@ from modif_solde.models.tables import (
     Operateur,
     Piece,
     Purge,
+    Signalement,
 )
 from modif_solde.models.types import maintenant
 from modif_solde.services.stockage import Stockage
@@ -147,6 +148,12 @@ async def purger_demande(
         update(Historique)
         .where(col(Historique.demande_id) == demande.id, col(Historique.champ) != CHAMP_CONSERVE)
         .values(ancienne_valeur=None, nouvelle_valeur=None)
+    )
+    # The operator's reports and the gestionnaires' answers are free text: erased as well.
+    await session.exec(
+        update(Signalement)
+        .where(col(Signalement.demande_id) == demande.id)
+        .values(description="", reponse=None, par="", traite_par=None)
     )
     if modifications:
         await session.exec(

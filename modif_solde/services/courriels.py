@@ -6,16 +6,14 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from babel.dates import format_datetime
 from babel.numbers import format_currency
 from jinja2 import Environment, PackageLoader, StrictUndefined, Template, select_autoescape
 from markupsafe import Markup, escape
 
+from modif_solde.formats import format_date_fr, format_date_heure_fr
 from modif_solde.models.enums import TypeCourriel
 
-FUSEAU_PARIS = ZoneInfo("Europe/Paris")
 LOCALE = "fr_FR"
 # The `courriel.sujet` column holds 300 characters; a long company name must not break the log.
 SUJET_LONGUEUR_MAX = 300
@@ -52,21 +50,6 @@ class CourrielRendu:
     sujet: str
     texte: str
     html: str
-
-
-def _a_paris(instant: datetime) -> datetime:
-    # A naive datetime would be silently read as UTC by babel: refuse it rather than show a wrong hour.
-    if instant.tzinfo is None:
-        raise ValueError("datetime sans fuseau horaire")
-    return instant.astimezone(FUSEAU_PARIS)
-
-
-def format_date_fr(instant: datetime) -> str:
-    return format_datetime(_a_paris(instant), "dd/MM/yyyy", tzinfo=FUSEAU_PARIS, locale=LOCALE)
-
-
-def format_date_heure_fr(instant: datetime) -> str:
-    return format_datetime(_a_paris(instant), "dd/MM/yyyy 'à' HH:mm", tzinfo=FUSEAU_PARIS, locale=LOCALE)
 
 
 def format_montant_fr(centimes: int) -> str:

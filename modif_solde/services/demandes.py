@@ -9,11 +9,10 @@ from functools import partial
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import func
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import col, select
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from modif_solde.db import on_rollback
@@ -175,22 +174,3 @@ async def charger_demande(session: AsyncSession, numero: str, siret: str | None 
     if demande is None:
         raise Introuvable(f"La demande {numero} est introuvable.")
     return demande
-
-
-async def lister_demandes(
-    session: AsyncSession,
-    statut: StatutDemande | None = None,
-    siret: str | None = None,
-    limite: int = 100,
-    decalage: int = 0,
-) -> tuple[list[Demande], int]:
-    requete = select(Demande)
-    if siret is not None:
-        requete = requete.join(Operateur).where(Operateur.siret == siret)
-    if statut is not None:
-        requete = requete.where(Demande.statut == statut)
-    total = (await session.exec(select(func.count()).select_from(requete.subquery()))).one()
-    demandes = (
-        await session.exec(requete.order_by(col(Demande.numero)).offset(decalage).limit(limite))
-    ).all()
-    return list(demandes), int(total)

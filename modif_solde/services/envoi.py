@@ -14,6 +14,7 @@ import logging
 import socket
 import ssl
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 from email.charset import QP, Charset
 from email.header import Header
@@ -31,10 +32,11 @@ from sqlalchemy.dialects.sqlite import insert as insert_sqlite
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from modif_solde import metriques
+from modif_solde import compteurs as metriques
 from modif_solde.models.enums import StatutEnvoi, TypeCourriel
 from modif_solde.models.schemas import type_affiche
 from modif_solde.models.tables import Courriel, Demande, Historique, Modification, Operateur, Piece
+from modif_solde.services import attendus
 from modif_solde.services.courriels import ContexteCourriel, CourrielRendu
 from modif_solde.services.erreurs import Introuvable
 
@@ -190,6 +192,12 @@ async def contexte(
     the changes and documents are read only for the kinds whose templates show them."""
     demande = await session.get_one(Demande, modification.demande_id)
     operateur = await session.get_one(Operateur, demande.operateur_id)
+    if type_courriel == TypeCourriel.RELANCE:
+        # The reminder recalls only what is still expected, as it stands when it is sent.
+        restants = attendus.restants(await attendus.etat_modification(session, modification))
+        return replace(
+            _contexte(modification, demande, operateur, lien_base, [], []), champs_attendus=restants
+        )
     if type_courriel is not None and type_courriel not in _AVEC_CHANGEMENTS:
         return _contexte(modification, demande, operateur, lien_base, [], [])
     historique = (

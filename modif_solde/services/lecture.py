@@ -21,6 +21,7 @@ from modif_solde.models.enums import StatutDemande, StatutModification, TypeCour
 from modif_solde.models.schemas import type_affiche
 from modif_solde.models.tables import Courriel, Demande, Historique, Modification, Operateur, Piece
 from modif_solde.services import modifications as svc
+from modif_solde.services import pilotage, signalements
 from modif_solde.services.courriels import format_montant_fr
 from modif_solde.services.erreurs import DonneesInvalides, Introuvable
 
@@ -97,7 +98,7 @@ def piece_vue(
     piece: Piece, demande_numero: str, numeros: dict[int, str], ouverte_id: int | None
 ) -> vues.PieceVue:
     origine = numeros.get(piece.modification_id, "?") if piece.modification_id else None
-    return vues.PieceVue.model_validate(_piece(_ligne_piece(piece), origine, demande_numero, ouverte_id))
+    return vues.PieceVue.model_validate(_piece(piece, origine, demande_numero, ouverte_id))
 
 
 # What the pages read of a document (not its storage key): the columns, not the entity.
@@ -114,14 +115,16 @@ _CHAMPS_PIECE = (
 _COLONNES_PIECE: tuple[Any, ...] = tuple(getattr(Piece, c) for c in _CHAMPS_PIECE)
 
 
-def _ligne_piece(piece: Piece) -> tuple[Any, ...]:
-    return tuple(getattr(piece, c) for c in _CHAMPS_PIECE)
-
-
-def _piece(ligne: Any, origine: str | None, demande_numero: str, ouverte_id: int | None) -> dict[str, Any]:
-    """`ligne`: the columns of _COLONNES_PIECE; `origine`: the number of the modification that
-    added it (None: the import)."""
-    id_, type_, nom, taille, sha256, ajoutee_le, definitive, modification_id = ligne
+def _piece(piece: Any, origine: str | None, demande_numero: str, ouverte_id: int | None) -> dict[str, Any]:
+    """`piece`: a Piece, or a row with the columns of _COLONNES_PIECE (by their names);
+    `origine`: the number of the modification that added it (None: the import)."""
+    id_, type_, nom, taille = piece.id, piece.type, piece.nom_fichier, piece.taille
+    sha256, ajoutee_le, definitive, modification_id = (
+        piece.sha256,
+        piece.ajoutee_le,
+        piece.definitive,
+        piece.modification_id,
+    )
     return {
         "id": id_,
         "type": type_,
@@ -197,7 +200,7 @@ async def modification_vue(
         pieces = await svc.pieces_ajoutees(session, modification)
     ouverte_id = modification.id if modification.statut == StatutModification.OUVERTE else None
     lignes = [
-        _piece(_ligne_piece(p), modification.numero, demande.numero, ouverte_id)
+        _piece(p, modification.numero, demande.numero, ouverte_id)
         for p in pieces
         if p.modification_id == modification.id
     ]
@@ -212,17 +215,6 @@ async def tours(session: AsyncSession, demande: Demande) -> list[vues.Modificati
     reads them: who opened it, the comment, what it changed, how and when it ended."""
     lecture = await lire_demande(session, demande.numero, interne=True, avec_tours=True)
     return lecture.tours
-
-
-def courriel_vue(courriel: Courriel, numeros: dict[int, str]) -> vues.CourrielVue:
-    return vues.CourrielVue.model_validate(
-        _courriel(
-            (
-                *(getattr(courriel, c) for c in _CHAMPS_COURRIEL),
-                numeros.get(courriel.modification_id) if courriel.modification_id else None,
-            )
-        )
-    )
 
 
 _CHAMPS_COURRIEL = (
@@ -405,7 +397,13 @@ def _demandes_avec_ouverte(*colonnes: Any) -> Select[Any]:
 
 
 _ORIGINE = aliased(Modification, name="origine")
-_COLONNES_PAGE: tuple[Any, ...] = (Demande, Operateur.siret, Modification, *_COLONNES_PIECE, _ORIGINE.numero)
+_COLONNES_PAGE: tuple[Any, ...] = (
+    Demande,
+    Operateur.siret,
+    Modification,
+    *_COLONNES_PIECE,
+    col(_ORIGINE.numero).label("origine"),
+)
 # The request, its operator's SIRET, its open modification and its documents, each with the
 # number of the modification that added it: one row per document (one when it has none).
 _PAGE = (
@@ -457,20 +455,38 @@ async def lire_demande(
     lignes = await _lire(session, requete, {"numero": numero, "siret": siret})
     if not lignes:
         raise Introuvable(f"La demande {numero} est introuvable.")
-    demande, siret_operateur, ouverte = lignes[0][0], lignes[0][1], lignes[0][2]
+    demande, ouverte = lignes[0].Demande, lignes[0].Modification
     assert demande.id is not None
     ouverte_id = ouverte.id if ouverte is not None else None
-    pieces = [_piece(ligne[3:11], ligne[11], numero, ouverte_id) for ligne in lignes if ligne[3] is not None]
+    pieces = [_piece(ligne, ligne.origine, numero, ouverte_id) for ligne in lignes if ligne.id is not None]
 
     parametres = {"demande_id": demande.id, "limite": LIMITE_PAGE + 1}
     requete_historique = _HISTORIQUE_ET_CHANGEMENTS if avec_tours else _HISTORIQUE_PAGE
     lignes_historique = await _lire(session, requete_historique, parametres)
     lignes_courriels = await _lire(session, _COURRIELS[interne, False], parametres)
+    page = _page(demande, lignes[0].siret, ouverte, pieces, lignes_historique, lignes_courriels, interne)
+    lecture = LecturePage(vue=vues.DemandePage.model_validate(page), demande=demande)
+    if avec_tours:
+        lecture.tours = await _tours(session, demande, ouverte_id, pieces, lignes_historique)
+    if modification is not None:
+        lecture.modification = await _modification_demandee(session, lecture, modification, pieces, interne)
+    return lecture
 
+
+def _page(
+    demande: Demande,
+    siret_operateur: str,
+    ouverte: Modification | None,
+    pieces: list[dict[str, Any]],
+    lignes_historique: Sequence[Any],
+    lignes_courriels: Sequence[Any],
+    interne: bool,
+) -> dict[str, Any]:
+    """The request page's content from what `lire_demande` read."""
     # Every row of the first page sorts before any other row read with it.
     historique_page = _page_historique(lignes_historique[: LIMITE_PAGE + 1], LIMITE_PAGE)
     changements_ouverte = svc.changements(ouverte, demande) if ouverte is not None else []
-    page = {
+    return {
         "numero": demande.numero,
         "type": demande.type,
         "statut": demande.statut,
@@ -499,64 +515,77 @@ async def lire_demande(
         "historique": historique_page,
         "courriels": _page_courriels(lignes_courriels, LIMITE_PAGE),
         "modification_ouverte": (
-            _modification(ouverte, numero, changements_ouverte, pieces, interne)
+            _modification(ouverte, demande.numero, changements_ouverte, pieces, interne)
             if ouverte is not None
             else None
         ),
         "purgee_le": demande.purgee_le,
     }
-    lecture = LecturePage(vue=vues.DemandePage.model_validate(page), demande=demande)
 
-    def changements_de(m: Modification, lignes_h: Iterable[Any]) -> list[dict[str, Any]]:
-        if m.statut == StatutModification.OUVERTE:
-            return svc.changements(m, demande)
-        if m.statut != StatutModification.CONFIRMEE:
-            return []
-        return _changements_appliques(
-            (h[1], h[2], h[3], h[4]) for h in lignes_h if h[6] == m.id and h[2].startswith("informations.")
+
+def _changements_de(
+    m: Modification, demande: Demande, lignes_historique: Iterable[Any]
+) -> list[dict[str, Any]]:
+    """What a round changed: the draft while open, the changes it applied once confirmed."""
+    if m.statut == StatutModification.OUVERTE:
+        return svc.changements(m, demande)
+    if m.statut != StatutModification.CONFIRMEE:
+        return []
+    return _changements_appliques(
+        (h.id, h.champ, h.ancienne_valeur, h.nouvelle_valeur)
+        for h in lignes_historique
+        if h.modification_id == m.id and h.champ.startswith("informations.")
+    )
+
+
+async def _tours(
+    session: AsyncSession,
+    demande: Demande,
+    ouverte_id: int | None,
+    pieces: list[dict[str, Any]],
+    lignes_historique: Sequence[Any],
+) -> list[vues.ModificationVue]:
+    """Every round of modification of the request, newest first (a gestionnaire's page): one
+    statement, their changes read with the history."""
+    modifications = (await session.scalars(_MODIFICATIONS, {"demande_id": demande.id})).all()
+    return [
+        vues.ModificationVue.model_validate(
+            _modification(
+                m,
+                demande.numero,
+                _changements_de(m, demande, lignes_historique),
+                [{**p, "supprimable": False} if m.id != ouverte_id else p for p in pieces],
+                True,
+            )
         )
+        for m in modifications
+    ]
 
-    if avec_tours:
-        modifications = (await session.scalars(_MODIFICATIONS, {"demande_id": demande.id})).all()
-        lecture.tours = [
-            vues.ModificationVue.model_validate(
-                _modification(
-                    m,
-                    numero,
-                    changements_de(m, lignes_historique),
-                    [{**p, "supprimable": False} if m.id != ouverte_id else p for p in pieces],
-                    True,
-                )
-            )
-            for m in modifications
-        ]
-    if modification is not None:
-        if (
-            lecture.vue.modification_ouverte is not None
-            and lecture.vue.modification_ouverte.numero == modification
-        ):
-            lecture.modification = lecture.vue.modification_ouverte
-        else:
-            autre = (
-                await session.scalars(_MODIFICATION, {"numero": modification, "demande_id": demande.id})
-            ).first()
-            if autre is None:
-                raise Introuvable(f"La modification {modification} est introuvable.")
-            lignes_autre: Sequence[Any] = []
-            if autre.statut == StatutModification.CONFIRMEE:
-                lignes_autre = await _lire(
-                    session, _HISTORIQUE_DE_MODIFICATION, {"modification_id": autre.id}
-                )
-            lecture.modification = vues.ModificationVue.model_validate(
-                _modification(
-                    autre,
-                    numero,
-                    changements_de(autre, lignes_autre),
-                    [{**p, "supprimable": False} for p in pieces],
-                    interne,
-                )
-            )
-    return lecture
+
+async def _modification_demandee(
+    session: AsyncSession, lecture: LecturePage, numero: str, pieces: list[dict[str, Any]], interne: bool
+) -> vues.ModificationVue:
+    """The modification page's round `numero`: the open one as read, another in one or two
+    statements."""
+    ouverte = lecture.vue.modification_ouverte
+    if ouverte is not None and ouverte.numero == numero:
+        return ouverte
+    demande = lecture.demande
+    autre = (await session.scalars(_MODIFICATION, {"numero": numero, "demande_id": demande.id})).first()
+    if autre is None:
+        raise Introuvable(f"La modification {numero} est introuvable.")
+    lignes_autre: Sequence[Any] = []
+    if autre.statut == StatutModification.CONFIRMEE:
+        lignes_autre = await _lire(session, _HISTORIQUE_DE_MODIFICATION, {"modification_id": autre.id})
+    return vues.ModificationVue.model_validate(
+        _modification(
+            autre,
+            demande.numero,
+            _changements_de(autre, demande, lignes_autre),
+            [{**p, "supprimable": False} for p in pieces],
+            interne,
+        )
+    )
 
 
 async def page_demande(session: AsyncSession, demande: Demande, *, interne: bool = False) -> vues.DemandePage:
@@ -688,12 +717,42 @@ RECHERCHE_PAR_IDS = 500
 class FiltresFile:
     """The work queue's filters; `echeance_avant`: an open modification's deadline before that
     instant; `relancee`: its reminder sent (True) or not yet (False); `recherche`: a request
-    number, a SIRET or part of a company name."""
+    number, a SIRET or part of a company name. From the steering dashboard (services/pilotage.py):
+    `echeance_apres`, an open modification's deadline from that instant; `tour`, a request with a
+    modification its figure counts over `periode`; `courriel_echec`, one with an e-mail of that
+    kind given up in `periode`."""
 
     statut: StatutDemande | None = None
     echeance_avant: datetime | None = None
     relancee: bool | None = None
     recherche: str = ""
+    # True: only the requests with an operator's report waiting for a gestionnaire.
+    signalement: bool | None = None
+    echeance_apres: datetime | None = None
+    tour: str | None = None
+    courriel_echec: str | None = None
+    periode: pilotage.Periode | None = None
+
+
+def _filtres_pilotage(filtres: FiltresFile) -> list[Any]:
+    """The requests a steering figure counts: the figure's own condition (services/pilotage.py)."""
+    conditions: list[Any] = []
+    if filtres.tour is not None and filtres.periode is not None:
+        # correlate(None): its own modifications, never those of a query it sits in.
+        modifications = (
+            select(Modification.demande_id)
+            .where(pilotage.condition_tour(filtres.tour, filtres.periode))
+            .correlate(None)
+        )
+        conditions.append(col(Demande.id).in_(modifications))
+    if filtres.courriel_echec is not None and filtres.periode is not None:
+        courriels = (
+            select(Courriel.demande_id)
+            .where(pilotage.condition_courriel_echec(filtres.courriel_echec, filtres.periode))
+            .correlate(None)
+        )
+        conditions.append(col(Demande.id).in_(courriels))
+    return conditions
 
 
 async def file_de_travail(
@@ -709,34 +768,7 @@ async def file_de_travail(
     ouverte = and_(
         col(Modification.demande_id) == Demande.id, col(Modification.statut) == StatutModification.OUVERTE
     )
-    sur_demande = []
-    if filtres.statut is not None:
-        sur_demande.append(col(Demande.statut) == filtres.statut)
-    cherche = filtres.recherche.strip()
-    if cherche:
-        motif = f"%{cherche.lower()}%"
-        recherche = or_(
-            col(Demande.numero) == cherche.upper(),
-            col(Demande.operateur_id).in_(
-                select(Operateur.id).where(col(Operateur.siret) == cherche.replace(" ", ""))
-            ),
-            func.lower(Demande.operateur_denomination).like(motif),
-        )
-        # A part of a name has no index: read every request once, then the counts and the page
-        # take the few found by their ids (the condition itself when there are many).
-        trouvees = (
-            await session.exec(select(Demande.id).where(recherche).limit(RECHERCHE_PAR_IDS + 1))
-        ).all()
-        if len(trouvees) <= RECHERCHE_PAR_IDS:
-            recherche = col(Demande.id).in_([i for i in trouvees if i is not None])
-        sur_demande.append(recherche)
-    sur_modification = []
-    if filtres.echeance_avant is not None:
-        sur_modification.append(col(Modification.expire_le) < filtres.echeance_avant)
-    if filtres.relancee is True:
-        sur_modification.append(col(Modification.relance_envoyee_le).is_not(None))
-    elif filtres.relancee is False:
-        sur_modification.append(col(Modification.relance_envoyee_le).is_(None))
+    sur_demande, sur_modification = await conditions_file(session, filtres)
     # A filter on the open modification leaves out every request without one.
     sans_ouverte_possible = not sur_modification
 
@@ -763,3 +795,42 @@ async def file_de_travail(
         )
         ids += [i for i in (await session.exec(sans_ouverte)).all() if i is not None]
     return await _resumes(session, ids, int(total))
+
+
+async def conditions_file(session: AsyncSession, filtres: FiltresFile) -> tuple[list[Any], list[Any]]:
+    """The queue's filters as conditions: on the request, and on its open modification (the
+    page and the export, services/export.py, select the same requests)."""
+    sur_demande: list[Any] = []
+    if filtres.statut is not None:
+        sur_demande.append(col(Demande.statut) == filtres.statut)
+    cherche = filtres.recherche.strip()
+    if cherche:
+        motif = f"%{cherche.lower()}%"
+        recherche = or_(
+            col(Demande.numero) == cherche.upper(),
+            col(Demande.operateur_id).in_(
+                select(Operateur.id).where(col(Operateur.siret) == cherche.replace(" ", ""))
+            ),
+            func.lower(Demande.operateur_denomination).like(motif),
+        )
+        # A part of a name has no index: read every request once, then the counts and the page
+        # take the few found by their ids (the condition itself when there are many).
+        trouvees = (
+            await session.exec(select(Demande.id).where(recherche).limit(RECHERCHE_PAR_IDS + 1))
+        ).all()
+        if len(trouvees) <= RECHERCHE_PAR_IDS:
+            recherche = col(Demande.id).in_([i for i in trouvees if i is not None])
+        sur_demande.append(recherche)
+    if filtres.signalement:
+        sur_demande.append(signalements.en_attente_clause())
+    sur_demande += _filtres_pilotage(filtres)
+    sur_modification: list[Any] = []
+    if filtres.echeance_avant is not None:
+        sur_modification.append(col(Modification.expire_le) < filtres.echeance_avant)
+    if filtres.echeance_apres is not None:
+        sur_modification.append(col(Modification.expire_le) >= filtres.echeance_apres)
+    if filtres.relancee is True:
+        sur_modification.append(col(Modification.relance_envoyee_le).is_not(None))
+    elif filtres.relancee is False:
+        sur_modification.append(col(Modification.relance_envoyee_le).is_(None))
+    return sur_demande, sur_modification

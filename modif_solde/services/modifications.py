@@ -23,7 +23,14 @@ from modif_solde.models.enums import (
     StatutModification,
     TypePieceAjoutable,
 )
-from modif_solde.models.regles import erreurs_en_francais
+from modif_solde.models.regles import (
+    CHAMP_PIECES,
+    CHAMPS_ATTENDUS_POSSIBLES,
+    COMMENTAIRE_MAX,
+    CONTROLE_MULTILIGNE,
+    LIBELLES_STATUT,
+    erreurs_en_francais,
+)
 from modif_solde.models.schemas import InformationsEditables, NomFichier, type_affiche
 from modif_solde.models.tables import Demande, Historique, Modification, Operateur, Piece
 from modif_solde.models.types import maintenant
@@ -31,21 +38,7 @@ from modif_solde.services.erreurs import BrouillonPerime, Conflit, DonneesInvali
 from modif_solde.services.stockage import Stockage
 from modif_solde.workflows.contrat import message_echeance_passee
 
-CHAMP_PIECES = "pieces"
-CHAMPS_ATTENDUS_POSSIBLES = (*CHAMPS_EDITABLES, CHAMP_PIECES)
-COMMENTAIRE_MAX = 4000
-
-# Multi-line text: line feeds and tabs allowed, other control characters not.
-_CONTROLE_MULTILIGNE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u2028\u2029]")
 _NUMERO_MODIFICATION = re.compile(r"^(FINMSS\d{6})M(\d{1,4})$")
-
-LIBELLES_STATUT = {
-    StatutModification.CONFIRMEE: "confirmée",
-    StatutModification.RENONCEE: "renoncée",
-    StatutModification.EXPIREE: "expirée",
-    StatutModification.RETIREE: "retirée",
-    StatutModification.OUVERTE: "ouverte",
-}
 
 
 @dataclass(frozen=True)
@@ -79,7 +72,7 @@ def verifier_ouverture(commentaire: Any, champs: Any) -> tuple[str, list[str]]:
                 "message": f"Le champ « commentaire » ne doit pas dépasser {COMMENTAIRE_MAX} caractères.",
             }
         )
-    elif _CONTROLE_MULTILIGNE.search(commentaire.replace("\r\n", "\n")):
+    elif CONTROLE_MULTILIGNE.search(commentaire.replace("\r\n", "\n")):
         erreurs.append(
             {
                 "champ": "commentaire",

@@ -12,6 +12,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from modif_solde.db import SessionFactory, unit_of_work
 from modif_solde.models.enums import StatutDemande, StatutModification
+from modif_solde.models.regles import LIBELLES_STATUT
 from modif_solde.models.tables import Demande, Historique, Modification, Piece
 from modif_solde.models.types import maintenant
 from modif_solde.services import modifications as svc
@@ -295,7 +296,7 @@ async def _clore(
             # gestionnaire, confirmed, expired) is not closed again, nor given a history line.
             actuelle = await svc.charger_modification(session, numero, verrou=True)
             if actuelle.statut != StatutModification.OUVERTE:
-                libelle = svc.LIBELLES_STATUT[StatutModification(actuelle.statut)]
+                libelle = LIBELLES_STATUT[StatutModification(actuelle.statut)]
                 return f"Modification {numero} laissée telle quelle : elle est déjà close (« {libelle} »), rien n'a été changé."
             cloture = await svc.cloturer_sans_modifier(
                 session, stockage, numero, StatutModification.RETIREE, le, issue

@@ -10,8 +10,9 @@ from datetime import datetime, timedelta
 
 from pydantic import AwareDatetime, BaseModel, Field
 
+from modif_solde.formats import format_date_heure_fr
 from modif_solde.models.enums import StatutEnvoi, StatutModification, TypeCourriel
-from modif_solde.services.courriels import format_date_heure_fr
+from modif_solde.models.regles import MOTIF_RETRAIT_MAX
 
 WORKFLOW_MODIFICATION = "ModificationWorkflow"
 
@@ -157,7 +158,7 @@ class ActionOperateur(BaseModel):
 
 class Retrait(BaseModel):
     par: str = Field(default="", max_length=200)
-    motif: str = Field(default="", max_length=2000)
+    motif: str = Field(default="", max_length=MOTIF_RETRAIT_MAX)
 
 
 class Prolongation(BaseModel):

@@ -290,3 +290,21 @@ async def test_confirmer_une_modification_renoncee_est_un_conflit_definitif(
     async with factory() as session:
         modification = await svc.charger_modification(session, NUMERO)
     assert modification.statut == StatutModification.RENONCEE
+
+
+async def test_relance_ne_rappelle_que_ce_qui_reste_attendu(
+    activites: ActivitesModification, factory: SessionFactory, ouverte: None, smtp: ServeurSmtp
+) -> None:
+    """Computed when the reminder is sent (the activity), not when the workflow was written."""
+    async with unit_of_work(factory) as session:
+        modification = await svc.charger_modification(session, NUMERO)
+        modification.champs_attendus = ["contact_support_telephone", "site_documentation_url"]
+        session.add(modification)
+    async with unit_of_work(factory) as session:
+        await svc.mettre_a_jour_brouillon(session, NUMERO, {"contact_support_telephone": "02 62 40 12 34"})
+    await envoyer(activites, TypeCourriel.RELANCE)
+    (recu,) = smtp.boite.messages
+    parties = {p.get_content_type(): p.get_content() for p in moderne(recu).walk() if not p.is_multipart()}
+    for corps in parties.values():
+        assert "Lien vers le site web mettant à disposition la documentation" in corps
+        assert "Numéro de téléphone du contact support" not in corps

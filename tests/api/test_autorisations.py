@@ -72,6 +72,7 @@ APPELS = [
         ouverte=False,
         corps={"commentaire": "À corriger", "champs": ["pieces"]},
     ),
+    Appel("pilotage", "GET", "/api/v1/pilotage", 403, 403, 200, ouverte=False),
     Appel("modification", "GET", "/api/v1/modifications/FINMSS009266M1", 200, 404, 200),
     Appel(
         "brouillon",

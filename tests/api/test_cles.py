@@ -37,6 +37,7 @@ from modif_solde.api.auth import (
 )
 from modif_solde.config import Settings
 from modif_solde.migrations import migrer
+from tests.processus import PAGES_LEGALES_PRODUCTION
 
 SECRET = "secret-de-test-0123456789-0123456789-abcdef"
 REFUS = "Le jeton d'accès est invalide ou expiré."
@@ -113,6 +114,7 @@ async def http_production(reglages: dict[str, Any]) -> AsyncIterator[httpx.Async
         OIDC_CLIENT_SECRET="un-secret-client-de-test",
         OIDC_DISCOVERY_URL="https://fca.example/api/v2/.well-known/openid-configuration",
         PORTAIL_URL="https://portail.sante.example.fr",
+        **PAGES_LEGALES_PRODUCTION,
         **reglages,
     )
     async for client in _client(settings):

@@ -28,6 +28,11 @@ ATTENDUS = {
     ("post", "/api/v1/modifications/{numero}/renoncer"): "renoncer_modification",
     ("post", "/api/v1/modifications/{numero}/retirer"): "retirer_modification",
     ("post", "/api/v1/modifications/{numero}/prolonger"): "prolonger_modification",
+    ("post", "/api/v1/demandes/{numero}/signalements"): "signaler_erreur",
+    ("get", "/api/v1/demandes/{numero}/signalements"): "lister_signalements_demande",
+    ("get", "/api/v1/signalements"): "lister_signalements",
+    ("post", "/api/v1/signalements/{signalement_id}/sans-suite"): "repondre_sans_suite",
+    ("get", "/api/v1/pilotage"): "lire_pilotage",
     ("get", "/healthz"): "verifier_vivacite",
     ("get", "/readyz"): "verifier_disponibilite",
 }
@@ -68,4 +73,6 @@ async def test_chaque_corps_est_un_composant_nomme(http: httpx.AsyncClient) -> N
         ("pieces", "multipart/form-data"): "AjoutPiece",
         ("retirer", "application/json"): "CorpsRetrait",
         ("prolonger", "application/json"): "CorpsProlongation",
+        ("signalements", "application/json"): "NouveauSignalement",
+        ("sans-suite", "application/json"): "ReponseSansSuite",
     }

@@ -13,9 +13,9 @@ from modif_solde.db import SessionFactory, unit_of_work
 from modif_solde.models.tables import Demande
 from modif_solde.services import modifications as svc
 from modif_solde.temporal import connecter
-from modif_solde.workflows.contrat import ModificationEntree
 from modif_solde.workflows.modification import ModificationWorkflow
 from tests.api.conftest import OPERATEUR
+from tests.constructeurs import entree_modification
 from tests.workflows.conftest import Banc, port_libre
 
 
@@ -62,15 +62,7 @@ async def test_aucun_worker_ne_repond_503_borne(
                 expire_le,
             ),
         )
-    entree = ModificationEntree(
-        demande_numero="FINMSS009266",
-        modification_numero="FINMSS009266M1",
-        commentaire="À corriger",
-        champs=["pieces"],
-        ouverte_par="g",
-        relance_apres=timedelta(days=10),
-        expiration_apres=timedelta(days=20),
-    )
+    entree = entree_modification(commentaire="À corriger", champs=["pieces"], ouverte_par="g")
     await banc.client.start_workflow(
         ModificationWorkflow.run, entree, id="FINMSS009266M1", task_queue="file-sans-worker"
     )

@@ -29,7 +29,8 @@ from modif_solde.services.demandes import importer_demande, lire_import
 from modif_solde.services.stockage import StockageDossier
 from modif_solde.services.verification import verifier
 from modif_solde.temporal import demarrer_modification
-from modif_solde.workflows.contrat import EtatModification, ModificationEntree
+from modif_solde.workflows.contrat import EtatModification
+from tests.constructeurs import COMMENTAIRE_SITE, entree_modification
 from tests.processus import Processus, ServeurTemporalDev, commande_modif_solde, port_libre
 
 # The SMTP fault tests (test_smtp.py) run on the workflow tests' time-skipping server.
@@ -146,12 +147,10 @@ class Pile:
             await importer_demande(session, self.stockage, lire_import({**donnees, "numero": numero}))
 
     async def ouvrir(self, numero: str, relance: timedelta, expiration: timedelta) -> EtatModification:
-        entree = ModificationEntree(
-            demande_numero=numero,
-            modification_numero=f"{numero}M1",
-            commentaire="Le site de documentation ne répond pas.",
+        entree = entree_modification(
+            numero,
+            commentaire=COMMENTAIRE_SITE,
             champs=["site_documentation_url", "pieces"],
-            ouverte_par="gestionnaire-1",
             relance_apres=relance,
             expiration_apres=expiration,
         )

@@ -73,8 +73,8 @@ async def test_un_envoi_coupe_en_plein_milieu_ne_laisse_rien(
         await attendre(pret, 30, "l'API répond")
 
         debut = (
-            f"--{FRONTIERE}\r\nContent-Disposition: form-data; name=\"type\"\r\n\r\nAUTRE_S\r\n"
-            f"--{FRONTIERE}\r\nContent-Disposition: form-data; name=\"fichier\"; filename=\"coupe.pdf\"\r\n"
+            f'--{FRONTIERE}\r\nContent-Disposition: form-data; name="type"\r\n\r\nAUTRE_S\r\n'
+            f'--{FRONTIERE}\r\nContent-Disposition: form-data; name="fichier"; filename="coupe.pdf"\r\n'
             "Content-Type: application/pdf\r\n\r\n"
         ).encode() + b"%PDF-1.4\n"
         entetes = (

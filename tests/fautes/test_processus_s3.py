@@ -76,8 +76,8 @@ async def test_api_et_worker_avec_les_pieces_dans_s3(
 
             # Cut off after 7 MiB of a declared 12: the connection closes with no more of the body.
             debut = (
-                f"--{FRONTIERE}\r\nContent-Disposition: form-data; name=\"type\"\r\n\r\nAUTRE_S\r\n"
-                f"--{FRONTIERE}\r\nContent-Disposition: form-data; name=\"fichier\"; filename=\"coupe.pdf\"\r\n"
+                f'--{FRONTIERE}\r\nContent-Disposition: form-data; name="type"\r\n\r\nAUTRE_S\r\n'
+                f'--{FRONTIERE}\r\nContent-Disposition: form-data; name="fichier"; filename="coupe.pdf"\r\n'
                 "Content-Type: application/pdf\r\n\r\n"
             ).encode() + b"%PDF-1.4\n"
             entetes = (

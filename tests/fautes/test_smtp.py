@@ -31,6 +31,7 @@ from modif_solde.temporal import demarrer_modification
 from modif_solde.worker import construire_worker
 from modif_solde.workflows.contrat import ModificationEntree, ModificationResultat
 from modif_solde.workflows.modification import ModificationWorkflow
+from tests.constructeurs import entree_modification
 from tests.fautes.serveurs_smtp import BoiteEncombree, BoiteQuiRefuse, serveur_muet
 from tests.workflows.conftest import GESTIONNAIRES, BoiteAuxLettres, port_libre
 
@@ -45,12 +46,8 @@ Handle = WorkflowHandle[Any, ModificationResultat]
 
 
 def entree() -> ModificationEntree:
-    return ModificationEntree(
-        demande_numero="FINMSS009266",
+    return entree_modification(
         modification_numero=NUMERO,
-        commentaire="Le téléphone du contact support ne correspond pas à la pièce jointe.",
-        champs=["contact_support_telephone"],
-        ouverte_par="gestionnaire-1",
         relance_apres=RELANCE,
         expiration_apres=EXPIRATION,
         abandon_courriel_apres=ABANDON,

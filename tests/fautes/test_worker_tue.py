@@ -33,7 +33,9 @@ async def test_le_worker_tue_pendant_l_envoi_de_l_invitation_puis_relance(
     await pile.verifier_tout({"FINMSS000001M1": cycle, "FINMSS000002M1": cycle})
     async with pile.factory() as session:
         invitation = (
-            await session.exec(select(Courriel).where(Courriel.cle_idempotence == "FINMSS000001M1:invitation"))
+            await session.exec(
+                select(Courriel).where(Courriel.cle_idempotence == "FINMSS000001M1:invitation")
+            )
         ).one()
     # The killed attempt counted, then the new worker's retry sent it.
     assert invitation.tentatives == 2

@@ -25,6 +25,4 @@ def valeur(echantillons: Echantillons, nom: str, **etiquettes: str) -> float:
 
 
 def etiquettes_avec_un_numero(echantillons: Echantillons) -> list[tuple[str, str, str]]:
-    return [
-        (nom, cle, v) for nom, etiquettes in echantillons for cle, v in etiquettes if NUMERO.search(v)
-    ]
+    return [(nom, cle, v) for nom, etiquettes in echantillons for cle, v in etiquettes if NUMERO.search(v)]

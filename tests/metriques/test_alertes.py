@@ -74,7 +74,9 @@ def test_chaque_alerte_mene_a_sa_section_du_guide_d_exploitation() -> None:
     for regle in (r for g in groupes for r in g["rules"] if "alert" in r):
         url = regle["annotations"]["runbook_url"]
         assert url.startswith("https://") and "/docs/exploitation.md#" in url, regle["alert"]
-        assert url.rsplit("#", 1)[1] in ancres, f"{regle['alert']} : ancre {url} absente de docs/exploitation.md"
+        assert url.rsplit("#", 1)[1] in ancres, (
+            f"{regle['alert']} : ancre {url} absente de docs/exploitation.md"
+        )
 
 
 def test_la_configuration_d_alertmanager_est_valide() -> None:
@@ -97,6 +99,8 @@ def test_la_configuration_d_alertmanager_est_valide() -> None:
     for severite, attendu in (("critique", "astreinte"), ("avertissement", "exploitation")):
         resultat = subprocess.run(  # noqa: S603
             [amtool, "config", "routes", "test", f"--config.file={fichier}", f"severity={severite}"],
-            capture_output=True, text=True, check=False,
+            capture_output=True,
+            text=True,
+            check=False,
         )
         assert resultat.stdout.strip() == attendu, resultat.stdout + resultat.stderr

@@ -12,6 +12,7 @@ from modif_solde.config import Settings
 from modif_solde.models.tables import Demande
 from tests.api.conftest import GESTIONNAIRE
 from tests.metriques.lecture import etiquettes_avec_un_numero, lire, valeur
+from tests.processus import pages_legales_production
 from tests.workflows.conftest import Banc
 
 JETON = "jeton-des-metriques-0123456789-abcdef"
@@ -63,6 +64,7 @@ async def test_en_production_sans_jeton_reglé_metrics_n_est_pas_servi(
             # The API's tokens in production: a JWKS (never read by this test).
             "JWT_JWKS_URL": "https://127.0.0.1:9/jwks.json",
             "PORTAIL_URL": "https://portail.sante.example.fr",
+            **pages_legales_production(),
         }
     )
     async for http in _client(production, banc):
@@ -105,4 +107,3 @@ async def test_chaque_requete_compte_sous_le_modele_de_sa_route(
     route = {"methode": "GET", "route": "/api/v1/demandes/{numero}"}
     assert valeur(apres, duree, **route) - valeur(avant, duree, **route) == 4
     assert etiquettes_avec_un_numero(apres) == []
-

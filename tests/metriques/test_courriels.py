@@ -11,7 +11,7 @@ from aiosmtpd.controller import Controller
 from temporalio.testing import ActivityEnvironment
 
 from modif_solde.activities.modification import ActivitesModification
-from modif_solde.metriques import REGISTRE_WORKER
+from modif_solde.compteurs import REGISTRE_WORKER
 from modif_solde.models.enums import StatutEnvoi, TypeCourriel
 from modif_solde.services.envoi import ExpediteurSmtp
 from modif_solde.workflows.contrat import EchecCourrielActivite

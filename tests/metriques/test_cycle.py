@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import select
 from temporalio.testing import WorkflowEnvironment
 
-from modif_solde import metriques as m
+from modif_solde.api import metriques as m
 from modif_solde.api.app import create_app
 from modif_solde.config import Settings
 from modif_solde.db import SessionFactory, unit_of_work
@@ -64,7 +64,11 @@ class Service:
 
 @pytest.fixture
 async def service(
-    engine: AsyncEngine, factory: SessionFactory, stockage: Stockage, smtp: ServeurSmtp, env: WorkflowEnvironment
+    engine: AsyncEngine,
+    factory: SessionFactory,
+    stockage: Stockage,
+    smtp: ServeurSmtp,
+    env: WorkflowEnvironment,
 ) -> AsyncIterator[Service]:
     settings = Settings(
         ENVIRONNEMENT="developpement",
@@ -111,7 +115,10 @@ async def test_un_cycle_confirme_se_lit_dans_les_metriques(
 
     r = await service.http.post(
         "/api/v1/demandes/FINMSS009266/modifications",
-        json={"commentaire": "Le téléphone du contact support ne correspond pas.", "champs": ["contact_support_telephone"]},
+        json={
+            "commentaire": "Le téléphone du contact support ne correspond pas.",
+            "champs": ["contact_support_telephone"],
+        },
         headers=GESTIONNAIRE,
     )
     assert r.status_code == 201, r.text
@@ -169,7 +176,10 @@ async def test_un_cycle_confirme_se_lit_dans_les_metriques(
     # The Temporal SDK's own metrics come with the worker's.
     assert valeur(worker_apres, "modif_solde_temporal_sdk_lisible") == 1
     assert any(nom.startswith("temporal_") for nom, _ in worker_apres)
-    assert valeur(worker_apres, "temporal_num_pollers", **_etiquettes_de(worker_apres, "temporal_num_pollers")) > 0
+    assert (
+        valeur(worker_apres, "temporal_num_pollers", **_etiquettes_de(worker_apres, "temporal_num_pollers"))
+        > 0
+    )
 
     for echantillons in (worker_apres, api_apres):
         assert etiquettes_avec_un_numero(echantillons) == []
@@ -240,7 +250,10 @@ async def test_chaque_issue_compte_sous_son_nom(
     async def ouvrir(numero: str) -> None:
         r = await service.http.post(
             "/api/v1/demandes/FINMSS009266/modifications",
-            json={"commentaire": "Le site de documentation ne répond pas.", "champs": ["site_documentation_url"]},
+            json={
+                "commentaire": "Le site de documentation ne répond pas.",
+                "champs": ["site_documentation_url"],
+            },
             headers=GESTIONNAIRE,
         )
         assert r.status_code == 201 and r.json()["numero"] == numero, r.text
@@ -255,7 +268,9 @@ async def test_chaque_issue_compte_sous_son_nom(
     assert r.status_code == 200 and r.json()["statut"] == "renoncee", r.text
     await ouvrir("FINMSS009266M2")
     r = await service.http.post(
-        "/api/v1/modifications/FINMSS009266M2/retirer", json={"motif": "Ouverte par erreur."}, headers=GESTIONNAIRE
+        "/api/v1/modifications/FINMSS009266M2/retirer",
+        json={"motif": "Ouverte par erreur."},
+        headers=GESTIONNAIRE,
     )
     assert r.status_code == 200 and r.json()["statut"] == "retiree", r.text
     await ouvrir("FINMSS009266M3")
@@ -292,7 +307,13 @@ async def test_chaque_issue_compte_sous_son_nom(
 
     await attendre(tout_compte, 60, "les trois issues et le courriel d'expiration sont comptés")
     assert deltas() == attendus
-    for type_, nombre in {"invitation": 3, "prolongation": 1, "renonciation": 1, "retrait": 1, "expiration": 1}.items():
+    for type_, nombre in {
+        "invitation": 3,
+        "prolongation": 1,
+        "renonciation": 1,
+        "retrait": 1,
+        "expiration": 1,
+    }.items():
         envoyes = valeur(apres, "modif_solde_courriels_total", type=type_, resultat="envoye") - valeur(
             avant, "modif_solde_courriels_total", type=type_, resultat="envoye"
         )

@@ -68,7 +68,10 @@ async def test_prometheus_collecte_l_api_et_le_worker_et_evalue_les_alertes(
     env = pile.env(MODIF_SOLDE_METRIQUES_JETON=JETON, MODIF_SOLDE_METRIQUES_PORT=str(port_worker))
     worker = Processus("worker", commande_modif_solde("worker"), tmp_path / "worker.log", env)
     api = Processus(
-        "api", commande_modif_solde("api", "--host", "127.0.0.1", "--port", str(port_api)), tmp_path / "api.log", env
+        "api",
+        commande_modif_solde("api", "--host", "127.0.0.1", "--port", str(port_api)),
+        tmp_path / "api.log",
+        env,
     )
     dossier = tmp_path / "prometheus"
     (dossier / "tsdb").mkdir(parents=True)

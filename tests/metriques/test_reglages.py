@@ -26,9 +26,14 @@ def test_un_jeton_trop_court_est_refuse() -> None:
 def test_en_production_le_port_du_worker_exige_le_jeton() -> None:
     (message,) = erreurs(ENVIRONNEMENT="production", METRIQUES_PORT=9464)
     assert "MODIF_SOLDE_METRIQUES_JETON doit être défini" in message
-    assert Settings(JWT_SECRET=SECRET, ENVIRONNEMENT="production", METRIQUES_PORT=9464, METRIQUES_JETON="j" * 32)
+    assert Settings(
+        JWT_SECRET=SECRET, ENVIRONNEMENT="production", METRIQUES_PORT=9464, METRIQUES_JETON="j" * 32
+    )
     # In development the port may stay open on loopback without a token.
-    assert Settings(JWT_SECRET=SECRET, ENVIRONNEMENT="developpement", METRIQUES_PORT=9464).METRIQUES_JETON is None
+    assert (
+        Settings(JWT_SECRET=SECRET, ENVIRONNEMENT="developpement", METRIQUES_PORT=9464).METRIQUES_JETON
+        is None
+    )
 
 
 def test_un_port_hors_limites_est_refuse() -> None:

@@ -18,7 +18,9 @@ def lire_metriques(port: int) -> str:
 
 async def test_sans_les_metriques_du_sdk_le_worker_repond_et_le_dit() -> None:
     # A loopback port nothing listens on: the SDK's endpoint is gone.
-    serveur = ServeurMetriques("127.0.0.1", port_libre(), None, url_sdk=f"http://127.0.0.1:{port_libre()}/metrics")
+    serveur = ServeurMetriques(
+        "127.0.0.1", port_libre(), None, url_sdk=f"http://127.0.0.1:{port_libre()}/metrics"
+    )
     serveur.demarrer()
     try:
         echantillons = lire(await asyncio.to_thread(lire_metriques, serveur.port))

@@ -29,9 +29,33 @@ NUMERO = "FINMSS000007"
 
 # PromQL's words that are not metric names.
 _MOTS_PROMQL = {
-    "sum", "min", "max", "avg", "count", "by", "without", "rate", "irate", "increase", "histogram_quantile",
-    "and", "or", "unless", "on", "ignoring", "group_left", "group_right", "offset", "bool", "abs", "absent",
-    "clamp_min", "clamp_max", "topk", "bottomk", "le",
+    "sum",
+    "min",
+    "max",
+    "avg",
+    "count",
+    "by",
+    "without",
+    "rate",
+    "irate",
+    "increase",
+    "histogram_quantile",
+    "and",
+    "or",
+    "unless",
+    "on",
+    "ignoring",
+    "group_left",
+    "group_right",
+    "offset",
+    "bool",
+    "abs",
+    "absent",
+    "clamp_min",
+    "clamp_max",
+    "topk",
+    "bottomk",
+    "le",
 }
 
 
@@ -67,7 +91,10 @@ def test_les_requetes_sont_lues_comme_il_faut() -> None:
     assert metriques_nommees(
         'histogram_quantile(0.95, sum by (le, operation) (rate(service_latency_bucket{service_name="frontend"}[5m])))'
     ) == {"service_latency_bucket"}
-    assert metriques_nommees("1 - sum(rate(a_bucket{le=\"1\"}[1h])) / sum(rate(a_count[1h]))") == {"a_bucket", "a_count"}
+    assert metriques_nommees('1 - sum(rate(a_bucket{le="1"}[1h])) / sum(rate(a_count[1h]))') == {
+        "a_bucket",
+        "a_count",
+    }
 
 
 async def test_chaque_panneau_interroge_des_metriques_reellement_exportees(
@@ -80,7 +107,12 @@ async def test_chaque_panneau_interroge_des_metriques_reellement_exportees(
     port_api, port_worker = port_libre(), port_libre()
     env = pile.env(MODIF_SOLDE_METRIQUES_JETON=JETON, MODIF_SOLDE_METRIQUES_PORT=str(port_worker))
     worker = Processus("worker", commande_modif_solde("worker"), tmp_path / "worker.log", env)
-    api = Processus("api", commande_modif_solde("api", "--host", "127.0.0.1", "--port", str(port_api)), tmp_path / "api.log", env)
+    api = Processus(
+        "api",
+        commande_modif_solde("api", "--host", "127.0.0.1", "--port", str(port_api)),
+        tmp_path / "api.log",
+        env,
+    )
     for processus in (worker, api):
         processus.demarrer()
         pile.processus.append(processus)
@@ -127,5 +159,9 @@ async def test_chaque_panneau_interroge_des_metriques_reellement_exportees(
             await attendre(toutes_exportees, 60, "chaque métrique du tableau est exportée")
         except AssertionError:
             pass
-    manquantes = {titre: sorted(metriques_nommees(expr) - noms) for titre, expr in requetes if metriques_nommees(expr) - noms}
+    manquantes = {
+        titre: sorted(metriques_nommees(expr) - noms)
+        for titre, expr in requetes
+        if metriques_nommees(expr) - noms
+    }
     assert not manquantes, f"métriques absentes de l'API, du worker et du serveur Temporal : {manquantes}"

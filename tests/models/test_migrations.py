@@ -116,3 +116,49 @@ async def test_0007_cree_puis_retire_la_table_des_sessions(url_vierge: str) -> N
         await asyncio.to_thread(migrer, url_vierge)
     finally:
         await engine.dispose()
+
+
+async def test_0009_cree_puis_retire_la_table_des_signalements(url_vierge: str) -> None:
+    await asyncio.to_thread(command.upgrade, alembic_config(url_vierge), "0008")
+    engine = create_engine(url_vierge)
+    try:
+        await asyncio.to_thread(command.upgrade, alembic_config(url_vierge), "0009")
+        async with engine.begin() as conn:
+            colonnes = await conn.run_sync(
+                lambda c: {k["name"] for k in sa_inspect(c).get_columns("signalement")}
+            )
+            index = await conn.run_sync(
+                lambda c: {i["name"] for i in sa_inspect(c).get_indexes("signalement")}
+            )
+        assert index == {"ix_signalement_demande_id", "ix_signalement_statut"}
+        assert {"description", "champs", "statut", "reponse", "modification_id"} <= colonnes
+        await asyncio.to_thread(command.downgrade, alembic_config(url_vierge), "0008")
+        async with engine.connect() as conn:
+            tables = await conn.run_sync(lambda c: set(sa_inspect(c).get_table_names()))
+        assert "signalement" not in tables and "purge" in tables
+        await asyncio.to_thread(migrer, url_vierge)
+    finally:
+        await engine.dispose()
+
+
+async def test_0010_cree_puis_retire_les_index_du_pilotage(url_vierge: str) -> None:
+    await asyncio.to_thread(command.upgrade, alembic_config(url_vierge), "0008")
+    engine = create_engine(url_vierge)
+
+    async def index() -> set[str]:
+        async with engine.connect() as conn:
+            return await conn.run_sync(
+                lambda c: {
+                    i["name"] for t in ("modification", "courriel") for i in sa_inspect(c).get_indexes(t)
+                }
+            )
+
+    pilotage = {"ix_modification_ouverte_le", "ix_modification_cloturee_le", "ix_courriel_echec_cree_le"}
+    try:
+        assert not pilotage & await index()
+        await asyncio.to_thread(command.upgrade, alembic_config(url_vierge), "0010")
+        assert pilotage <= await index()
+        await asyncio.to_thread(command.downgrade, alembic_config(url_vierge), "0008")
+        assert not pilotage & await index()
+    finally:
+        await engine.dispose()

@@ -132,7 +132,9 @@ async def portail(settings: Settings, banc: Banc, factory: Any) -> AsyncIterator
 
 
 @pytest.fixture
-async def appli_lecture(engine: Any, stockage: Stockage, fournisseur: str, factory: Any) -> AsyncIterator[FastAPI]:
+async def appli_lecture(
+    engine: Any, stockage: Stockage, fournisseur: str, factory: Any
+) -> AsyncIterator[FastAPI]:
     """The app for pages that only read: no Temporal server (its lazy client is never called)."""
     app = create_app(
         reglages(
@@ -179,7 +181,6 @@ def jeton_csrf(html: str) -> str:
 
 
 # --- A real server and a real browser (Debian's Chromium driven by Playwright) ---
-
 
 
 @pytest.fixture

@@ -30,6 +30,7 @@ from tests.pages.conftest import (
     reglages,
     se_connecter,
 )
+from tests.processus import pages_legales_production
 from tests.workflows.conftest import Banc
 
 # What production requires, on loopback addresses that nothing in these tests reaches.
@@ -40,6 +41,7 @@ PRODUCTION: dict[str, Any] = {
     "OIDC_CLIENT_SECRET": "c" * 40,
     "OIDC_DISCOVERY_URL": "https://127.0.0.1:9/.well-known/openid-configuration",
     "PORTAIL_URL": "https://portail.sante.example.fr",
+    **pages_legales_production(),
 }
 
 
@@ -56,7 +58,10 @@ async def test_the_operator_logs_in_and_sees_its_requests_only(
     assert arrivee.headers["location"] == "/demandes/FINMSS009266"
     page = await portail.get("/demandes/FINMSS009266")
     assert page.status_code == 200
-    assert "Détails de la demande numéro FINMSS009266 - Solde - Statut : En cours - Déposée le 05/06/2023" in page.text
+    assert (
+        "Détails de la demande numéro FINMSS009266 - Solde - Statut : En cours - Déposée le 05/06/2023"
+        in page.text
+    )
     # The mock releases given_name only with the `profile` scope (ProConnect has none).
     assert ">Durand</span>" in page.text
     liste = await portail.get("/demandes")
@@ -110,7 +115,10 @@ def test_the_return_path_is_never_another_site(retour: str) -> None:
 
 
 def test_a_local_return_path_is_kept() -> None:
-    assert sess.retour_sur("/demandes/FINMSS009266?onglet=historique") == "/demandes/FINMSS009266?onglet=historique"
+    assert (
+        sess.retour_sur("/demandes/FINMSS009266?onglet=historique")
+        == "/demandes/FINMSS009266?onglet=historique"
+    )
 
 
 async def test_after_login_an_open_redirect_leads_home(portail: httpx.AsyncClient) -> None:
@@ -187,7 +195,9 @@ async def test_logout_needs_the_csrf_token_and_ends_the_provider_session(portail
     assert (await portail.get("/demandes")).status_code == 303
 
 
-async def test_the_session_identifier_and_csrf_token_are_new_at_each_login(portail: httpx.AsyncClient) -> None:
+async def test_the_session_identifier_and_csrf_token_are_new_at_each_login(
+    portail: httpx.AsyncClient,
+) -> None:
     await se_connecter(portail, OPERATEUR)
     premier = jeton_csrf((await portail.get("/demandes")).text)
     await portail.post("/deconnexion", data={"csrf": premier})
@@ -308,7 +318,13 @@ def test_make_run_starts_the_local_provider_with_the_demo_identities(tmp_path: A
         assert decouverte.json()["end_session_endpoint"] == f"{base}/oauth2/end_session"
         page = httpx.get(
             decouverte.json()["authorization_endpoint"],
-            params={"response_type": "code", "client_id": "modif-solde", "redirect_uri": "http://x/cb", "scope": "openid", "nonce": "n" * 32},
+            params={
+                "response_type": "code",
+                "client_id": "modif-solde",
+                "redirect_uri": "http://x/cb",
+                "scope": "openid",
+                "nonce": "n" * 32,
+            },
         )
         for sub in ("operateur-sci-voiture", "operateur-mss", "gestionnaire-asp"):
             assert f'value="{sub}"' in page.text

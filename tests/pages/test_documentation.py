@@ -11,6 +11,7 @@ import pytest
 from playwright.async_api import expect
 
 from modif_solde.config import Settings
+from modif_solde.pages.statiques import url_statique
 from tests.pages.test_connexion import PRODUCTION, _app
 from tests.workflows.conftest import Banc
 
@@ -33,9 +34,10 @@ async def test_development_serves_swagger_ui_from_its_own_files(portail: httpx.A
     csp = docs.headers["content-security-policy"]
     assert "script-src 'self';" in csp and "unsafe" not in csp
     assert "<script>" not in docs.text and "cdn" not in docs.text
-    for fichier in ("/static/vendor/swagger-ui/swagger-ui-bundle.js", "/static/vendor/swagger-ui/swagger-ui.css"):
-        assert f'"{fichier}"' in docs.text
-        assert (await portail.get(fichier)).status_code == 200, fichier
+    for fichier in ("vendor/swagger-ui/swagger-ui-bundle.js", "vendor/swagger-ui/swagger-ui.css"):
+        url = url_statique(fichier)
+        assert f'"{url}"' in docs.text
+        assert (await portail.get(url)).status_code == 200, fichier
     assert (await portail.get("/redoc")).status_code == 404
 
 
@@ -47,11 +49,16 @@ async def test_swagger_ui_runs_under_the_strict_csp_in_a_browser(serveur_portail
     ailleurs: list[str] = []
     page.on("console", lambda message: console.append(message.text))
     page.on("pageerror", lambda erreur: erreurs.append(str(erreur)))
-    page.on("request", lambda r: None if r.url.startswith((serveur_portail, "data:")) else ailleurs.append(r.url))
+    page.on(
+        "request", lambda r: None if r.url.startswith((serveur_portail, "data:")) else ailleurs.append(r.url)
+    )
 
     reponse = await page.goto(serveur_portail + "/docs")
 
-    assert reponse is not None and "script-src 'self'" in (await reponse.all_headers())["content-security-policy"]
+    assert (
+        reponse is not None
+        and "script-src 'self'" in (await reponse.all_headers())["content-security-policy"]
+    )
     # The document is read and drawn: the import's operation, under its tag.
     await expect(page.get_by_text("Importer une demande de solde").first).to_be_visible(timeout=20_000)
     await expect(page.locator(".opblock-tag", has_text="modifications").first).to_be_visible()

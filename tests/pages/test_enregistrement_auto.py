@@ -32,13 +32,15 @@ async def brouillon(factory: SessionFactory) -> dict[str, str]:
         return dict((await svc.charger_modification(session, "FINMSS009266M1")).brouillon)
 
 
-async def test_the_page_s_fields_save_themselves_as_they_change(portail: httpx.AsyncClient, demande: Demande) -> None:
+async def test_the_page_s_fields_save_themselves_as_they_change(
+    portail: httpx.AsyncClient, demande: Demande
+) -> None:
     page = await page_operateur(portail)
     champ = re.search(r'<input[^>]*id="contact_support_telephone"[^>]*>', page)
     assert champ, page
-    assert 'hx-post="/modifications/FINMSS009266M1/brouillon"' in champ.group(0)
-    assert 'hx-trigger="change"' in champ.group(0)
-    assert 'hx-target="#groupe-contact_support_telephone"' in champ.group(0)
+    assert 'data-hx-post="/modifications/FINMSS009266M1/brouillon"' in champ.group(0)
+    assert 'data-hx-trigger="change"' in champ.group(0)
+    assert 'data-hx-target="#groupe-contact_support_telephone"' in champ.group(0)
     assert 'id="annonce-brouillon"' in page and 'role="status"' in page
     # No inline script nor handler: the CSP forbids them.
     assert not re.search(r"<script(?![^>]*\bsrc=)", page) and not re.search(r"\son[a-z]+=", page)
@@ -57,12 +59,17 @@ async def test_a_changed_field_answers_its_group_and_the_draft_s_new_version(
     )
     assert r.status_code == 200, r.text
     assert "<html" not in r.text
-    assert r.text.lstrip().startswith('<div class="fr-input-group fr-input-group--valid" id="groupe-contact_support_telephone">')
+    assert r.text.lstrip().startswith(
+        '<div class="fr-input-group fr-input-group--valid" id="groupe-contact_support_telephone">'
+    )
     assert "Valeur modifiée. Valeur avant modification : 06 00 00 00 00" in texte(r.text)
     assert 'value="06 12 34 56 78"' in r.text
     # The next save and the confirmation carry the new version (out-of-band swap).
-    assert re.search(rf'id="brouillon_version" name="brouillon_version" value="{int(version) + 1}" hx-swap-oob="true"', r.text)
-    assert 'id="validation" hx-swap-oob="true"' in r.text and ">Confirmer</a>" in r.text
+    assert re.search(
+        rf'id="brouillon_version" name="brouillon_version" value="{int(version) + 1}" data-hx-swap-oob="true"',
+        r.text,
+    )
+    assert 'id="validation" data-hx-swap-oob="true"' in r.text and ">Confirmer</a>" in r.text
     assert "« Numéro de téléphone du contact support de l'opérateur » enregistré." in texte(r.text)
     assert await brouillon(factory) == {"contact_support_telephone": "06 12 34 56 78"}
     # The message of a full save is not consumed by the fragment, nor left for the next page.
@@ -73,9 +80,14 @@ async def test_a_wrong_value_is_refused_beside_its_field_and_closes_the_confirma
     portail: httpx.AsyncClient, demande: Demande, factory: SessionFactory
 ) -> None:
     page = await page_operateur(portail)
-    donnees = {**_saisie(jeton_csrf(page), "06 00 00 00 00", _version(page)), "contact_support_courriel": "pas-une-adresse"}
+    donnees = {
+        **_saisie(jeton_csrf(page), "06 00 00 00 00", _version(page)),
+        "contact_support_courriel": "pas-une-adresse",
+    }
 
-    r = await portail.post(f"{MODIFICATION}/brouillon", data=donnees, headers=htmx("contact_support_courriel"))
+    r = await portail.post(
+        f"{MODIFICATION}/brouillon", data=donnees, headers=htmx("contact_support_courriel")
+    )
     assert r.status_code == 422, r.text
     assert 'id="groupe-contact_support_courriel"' in r.text and "fr-input-group--error" in r.text
     assert 'aria-invalid="true"' in r.text and 'value="pas-une-adresse"' in r.text
@@ -84,7 +96,7 @@ async def test_a_wrong_value_is_refused_beside_its_field_and_closes_the_confirma
         r"n&#39;est pas une adresse électronique valide",
         r.text,
     ), r.text
-    assert f'value="{_version(page)}" hx-swap-oob="true"' in r.text
+    assert f'value="{_version(page)}" data-hx-swap-oob="true"' in r.text
     assert "Corrigez d'abord les erreurs signalées" in texte(r.text) and ">Confirmer</a>" not in r.text
     assert texte(r.text).count("Erreur : ") == 1
     assert await brouillon(factory) == {}
@@ -94,9 +106,14 @@ async def test_a_mistake_elsewhere_does_not_hold_back_the_changed_field(
     portail: httpx.AsyncClient, demande: Demande, factory: SessionFactory
 ) -> None:
     page = await page_operateur(portail)
-    donnees = {**_saisie(jeton_csrf(page), "06 12 34 56 78", _version(page)), "contact_support_courriel": "pas-une-adresse"}
+    donnees = {
+        **_saisie(jeton_csrf(page), "06 12 34 56 78", _version(page)),
+        "contact_support_courriel": "pas-une-adresse",
+    }
 
-    r = await portail.post(f"{MODIFICATION}/brouillon", data=donnees, headers=htmx("contact_support_telephone"))
+    r = await portail.post(
+        f"{MODIFICATION}/brouillon", data=donnees, headers=htmx("contact_support_telephone")
+    )
     assert r.status_code == 200, r.text
     assert "fr-input-group--valid" in r.text and "pas-une-adresse" not in r.text
     # The other field is still wrong on the page: no confirmation until it is corrected.
@@ -109,7 +126,9 @@ async def test_a_stale_version_reloads_the_page_with_a_message_and_saves_nothing
 ) -> None:
     page = await page_operateur(portail)
     csrf = jeton_csrf(page)
-    premiere = await portail.post(f"{MODIFICATION}/brouillon", data=_saisie(csrf, "06 98 76 54 32", _version(page)))
+    premiere = await portail.post(
+        f"{MODIFICATION}/brouillon", data=_saisie(csrf, "06 98 76 54 32", _version(page))
+    )
     assert premiere.status_code == 303, premiere.text
 
     r = await portail.post(
@@ -117,7 +136,9 @@ async def test_a_stale_version_reloads_the_page_with_a_message_and_saves_nothing
         data=_saisie(csrf, "06 12 34 56 78", _version(page)),
         headers=htmx("contact_support_telephone"),
     )
-    assert r.status_code == 200 and r.headers.get("HX-Redirect") == MODIFICATION and r.text == "", r.text[:3000]
+    assert r.status_code == 200 and r.headers.get("HX-Redirect") == MODIFICATION and r.text == "", r.text[
+        :3000
+    ]
     assert "Brouillon modifié entre-temps" in texte((await portail.get(MODIFICATION)).text)
     assert await brouillon(factory) == {"contact_support_telephone": "06 98 76 54 32"}
 

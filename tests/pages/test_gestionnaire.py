@@ -19,7 +19,7 @@ from modif_solde.db import SessionFactory, unit_of_work
 from modif_solde.models.enums import StatutModification, TypeCourriel
 from modif_solde.models.tables import Demande, Modification
 from modif_solde.models.types import maintenant
-from modif_solde.pages import gestionnaire as gestion_pages
+from modif_solde.pages import file as file_pages
 from modif_solde.services import envoi, gestionnaires, lecture
 from modif_solde.services import modifications as svc
 from modif_solde.services.conservation import purger
@@ -80,7 +80,12 @@ async def test_the_opening_shows_the_invitation_e_mail_before_sending_it(
 ) -> None:
     csrf = await connecter_gestionnaire(portail, factory)
     page = texte((await portail.get(DEMANDE)).text)
-    for mots in ("Demander une modification", "Commentaire", "Pièces justificatives", "Adresse mail du contact support"):
+    for mots in (
+        "Demander une modification",
+        "Commentaire",
+        "Pièces justificatives",
+        "Adresse mail du contact support",
+    ):
         assert mots in page, mots
 
     apercu = await portail.post(
@@ -103,7 +108,10 @@ async def test_the_opening_shows_the_invitation_e_mail_before_sending_it(
     apres = texte((await portail.get(DEMANDE)).text)
     assert "Demande de modification envoyée" in apres and "Statut : A modifier" in apres
     assert "Prolonger" in apres and "Retirer" in apres and "L'opérateur n'a encore rien modifié." in apres
-    assert "http://127.0.0.1:8233/namespaces/default/workflows/FINMSS009266M1" in (await portail.get(DEMANDE)).text
+    assert (
+        "http://127.0.0.1:8233/namespaces/default/workflows/FINMSS009266M1"
+        in (await portail.get(DEMANDE)).text
+    )
 
 
 async def test_a_bad_opening_names_its_fields_and_opens_nothing(
@@ -129,14 +137,21 @@ async def test_two_gestionnaires_opening_at_once_get_one_success_and_one_clear_r
     async with httpx.AsyncClient(transport=portail._transport, base_url="http://test") as autre:
         await se_connecter(autre, GESTIONNAIRE, retour=DEMANDE)
         csrf_autre = jeton_csrf((await autre.get(DEMANDE)).text)
-        reponses = await asyncio.gather(demander(portail, csrf), demander(autre, csrf_autre, "Autre commentaire."))
+        reponses = await asyncio.gather(
+            demander(portail, csrf), demander(autre, csrf_autre, "Autre commentaire.")
+        )
         assert [r.status_code for r in reponses] == [303, 303]
-        pages = [texte((await c.get(r.headers["location"])).text) for c, r in zip((portail, autre), reponses, strict=True)]
+        pages = [
+            texte((await c.get(r.headers["location"])).text)
+            for c, r in zip((portail, autre), reponses, strict=True)
+        ]
     assert len(await modifications(factory)) == 1
     succes = [p for p in pages if "Demande de modification envoyée" in p]
     refus = [p for p in pages if "Demande de modification impossible" in p]
     assert len(succes) == 1 and len(refus) == 1
-    assert re.search(r"FINMSS009266(M1)? (a déjà une modification ouverte|est déjà en cours d'ouverture)", refus[0])
+    assert re.search(
+        r"FINMSS009266(M1)? (a déjà une modification ouverte|est déjà en cours d'ouverture)", refus[0]
+    )
 
 
 async def test_extend_then_withdraw_each_after_a_confirmation_step(
@@ -152,7 +167,9 @@ async def test_extend_then_withdraw_each_after_a_confirmation_step(
         "/modifications/FINMSS009266M1/prolonger/verifier", data={"csrf": csrf, "expire_le": trop_tot}
     )
     assert etape.status_code == 200 and "Confirmer la prolongation" in etape.text
-    refus = await portail.post("/modifications/FINMSS009266M1/prolonger", data={"csrf": csrf, "expire_le": trop_tot})
+    refus = await portail.post(
+        "/modifications/FINMSS009266M1/prolonger", data={"csrf": csrf, "expire_le": trop_tot}
+    )
     assert refus.status_code == 303 and refus.headers["location"].endswith("#prolonger")
     assert "Prolongation impossible" in texte((await portail.get(DEMANDE)).text)
 
@@ -170,7 +187,9 @@ async def test_extend_then_withdraw_each_after_a_confirmation_step(
     [prolongee] = await modifications(factory)
     assert prolongee.expire_le.date() == nouvelle and prolongee.relance_le > m.relance_le
 
-    sans_motif = await portail.post("/modifications/FINMSS009266M1/retirer/verifier", data={"csrf": csrf, "motif": " "})
+    sans_motif = await portail.post(
+        "/modifications/FINMSS009266M1/retirer/verifier", data={"csrf": csrf, "motif": " "}
+    )
     assert sans_motif.status_code == 422 and "Le champ « Motif » est obligatoire." in texte(sans_motif.text)
     # Too long a reason is refused at the confirmation step already, not only at the action.
     trop_long = await portail.post(
@@ -181,7 +200,9 @@ async def test_extend_then_withdraw_each_after_a_confirmation_step(
         "/modifications/FINMSS009266M1/retirer/verifier", data={"csrf": csrf, "motif": "Ouverte par erreur."}
     )
     assert etape.status_code == 200 and "Ouverte par erreur." in texte(etape.text)
-    retrait = await portail.post("/modifications/FINMSS009266M1/retirer", data={"csrf": csrf, "motif": "Ouverte par erreur."})
+    retrait = await portail.post(
+        "/modifications/FINMSS009266M1/retirer", data={"csrf": csrf, "motif": "Ouverte par erreur."}
+    )
     assert retrait.status_code == 303
     apres = texte((await portail.get(DEMANDE)).text)
     assert "Demande de modification retirée" in apres and "Statut : En cours" in apres
@@ -189,7 +210,9 @@ async def test_extend_then_withdraw_each_after_a_confirmation_step(
     assert retiree.statut == StatutModification.RETIREE and "Ouverte par erreur." in (retiree.issue or "")
 
     # Withdrawn meanwhile (another gestionnaire): the refusal, beside the action.
-    encore = await portail.post("/modifications/FINMSS009266M1/retirer", data={"csrf": csrf, "motif": "Encore."})
+    encore = await portail.post(
+        "/modifications/FINMSS009266M1/retirer", data={"csrf": csrf, "motif": "Encore."}
+    )
     assert encore.status_code == 303
     assert "n'est plus ouverte" in texte((await portail.get(DEMANDE)).text)
 
@@ -199,7 +222,9 @@ async def test_every_round_and_the_e_mail_log_with_delivery_status(
 ) -> None:
     csrf = await connecter_gestionnaire(portail, factory)
     assert (await demander(portail, csrf)).status_code == 303
-    await portail.post("/modifications/FINMSS009266M1/retirer", data={"csrf": csrf, "motif": "Ouverte par erreur."})
+    await portail.post(
+        "/modifications/FINMSS009266M1/retirer", data={"csrf": csrf, "motif": "Ouverte par erreur."}
+    )
     assert (await demander(portail, csrf, "Deuxième tour.")).status_code == 303
     # Two e-mails the SMTP server answered: one refused for good, one to be retried.
     async with unit_of_work(factory) as session:
@@ -223,9 +248,14 @@ async def test_every_round_and_the_e_mail_log_with_delivery_status(
 
     page = texte((await portail.get(DEMANDE)).text)
     tours = page[page.index("Demandes de modification") :]
-    assert tours.index("FINMSS009266M2 : Ouverte") < tours.index("FINMSS009266M1 : Retirée par le gestionnaire")
+    assert tours.index("FINMSS009266M2 : Ouverte") < tours.index(
+        "FINMSS009266M1 : Retirée par le gestionnaire"
+    )
     assert f"par {GESTIONNAIRE}" in tours and COMMENTAIRE in tours and "Deuxième tour." in tours
-    assert "Éléments attendus : Numéro de téléphone du contact support de l'opérateur, Pièces justificatives." in tours
+    assert (
+        "Éléments attendus : Numéro de téléphone du contact support de l'opérateur, Pièces justificatives."
+        in tours
+    )
     assert "Ouverte par erreur." in tours and "Aucun changement appliqué." in tours
     assert "Close le " in tours
     assert "Non envoyé (échec de l'envoi : 550 5.1.1 Boîte inconnue)" in page
@@ -237,19 +267,28 @@ async def _trois_demandes(factory: SessionFactory, stockage: Stockage, seed: dic
     for numero in ("FINMSS009267", "FINMSS009268"):
         donnees = copy.deepcopy(seed)
         donnees["numero"] = numero
-        donnees["operateur"] = {**donnees["operateur"], "siret": "00000000000000", "denomination": "Opérateur MSS"}
+        donnees["operateur"] = {
+            **donnees["operateur"],
+            "siret": "00000000000000",
+            "denomination": "Opérateur MSS",
+        }
         async with unit_of_work(factory) as session:
             await importer_demande(session, stockage, lire_import(json.dumps(donnees).encode()))
 
 
 async def test_the_work_queue_filters_searches_sorts_and_flags_deadlines_within_48_hours(
-    portail: httpx.AsyncClient, demande: Demande, factory: SessionFactory, stockage: Stockage, seed: dict[str, Any]
+    portail: httpx.AsyncClient,
+    demande: Demande,
+    factory: SessionFactory,
+    stockage: Stockage,
+    seed: dict[str, Any],
 ) -> None:
     await _trois_demandes(factory, stockage, seed)
     csrf = await connecter_gestionnaire(portail, factory)
     for numero in ("FINMSS009266", "FINMSS009267"):
         r = await portail.post(
-            f"/demandes/{numero}/modifications", data={"csrf": csrf, "commentaire": "À corriger.", "champs": "pieces"}
+            f"/demandes/{numero}/modifications",
+            data={"csrf": csrf, "commentaire": "À corriger.", "champs": "pieces"},
         )
         assert r.status_code == 303
     # FINMSS009267's deadline comes in 30 hours and its reminder went out.
@@ -292,24 +331,34 @@ async def test_the_work_queue_filters_searches_sorts_and_flags_deadlines_within_
 
 
 async def test_the_work_queue_pages_keep_the_filters(
-    portail: httpx.AsyncClient, demande: Demande, factory: SessionFactory, stockage: Stockage, seed: dict[str, Any]
+    portail: httpx.AsyncClient,
+    demande: Demande,
+    factory: SessionFactory,
+    stockage: Stockage,
+    seed: dict[str, Any],
 ) -> None:
     await _trois_demandes(factory, stockage, seed)
     await connecter_gestionnaire(portail, factory)
-    gestion_pages.PAR_PAGE, avant = 2, gestion_pages.PAR_PAGE
+    file_pages.PAR_PAGE, avant = 2, file_pages.PAR_PAGE
     try:
         premiere = await portail.get("/demandes", params={"statut": "en_cours"})
         assert "page 1 sur 2" in texte(premiere.text)
         suivante = re.search(r'href="([^"]+)">Page suivante', premiere.text)
         assert suivante and "statut=en_cours" in suivante.group(1)
         deuxieme = await portail.get(html.unescape(suivante.group(1)))
-        assert re.findall(r'<th scope="row"><a href="/demandes/(FINMSS\d+)">', deuxieme.text) == ["FINMSS009268"]
+        assert re.findall(r'<th scope="row"><a href="/demandes/(FINMSS\d+)">', deuxieme.text) == [
+            "FINMSS009268"
+        ]
     finally:
-        gestion_pages.PAR_PAGE = avant
+        file_pages.PAR_PAGE = avant
 
 
 async def test_the_work_queue_pages_run_on_from_the_open_modifications_to_the_other_requests(
-    portail: httpx.AsyncClient, demande: Demande, factory: SessionFactory, stockage: Stockage, seed: dict[str, Any]
+    portail: httpx.AsyncClient,
+    demande: Demande,
+    factory: SessionFactory,
+    stockage: Stockage,
+    seed: dict[str, Any],
 ) -> None:
     # The open modifications and the requests without one are read apart: a page that holds the
     # last of the first and the first of the others, then a page of the others only.
@@ -317,18 +366,22 @@ async def test_the_work_queue_pages_run_on_from_the_open_modifications_to_the_ot
     csrf = await connecter_gestionnaire(portail, factory)
     donnees = {"csrf": csrf, "commentaire": "À corriger.", "champs": "pieces"}
     assert (await portail.post("/demandes/FINMSS009267/modifications", data=donnees)).status_code == 303
-    gestion_pages.PAR_PAGE, avant = 2, gestion_pages.PAR_PAGE
+    file_pages.PAR_PAGE, avant = 2, file_pages.PAR_PAGE
     try:
         pages = [await portail.get("/demandes", params={"page": str(n)}) for n in (1, 2)]
         lignes = [re.findall(r'<th scope="row"><a href="/demandes/(FINMSS\d+)">', p.text) for p in pages]
         assert lignes == [["FINMSS009267", "FINMSS009266"], ["FINMSS009268"]]
         assert all("3 demandes" in texte(p.text) for p in pages) and "page 2 sur 2" in texte(pages[1].text)
     finally:
-        gestion_pages.PAR_PAGE = avant
+        file_pages.PAR_PAGE = avant
 
 
 async def test_a_search_finding_more_requests_than_it_takes_by_id_finds_them_all(
-    portail: httpx.AsyncClient, demande: Demande, factory: SessionFactory, stockage: Stockage, seed: dict[str, Any]
+    portail: httpx.AsyncClient,
+    demande: Demande,
+    factory: SessionFactory,
+    stockage: Stockage,
+    seed: dict[str, Any],
 ) -> None:
     # Up to RECHERCHE_PAR_IDS found, the queries take them by id; beyond, the search's own condition.
     await _trois_demandes(factory, stockage, seed)

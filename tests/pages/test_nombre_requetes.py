@@ -25,15 +25,16 @@ PETITE, GRANDE = "FINMSS009266", "FINMSS009300"
 # page's own statements.
 BORNES = {
     # the request with its documents and open modification, its history, its e-mails; for a
-    # gestionnaire, every round of modification too
-    "demande": {"operateur": 5, "gestionnaire": 6},
+    # gestionnaire, every round of modification too; the operators' reports
+    "demande": {"operateur": 6, "gestionnaire": 7},
     # the request page's reads (the modification asked for is the open one)
     "modification ouverte": {"operateur": 5, "gestionnaire": 5},
     # and that modification, and what it applied (from the history)
     "modification close": {"operateur": 7, "gestionnaire": 7},
     # the operator's: the rows with their count; the gestionnaires' work queue: the open
-    # modifications counted, the others counted, a page of each, their rows
-    "liste": {"operateur": 3, "gestionnaire": 7},
+    # modifications counted, the others counted, a page of each, their rows, which of them
+    # have a report waiting
+    "liste": {"operateur": 3, "gestionnaire": 8},
 }
 
 

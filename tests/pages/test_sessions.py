@@ -87,7 +87,11 @@ async def test_the_cookie_is_an_opaque_identifier_and_the_identity_stays_on_the_
 
     (ligne,) = await lignes(factory)
     assert ligne.id != valeur  # its SHA-256, not the cookie itself
-    assert (ligne.sub, ligne.siret, ligne.courriel) == (OPERATEUR, "50961588600025", "operateur@sci-voiture.example")
+    assert (ligne.sub, ligne.siret, ligne.courriel) == (
+        OPERATEUR,
+        "50961588600025",
+        "operateur@sci-voiture.example",
+    )
     assert ligne.id_token and ligne.id_token.count(".") == 2
     # Logout sends the stored ID token to the provider, and deletes the row.
     sortie = await portail.post("/deconnexion", data={"csrf": jeton_csrf(page.text)})
@@ -122,7 +126,10 @@ async def test_removing_a_gestionnaire_ends_its_sessions(
 
 
 async def test_expired_sessions_are_swept_at_login(
-    portail: httpx.AsyncClient, appli_lecture: FastAPI, factory: SessionFactory, monkeypatch: pytest.MonkeyPatch
+    portail: httpx.AsyncClient,
+    appli_lecture: FastAPI,
+    factory: SessionFactory,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     await se_connecter(portail, OPERATEUR)
     async with client(appli_lecture) as autre:
@@ -140,7 +147,11 @@ async def test_expired_sessions_are_swept_at_login(
 
 
 async def test_last_seen_costs_one_write_a_minute_and_no_second_read(
-    portail: httpx.AsyncClient, appli_lecture: FastAPI, factory: SessionFactory, demande: Demande, monkeypatch: pytest.MonkeyPatch
+    portail: httpx.AsyncClient,
+    appli_lecture: FastAPI,
+    factory: SessionFactory,
+    demande: Demande,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     await se_connecter(portail, OPERATEUR)
     (avant,) = await lignes(factory)

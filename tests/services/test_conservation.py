@@ -39,19 +39,27 @@ async def _vieillir(factory: SessionFactory, numero: str, jours: int) -> None:
     """As if the request's last closing had happened `jours` days ago."""
     async with unit_of_work(factory) as session:
         await session.exec(  # type: ignore[call-overload]
-            update(Demande).where(col(Demande.numero) == numero).values(statut_modifie_le=maintenant() - timedelta(days=jours))
+            update(Demande)
+            .where(col(Demande.numero) == numero)
+            .values(statut_modifie_le=maintenant() - timedelta(days=jours))
         )
 
 
 @pytest.fixture
-async def close(factory: SessionFactory, demande: Demande, echeances: Echeances, stockage: StockageDossier, pdf: bytes) -> Modification:
+async def close(
+    factory: SessionFactory, demande: Demande, echeances: Echeances, stockage: StockageDossier, pdf: bytes
+) -> Modification:
     """The seed's request after a confirmed modification: a changed phone number in its history,
     a document added, an e-mail logged, a status line, an Idempotency-Key kept."""
     async with unit_of_work(factory) as session:
         await svc.ouvrir(session, ouverture(echeances))
     async with unit_of_work(factory) as session:
-        await svc.mettre_a_jour_brouillon(session, "FINMSS009266M1", {"contact_support_telephone": "06 12 34 56 78"})
-        await svc.ajouter_piece(session, stockage, "FINMSS009266M1", "AUTRE_S", "attestation-durand.pdf", flux(pdf), 1 << 20)
+        await svc.mettre_a_jour_brouillon(
+            session, "FINMSS009266M1", {"contact_support_telephone": "06 12 34 56 78"}
+        )
+        await svc.ajouter_piece(
+            session, stockage, "FINMSS009266M1", "AUTRE_S", "attestation-durand.pdf", flux(pdf), 1 << 20
+        )
     async with unit_of_work(factory) as session:
         cloture = await svc.confirmer(session, "FINMSS009266M1", maintenant())
         assert demande.id is not None
@@ -72,12 +80,20 @@ async def close(factory: SessionFactory, demande: Demande, echeances: Echeances,
         # As `verifier --reparer` writes it: a status is not personal data.
         session.add(
             Historique(
-                demande_id=demande.id, version=2, champ="statut", ancienne_valeur="a_modifier", nouvelle_valeur="en_cours"
+                demande_id=demande.id,
+                version=2,
+                champ="statut",
+                ancienne_valeur="a_modifier",
+                nouvelle_valeur="en_cours",
             )
         )
         session.add(
             IdempotenceAction(
-                cle="cle-1", modification_numero="FINMSS009266M1", action="confirmer", par="operateur.durand", empreinte="0" * 64
+                cle="cle-1",
+                modification_numero="FINMSS009266M1",
+                action="confirmer",
+                par="operateur.durand",
+                empreinte="0" * 64,
             )
         )
         return cloture.modification
@@ -100,23 +116,49 @@ async def test_une_demande_close_depuis_la_duree_perd_ses_donnees_personnelles(
     async with factory() as session:
         demande = (await session.exec(select(Demande))).one()
         # Gone: whoever could be reached or identified.
-        assert (demande.contact_support_nom, demande.contact_support_telephone, demande.contact_support_courriel) == (None, "", "")
+        assert (
+            demande.contact_support_nom,
+            demande.contact_support_telephone,
+            demande.contact_support_courriel,
+        ) == (None, "", "")
         assert (demande.operateur_courriel, demande.titulaire, demande.iban, demande.bic) == ("", "", "", "")
         assert demande.purgee_le is not None
         # Kept: the funding file's record (number, company, amounts, status, dates).
-        assert (demande.numero, demande.statut, demande.version) == ("FINMSS009266", StatutDemande.EN_COURS, 2)
+        assert (demande.numero, demande.statut, demande.version) == (
+            "FINMSS009266",
+            StatutDemande.EN_COURS,
+            2,
+        )
         assert (demande.operateur_denomination, demande.solde_centimes) == ("SCI VOITURE", 5858830)
         assert demande.site_documentation_url == "https://lien_site_web.fr"
         modification = (await session.exec(select(Modification))).one()
-        assert (modification.commentaire, modification.brouillon, modification.ouverte_par, modification.issue) == ("", {}, "", None)
+        assert (
+            modification.commentaire,
+            modification.brouillon,
+            modification.ouverte_par,
+            modification.issue,
+        ) == ("", {}, "", None)
         assert (modification.numero, modification.statut) == ("FINMSS009266M1", StatutModification.CONFIRMEE)
-        assert modification.cloturee_le is not None and modification.champs_attendus == ["contact_support_telephone", "pieces"]
+        assert modification.cloturee_le is not None and modification.champs_attendus == [
+            "contact_support_telephone",
+            "pieces",
+        ]
         courriel = (await session.exec(select(Courriel))).one()
-        assert (courriel.destinataire, courriel.corps_texte, courriel.corps_html, courriel.erreur_envoi) == ("", "", "", None)
+        assert (courriel.destinataire, courriel.corps_texte, courriel.corps_html, courriel.erreur_envoi) == (
+            "",
+            "",
+            "",
+            None,
+        )
         assert courriel.type == "confirmation" and courriel.sujet.startswith("Confirmation")
         historique = (await session.exec(select(Historique))).all()
         # Which field changed, in which version, when: kept; the values: erased, but a status's.
-        assert {h.champ for h in historique} == {"demande", "informations.contact_support_telephone", "pieces", "statut"}
+        assert {h.champ for h in historique} == {
+            "demande",
+            "informations.contact_support_telephone",
+            "pieces",
+            "statut",
+        }
         for ligne in historique:
             attendu = ("a_modifier", "en_cours") if ligne.champ == "statut" else (None, None)
             assert (ligne.ancienne_valeur, ligne.nouvelle_valeur) == attendu, ligne
@@ -125,7 +167,12 @@ async def test_une_demande_close_depuis_la_duree_perd_ses_donnees_personnelles(
         assert (await session.exec(select(Operateur.courriel))).one() == ""
         trace = (await session.exec(select(Purge))).one()
         assert (trace.demande_numero, trace.duree_conservation) == ("FINMSS009266", "P365D")
-        assert (trace.modifications, trace.courriels, trace.pieces, trace.octets) == (1, 1, len(cles), purgee.octets)
+        assert (trace.modifications, trace.courriels, trace.pieces, trace.octets) == (
+            1,
+            1,
+            len(cles),
+            purgee.octets,
+        )
         assert trace.derniere_cloture_le < trace.purgee_le - CONSERVATION
 
     # A second run finds nothing; a new modification cannot be opened on what is left.
@@ -136,7 +183,11 @@ async def test_une_demande_close_depuis_la_duree_perd_ses_donnees_personnelles(
 
 
 async def test_ce_qui_n_est_pas_clos_depuis_la_duree_reste(
-    factory: SessionFactory, close: Modification, stockage: StockageDossier, seed: dict[str, object], echeances: Echeances
+    factory: SessionFactory,
+    close: Modification,
+    stockage: StockageDossier,
+    seed: dict[str, object],
+    echeances: Echeances,
 ) -> None:
     # Closed, but not long enough ago.
     await _vieillir(factory, "FINMSS009266", 364)
@@ -144,7 +195,9 @@ async def test_ce_qui_n_est_pas_clos_depuis_la_duree_reste(
     async with unit_of_work(factory) as session:
         await importer_demande(session, stockage, lire_import({**seed, "numero": "FINMSS000002"}))
     async with unit_of_work(factory) as session:
-        await svc.ouvrir(session, replace(ouverture(echeances), demande_numero="FINMSS000002", numero="FINMSS000002M1"))
+        await svc.ouvrir(
+            session, replace(ouverture(echeances), demande_numero="FINMSS000002", numero="FINMSS000002M1")
+        )
     await _vieillir(factory, "FINMSS000002", 1000)
     rapport = await purger(factory, stockage, CONSERVATION, en_cours=set())
     assert rapport.purgees == []
@@ -162,7 +215,9 @@ async def test_un_cycle_encore_en_cours_dans_temporal_reporte_la_purge(
     await _vieillir(factory, "FINMSS000003", 400)
     rapport = await purger(factory, stockage, CONSERVATION, en_cours={"FINMSS009266M1"})
     assert [p.numero for p in rapport.purgees] == ["FINMSS000003"]
-    assert rapport.reportees == ["demande FINMSS009266 : le cycle FINMSS009266M1 est encore en cours dans Temporal"]
+    assert rapport.reportees == [
+        "demande FINMSS009266 : le cycle FINMSS009266M1 est encore en cours dans Temporal"
+    ]
     async with factory() as session:
         demandes = {d.numero: d for d in (await session.exec(select(Demande))).all()}
         # The operator's e-mail stays while one of its requests keeps its data.

@@ -24,7 +24,6 @@ from modif_solde.services.demandes import (
     charger_demande,
     importer_demande,
     lire_import,
-    lister_demandes,
 )
 from modif_solde.services.erreurs import Conflit, DonneesInvalides, Introuvable
 from modif_solde.services.stockage import Stockage
@@ -157,10 +156,10 @@ async def test_un_operateur_ne_voit_que_ses_demandes(factory: SessionFactory, de
         assert (await charger_demande(session, "FINMSS009266", siret="50961588600025")).id == demande.id
         with pytest.raises(Introuvable):
             await charger_demande(session, "FINMSS009266", siret="73282932000074")
-        liste, total = await lister_demandes(session, statut=StatutDemande.EN_COURS, siret="50961588600025")
-        assert (total, [d.numero for d in liste]) == (1, ["FINMSS009266"])
-        assert (await lister_demandes(session, siret="73282932000074"))[1] == 0
-        assert (await lister_demandes(session, statut=StatutDemande.A_MODIFIER))[1] == 0
+        vue = await lecture.liste(session, StatutDemande.EN_COURS, "50961588600025", 100, 0)
+        assert (vue.total, [d.numero for d in vue.demandes]) == (1, ["FINMSS009266"])
+        assert (await lecture.liste(session, None, "73282932000074", 100, 0)).total == 0
+        assert (await lecture.liste(session, StatutDemande.A_MODIFIER, None, 100, 0)).total == 0
 
 
 def fichiers(stockage: Stockage) -> set[Path]:
@@ -346,7 +345,11 @@ async def test_la_liste_compte_et_pagine_par_siret_et_par_statut(
             return await lecture.liste(session, statut, siret, limite, decalage)
 
     tous = await lister(None, None, 3, 0)
-    assert tous.total == 7 and [d.numero for d in tous.demandes] == ["FINMSS009266", "FINMSS009300", "FINMSS009301"]
+    assert tous.total == 7 and [d.numero for d in tous.demandes] == [
+        "FINMSS009266",
+        "FINMSS009300",
+        "FINMSS009301",
+    ]
     fin = await lister(None, None, 3, 6)
     assert fin.total == 7 and [d.numero for d in fin.demandes] == ["FINMSS009401"]
     assert (await lister(None, None, 3, 10)).total == 7

@@ -203,7 +203,11 @@ async def test_balayage_abandonne_les_envois_inacheves_anciens(stockage: Stockag
         client = await stockage.client()
         envoi = await client.create_multipart_upload(Bucket=stockage.bucket, Key=stockage.nom_objet(cle))
         await client.upload_part(
-            Bucket=stockage.bucket, Key=stockage.nom_objet(cle), UploadId=envoi["UploadId"], PartNumber=1, Body=pdf
+            Bucket=stockage.bucket,
+            Key=stockage.nom_objet(cle),
+            UploadId=envoi["UploadId"],
+            PartNumber=1,
+            Body=pdf,
         )
     assert len(await restes(stockage)) == 2
 
@@ -239,7 +243,11 @@ def test_le_stockage_suit_les_reglages(tmp_path: Any) -> None:
         )
     )
     assert isinstance(s3, StockageS3)
-    assert (s3.bucket, s3.prefixe, s3.endpoint_url) == ("documents", "modif-solde/pieces/", "http://127.0.0.1:9000")
+    assert (s3.bucket, s3.prefixe, s3.endpoint_url) == (
+        "documents",
+        "modif-solde/pieces/",
+        "http://127.0.0.1:9000",
+    )
     assert s3.nom_objet("0" * 32) == f"modif-solde/pieces/{'0' * 32}"
 
 

@@ -33,9 +33,10 @@ from modif_solde.services.stockage import Stockage, StockageDossier
 from modif_solde.services.verification import Ecart, reparer, verifier
 from modif_solde.temporal import demarrer_modification
 from modif_solde.worker import construire_worker
-from modif_solde.workflows.contrat import ActionOperateur, ModificationEntree, Retrait
+from modif_solde.workflows.contrat import ActionOperateur, Retrait
 from modif_solde.workflows.modification import ModificationWorkflow
 from tests.conftest import ServeurS3
+from tests.constructeurs import COMMENTAIRE_SITE, entree_modification
 from tests.processus import ServeurTemporalDev, port_libre, temporal_dev
 from tests.workflows import conftest as temporal
 from tests.workflows.conftest import GESTIONNAIRES, ServeurSmtp
@@ -81,18 +82,17 @@ async def worker(
 
 
 async def ouvrir(
-    client: Client, worker: Worker, factory: SessionFactory, stockage: Stockage, donnees: dict[str, Any], numero: str
+    client: Client,
+    worker: Worker,
+    factory: SessionFactory,
+    stockage: Stockage,
+    donnees: dict[str, Any],
+    numero: str,
 ) -> str:
     async with unit_of_work(factory) as session:
         await importer_demande(session, stockage, lire_import({**donnees, "numero": numero}))
-    entree = ModificationEntree(
-        demande_numero=numero,
-        modification_numero=f"{numero}M1",
-        commentaire="Le site de documentation ne répond pas.",
-        champs=["site_documentation_url", "pieces"],
-        ouverte_par="gestionnaire-1",
-        relance_apres=timedelta(days=10),
-        expiration_apres=timedelta(days=20),
+    entree = entree_modification(
+        numero, commentaire=COMMENTAIRE_SITE, champs=["site_documentation_url", "pieces"]
     )
     await demarrer_modification(client, worker.task_queue, entree, "50961588600025")
     return f"{numero}M1"
@@ -110,7 +110,12 @@ async def invitations_envoyees(factory: SessionFactory, nombre: int) -> None:
 
 
 async def arreter_deux_cycles(
-    client: Client, worker: Worker, factory: SessionFactory, stockage: Stockage, donnees: dict[str, Any], pdf: bytes
+    client: Client,
+    worker: Worker,
+    factory: SessionFactory,
+    stockage: Stockage,
+    donnees: dict[str, Any],
+    pdf: bytes,
 ) -> tuple[str, str, str]:
     """Three cycles open; the first one terminated (with a draft and a document), the second
     cancelled, the third left alone."""
@@ -123,9 +128,7 @@ async def arreter_deux_cycles(
         async def morceaux() -> AsyncIterator[bytes]:
             yield pdf
 
-        await svc.ajouter_piece(
-            session, stockage, termine, "AUTRE_S", "preuve.pdf", morceaux(), 1024 * 1024
-        )
+        await svc.ajouter_piece(session, stockage, termine, "AUTRE_S", "preuve.pdf", morceaux(), 1024 * 1024)
     await client.get_workflow_handle(termine).terminate("terminé depuis l'UI")
     handle = client.get_workflow_handle(annule)
     await handle.cancel()
@@ -180,7 +183,9 @@ async def test_les_cycles_arretes_sont_signales_puis_repares(
         "Retirée par l'exploitation : le cycle s'est arrêté (workflow terminé de force)."
     )
     assert modifications[termine].brouillon == {}
-    assert modifications[annule].issue == "Retirée par l'exploitation : le cycle s'est arrêté (workflow annulé)."
+    assert (
+        modifications[annule].issue == "Retirée par l'exploitation : le cycle s'est arrêté (workflow annulé)."
+    )
     assert modifications[sain].statut == StatutModification.OUVERTE
     assert {n: d.statut for n, d in demandes.items()} == {
         "FINMSS000001": StatutDemande.EN_COURS,
@@ -237,7 +242,9 @@ async def test_un_retrait_pendant_la_verification_n_est_pas_un_cycle_arrete(
     numero = await ouvrir(client, worker, factory, stockage, donnees, "FINMSS000004")
     await invitations_envoyees(factory, 1)
 
-    ecarts = await verifier(factory, ClientEntreDeuxLectures(client, lambda: retirer_jusqu_au_bout(client, numero)))  # type: ignore[arg-type]
+    ecarts = await verifier(
+        factory, ClientEntreDeuxLectures(client, lambda: retirer_jusqu_au_bout(client, numero))
+    )  # type: ignore[arg-type]
 
     assert ecarts == []
     assert (await client.get_workflow_handle(numero).describe()).status == WorkflowExecutionStatus.COMPLETED
@@ -278,7 +285,9 @@ async def test_reparer_un_cycle_clos_entre_temps_ne_change_rien_et_le_dit(
 
     faits = await reparer(factory, client, stockage, ecarts)
 
-    assert faits == [f"Modification {numero} laissée telle quelle : elle est déjà close (« {LIBELLES[issue]} »), rien n'a été changé."]
+    assert faits == [
+        f"Modification {numero} laissée telle quelle : elle est déjà close (« {LIBELLES[issue]} »), rien n'a été changé."
+    ]
     assert await etat(factory, numero) == avant
 
 
@@ -344,7 +353,9 @@ async def test_la_commande_verifier_signale_repare_et_dit_ce_qu_elle_a_fait(
         f"La modification {annule} est ouverte mais son cycle s'est arrêté (workflow annulé).",
     ]
     async with factory() as session:
-        assert len((await session.exec(select(Modification).where(Modification.statut == "ouverte"))).all()) == 3
+        assert (
+            len((await session.exec(select(Modification).where(Modification.statut == "ouverte"))).all()) == 3
+        )
 
     code, sortie = await verifier_en_ligne_de_commande(commande, "--reparer")
     assert code == 0, sortie
@@ -372,7 +383,9 @@ async def test_les_differences_que_la_reparation_ne_touche_pas_sont_seulement_si
         )
         # …and a modification row lost (a restored backup), its workflow still running.
         ligne = (await session.exec(select(Modification).where(Modification.numero == sans_ligne))).one()
-        for courriel in (await session.exec(select(Courriel).where(Courriel.modification_id == ligne.id))).all():
+        for courriel in (
+            await session.exec(select(Courriel).where(Courriel.modification_id == ligne.id))
+        ).all():
             await session.delete(courriel)
         await session.flush()
         await session.delete(ligne)

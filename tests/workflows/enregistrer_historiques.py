@@ -41,12 +41,12 @@ from modif_solde.temporal import demarrer_modification, enregistrer_search_attri
 from modif_solde.worker import construire_worker
 from modif_solde.workflows.contrat import (
     ActionOperateur,
-    ModificationEntree,
     ModificationResultat,
     Prolongation,
     Retrait,
 )
 from modif_solde.workflows.modification import ModificationWorkflow
+from tests.constructeurs import entree_modification
 from tests.workflows.conftest import GESTIONNAIRES, TEST_SERVER, BoiteAuxLettres, port_libre
 
 HISTORIQUES = Path(__file__).resolve().parent / "historiques"
@@ -72,12 +72,8 @@ class Scene:
     async def ouvrir(self, attendre_invitation: bool = True) -> Handle:
         # The paths named `…_demarrage_puis_update`: the start, then the update (where the
         # server has no update-with-start).
-        entree = ModificationEntree(
-            demande_numero="FINMSS009266",
+        entree = entree_modification(
             modification_numero=NUMERO,
-            commentaire="Le téléphone du contact support ne correspond pas à la pièce jointe.",
-            champs=["contact_support_telephone"],
-            ouverte_par="gestionnaire-1",
             relance_apres=RELANCE,
             expiration_apres=EXPIRATION,
             abandon_courriel_apres=ABANDON_COURRIEL,

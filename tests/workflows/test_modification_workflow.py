@@ -26,6 +26,7 @@ from modif_solde.workflows.contrat import (
     Retrait,
 )
 from modif_solde.workflows.modification import ModificationWorkflow
+from tests.constructeurs import entree_modification
 from tests.workflows.conftest import GESTIONNAIRES, Banc, ServeurSmtp
 
 NUMERO = "FINMSS009266M1"
@@ -34,15 +35,7 @@ EXPIRATION = timedelta(days=20)
 
 
 def entree(numero: str = NUMERO) -> ModificationEntree:
-    return ModificationEntree(
-        demande_numero="FINMSS009266",
-        modification_numero=numero,
-        commentaire="Le téléphone du contact support ne correspond pas à la pièce jointe.",
-        champs=["contact_support_telephone"],
-        ouverte_par="gestionnaire-1",
-        relance_apres=RELANCE,
-        expiration_apres=EXPIRATION,
-    )
+    return entree_modification(modification_numero=numero, relance_apres=RELANCE, expiration_apres=EXPIRATION)
 
 
 async def ouvrir(banc: Banc, numero: str = NUMERO) -> WorkflowHandle[Any, ModificationResultat]:

@@ -36,6 +36,7 @@ from modif_solde.temporal import demarrer_modification, enregistrer_search_attri
 from modif_solde.worker import construire_worker
 from modif_solde.workflows.contrat import ModificationEntree
 from modif_solde.workflows.modification import ModificationWorkflow
+from tests.constructeurs import COMMENTAIRE_SITE, entree_modification
 from tests.workflows.conftest import GESTIONNAIRES, BoiteAuxLettres, port_libre
 
 TEMPORAL = Path(sys.executable).parent / "temporal"
@@ -134,12 +135,10 @@ async def _connecter(adresse: str, processus: asyncio.subprocess.Process, journa
 
 
 def entree(demande_numero: str) -> ModificationEntree:
-    return ModificationEntree(
-        demande_numero=demande_numero,
-        modification_numero=f"{demande_numero}M1",
-        commentaire="Le site de documentation ne répond pas.",
+    return entree_modification(
+        demande_numero,
+        commentaire=COMMENTAIRE_SITE,
         champs=["site_documentation_url"],
-        ouverte_par="gestionnaire-1",
         relance_apres=RELANCE,
         expiration_apres=EXPIRATION,
     )

@@ -1,0 +1,1 @@
+"""modif-solde : cycle de modification des demandes de solde MSS."""

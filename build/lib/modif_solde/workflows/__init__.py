@@ -1,0 +1,1 @@
+"""Temporal workflows: deterministic code, no I/O, no database or SMTP imports."""
