@@ -1,4 +1,5 @@
-"""Through the API: a refused extension names `expire_le` (422), and past the deadline the
+"""Through the API: an extension the modification's deadline refuses answers a conflict in
+French naming `expire_le` (409: it depends on the modification, not on the body), and past the deadline the
 operator's draft and documents are refused with the date (409)."""
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from tests.workflows.conftest import ServeurSmtp
 NUMERO = "FINMSS009266M1"
 
 
-async def test_prolongation_refusee_nomme_le_champ(
+async def test_prolongation_avant_l_echeance_actuelle_est_un_conflit(
     http: httpx.AsyncClient, demande: Demande, smtp: ServeurSmtp
 ) -> None:
     ouverte = await ouvrir(http)
@@ -26,8 +27,8 @@ async def test_prolongation_refusee_nomme_le_champ(
     r = await http.post(
         f"/api/v1/modifications/{NUMERO}/prolonger", json={"expire_le": avant}, headers=GESTIONNAIRE
     )
-    (erreur,) = probleme(r, 422)["errors"]
-    assert erreur["champ"] == "expire_le" and erreur["message"].startswith("Le champ « expire_le » ")
+    corps = probleme(r, 409)
+    assert corps["detail"] == "La nouvelle échéance (expire_le) doit être postérieure à l'échéance actuelle."
 
 
 async def test_apres_l_echeance_brouillon_et_pieces_refuses_avec_la_date(

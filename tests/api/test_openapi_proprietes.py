@@ -18,6 +18,7 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
 )
 
+import tests.api.formats_schemathesis  # noqa: F401  (the formats the schema names)
 from modif_solde.models.tables import Demande
 from tests.api.conftest import GESTIONNAIRE, OPERATEUR
 from tests.workflows.conftest import ServeurSmtp

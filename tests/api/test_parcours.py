@@ -202,7 +202,8 @@ async def test_gestionnaire_prolonge_puis_retire(
         json={"expire_le": "2020-01-01T00:00:00+01:00"},
         headers=GESTIONNAIRE,
     )
-    assert probleme(r, 422)["detail"]
+    # Earlier than the current deadline: the modification's state refuses it, not the body.
+    assert "postérieure à l'échéance actuelle" in probleme(r, 409)["detail"]
     r = await http.post(
         "/api/v1/modifications/FINMSS009266M1/prolonger",
         json={"expire_le": "2099-01-01T00:00:00"},

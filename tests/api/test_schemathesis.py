@@ -7,6 +7,7 @@ stays short (about 15 s each)."""
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -24,6 +25,8 @@ from tests.workflows.conftest import Banc, ServeurSmtp, port_libre
 
 SCHEMATHESIS = Path(sys.executable).parent / "schemathesis"
 CONFIGURATION = Path(__file__).with_name("schemathesis.toml")
+# The formats the schema names (siret, iban, telephone-fr…), drawn valid by the application's rules.
+FORMATS = Path(__file__).with_name("formats_schemathesis.py")
 EXEMPLES_PAR_OPERATION = 30
 
 
@@ -81,6 +84,7 @@ async def test_schemathesis_toutes_les_verifications(
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
         cwd=tmp_path,
+        env={**os.environ, "SCHEMATHESIS_HOOKS": str(FORMATS)},
     )
     sortie, _ = await processus.communicate()
     texte = sortie.decode(errors="replace")

@@ -99,19 +99,18 @@ async def test_update_arrive_apres_l_echeance_worker_arrete_refuse(
     assert [ty for _, m, ty in boite.recus if m == numero] == ["invitation", "expiration"]
 
 
-async def test_prolongation_refusee_nomme_le_champ(
+async def test_prolongation_refusee_est_un_conflit(
     banc: Banc, factory: SessionFactory, demande: Demande, smtp: ServeurSmtp
 ) -> None:
     handle = await ouvrir(banc)
     _, modification, _ = await lire(factory)
     for expire_le, regle in (
-        (modification.expire_le - timedelta(days=1), "postérieur à l'échéance actuelle"),
+        (modification.expire_le - timedelta(days=1), "postérieure à l'échéance actuelle"),
         (modification.expire_le + timedelta(days=400), "un an"),
     ):
         with pytest.raises(WorkflowUpdateFailedError) as exc:
             await handle.execute_update(ModificationWorkflow.prolonger, Prolongation(expire_le=expire_le))
         cause = exc.value.cause
-        assert isinstance(cause, ApplicationError) and cause.type == "DonneesInvalides"
-        ((erreur,),) = cause.details[:1]
-        assert erreur["champ"] == "expire_le"
-        assert erreur["message"].startswith("Le champ « expire_le » ") and regle in erreur["message"]
+        # The modification's state (and today's date) decide: a conflict, not invalid data.
+        assert isinstance(cause, ApplicationError) and cause.type == "Conflit"
+        assert cause.message.startswith("La nouvelle échéance (expire_le) ") and regle in cause.message
