@@ -118,7 +118,7 @@ async def test_the_operator_reports_and_the_gestionnaire_answers_no_modification
         f"{DEMANDE}/signalements/{identifiant}/sans-suite", data={"csrf": csrf, "reponse": reponse}
     )
     assert encore.status_code == 303
-    assert "Le signalement 1 a déjà été traité." in texte((await portail.get(DEMANDE)).text)
+    assert f"Le signalement {identifiant} a déjà été traité." in texte((await portail.get(DEMANDE)).text)
     await se_deconnecter(portail)
 
     # The operator reads the outcome and the e-mail in the request's log.

@@ -224,7 +224,7 @@ async def test_prolongation_vers_le_passe_refusee(
         await handle.execute_update(
             ModificationWorkflow.prolonger, Prolongation(expire_le=modification.expire_le - timedelta(days=1))
         )
-    assert isinstance(exc.value.cause, ApplicationError) and exc.value.cause.type == "DonneesInvalides"
+    assert isinstance(exc.value.cause, ApplicationError) and exc.value.cause.type == "Conflit"
     assert (await handle.query(ModificationWorkflow.etat)).expire_le == modification.expire_le
 
 

@@ -129,11 +129,16 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
     v1.include_router(pilotage.router)
     app.include_router(v1)
 
-    @app.get("/healthz", tags=["sante"], summary="Le processus répond")
+    @app.get("/healthz", tags=["sante"], summary="Le processus répond", operation_id="verifier_vivacite")
     async def healthz() -> dict[str, str]:
         return {"statut": "ok"}
 
-    @app.get("/readyz", tags=["sante"], summary="Base de données à jour et Temporal joignable")
+    @app.get(
+        "/readyz",
+        tags=["sante"],
+        summary="Base de données à jour et Temporal joignable",
+        operation_id="verifier_disponibilite",
+    )
     async def readyz(request: Request) -> JSONResponse:
         if request.app.state.en_arret:
             # Stopping: the load balancer sends no new requests; those under way still finish.

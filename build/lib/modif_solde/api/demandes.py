@@ -46,6 +46,7 @@ NumeroDemande = Annotated[str, Path(description="Numéro de la demande de solde"
     status_code=status.HTTP_201_CREATED,
     response_model=vues.DemandePage,
     summary="Importer une demande de solde",
+    operation_id="importer_demande",
 )
 async def importer(
     donnees: Annotated[
@@ -71,7 +72,12 @@ def en_json(vue: BaseModel) -> Response:
     return Response(vue.model_dump_json(), media_type="application/json")
 
 
-@router.get("", response_model=vues.ListeDemandes, summary="Lister les demandes (file de travail)")
+@router.get(
+    "",
+    response_model=vues.ListeDemandes,
+    summary="Lister les demandes (file de travail)",
+    operation_id="lister_demandes",
+)
 async def lister(
     utilisateur: UtilisateurDep,
     session: SessionDep,
@@ -82,7 +88,12 @@ async def lister(
     return en_json(await lecture.liste(session, statut, utilisateur.perimetre_siret, limite, decalage))
 
 
-@router.get("/{numero}", response_model=vues.DemandePage, summary="La page de la demande")
+@router.get(
+    "/{numero}",
+    response_model=vues.DemandePage,
+    summary="La page de la demande",
+    operation_id="consulter_demande",
+)
 async def consulter(numero: NumeroDemande, utilisateur: UtilisateurDep, session: SessionDep) -> Response:
     lu = await lecture.lire_demande(
         session, numero, utilisateur.perimetre_siret, interne=utilisateur.voit_interne
@@ -106,6 +117,7 @@ CurseurHistorique = Annotated[
     "/{numero}/courriels",
     response_model=vues.PageCourriels,
     summary="Courriels automatiques envoyés (page par page, du plus ancien au plus récent)",
+    operation_id="lister_courriels",
 )
 async def lister_courriels(
     numero: NumeroDemande,
@@ -126,6 +138,7 @@ async def lister_courriels(
     "/{numero}/historique",
     response_model=vues.PageHistorique,
     summary="Historique des versions (page par page, de la version 1 à la dernière)",
+    operation_id="lister_historique",
 )
 async def lister_historique(
     numero: NumeroDemande,
@@ -140,6 +153,7 @@ async def lister_historique(
 
 @router.get(
     "/{numero}/pieces/{piece_id}",
+    operation_id="telecharger_piece",
     response_class=StreamingResponse,
     responses={200: {"content": {"application/pdf": {}}, "description": "Le contenu de la pièce"}},
     summary="Télécharger une pièce",
@@ -167,6 +181,7 @@ class ModificationOuverte(BaseModel):
     status_code=status.HTTP_201_CREATED,
     response_model=ModificationOuverte,
     summary="Ouvrir une modification (la demande passe « à modifier »)",
+    operation_id="ouvrir_modification",
 )
 async def ouvrir_modification(
     numero: NumeroDemande,

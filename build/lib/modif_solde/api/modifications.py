@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, File, Form, Header, Path, Response, UploadFile, status
+from fastapi import APIRouter, Body, Depends, Form, Header, Path, Response, UploadFile, status
+from pydantic import BaseModel, Field
 
 from modif_solde.api.deps import (
     CycleDep,
@@ -19,7 +20,7 @@ from modif_solde.db import SessionFactory, unit_of_work
 from modif_solde.models import vues
 from modif_solde.models.corps import CorpsProlongation, CorpsRetrait
 from modif_solde.models.enums import TypePieceAjoutable
-from modif_solde.models.schemas import InformationsEditables
+from modif_solde.models.schemas import ChangementsBrouillon
 from modif_solde.models.tables import Demande, Modification
 from modif_solde.models.utilisateur import Utilisateur
 from modif_solde.services import idempotence, lecture
@@ -97,6 +98,7 @@ EXEMPLES_BROUILLON = {
     "/{numero}",
     response_model=vues.ModificationVue,
     summary="La modification et son brouillon",
+    operation_id="consulter_modification",
     responses={200: {"description": "La modification", "headers": _ETAG}},
 )
 async def consulter(
@@ -107,41 +109,17 @@ async def consulter(
     return await lecture.modification_vue(session, modification, interne=utilisateur.voit_interne)
 
 
-def _schema_brouillon() -> dict[str, Any]:
-    """The draft's body as the service reads it: one or more of the editable fields, nothing
-    else, each under the import's rules (the body is read as an object so that the service
-    names every broken rule in French)."""
-    editables = InformationsEditables.model_json_schema()
-    return {
-        "type": "object",
-        "minProperties": 1,
-        "additionalProperties": False,
-        "properties": editables["properties"],
-    }
-
-
 @router.patch(
     "/{numero}/brouillon",
     response_model=vues.ModificationVue,
     summary="Modifier le brouillon",
+    operation_id="modifier_brouillon",
     responses={200: {"description": "Le brouillon enregistré", "headers": _ETAG}, **_PERIME},
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "description": "Un ou plusieurs des champs modifiables ; tout autre champ est refusé (422).",
-            "content": {
-                "application/json": {
-                    "schema": _schema_brouillon(),
-                    "examples": EXEMPLES_BROUILLON,
-                }
-            },
-        }
-    },
 )
 async def modifier_brouillon(
     numero: NumeroModification,
     changements: Annotated[
-        dict[str, Any],
+        ChangementsBrouillon,
         Body(
             description="Un ou plusieurs des champs modifiables ; tout autre champ est refusé (422).",
             openapi_examples=EXEMPLES_BROUILLON,
@@ -155,10 +133,18 @@ async def modifier_brouillon(
     if_match: IfMatch = None,
 ) -> vues.ModificationVue:
     modification = await cycle.modifier_brouillon(
-        numero, operateur.siret, changements, version_attendue(if_match), session
+        numero, operateur.siret, changements.root, version_attendue(if_match), session
     )
     response.headers["ETag"] = etag(modification)
     return await lecture.modification_vue(session, modification, interne=operateur.voit_interne)
+
+
+class AjoutPiece(BaseModel):
+    """Une pièce ajoutée à la modification : son type et le document PDF (multipart)."""
+
+    type: TypePieceAjoutable = Field(description="Le type de la pièce")
+    # `binary`: generated clients send it as a file part.
+    fichier: UploadFile = Field(description="Le document PDF", json_schema_extra={"format": "binary"})
 
 
 @router.post(
@@ -166,17 +152,19 @@ async def modifier_brouillon(
     status_code=status.HTTP_201_CREATED,
     response_model=vues.PieceVue,
     summary="Ajouter une pièce (PDF)",
+    operation_id="ajouter_piece",
 )
 async def ajouter_piece(
     numero: NumeroModification,
-    type: Annotated[TypePieceAjoutable, Form(description="Le type de la pièce")],
-    fichier: Annotated[UploadFile, File(description="Le document PDF")],
+    corps: Annotated[AjoutPiece, Form(media_type="multipart/form-data")],
     operateur: OperateurDep,
     _cycle: CycleActifDep,
     session: SessionDep,
     cycle: CycleDep,
     response: Response,
 ) -> vues.PieceVue:
+    type, fichier = corps.type, corps.fichier
+
     async def morceaux() -> AsyncIterator[bytes]:
         while morceau := await fichier.read(_MORCEAU):
             yield morceau
@@ -195,6 +183,7 @@ async def ajouter_piece(
     "/{numero}/pieces/{piece_id}",
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Supprimer une pièce ajoutée pendant la modification",
+    operation_id="supprimer_piece",
 )
 async def supprimer_piece(
     numero: NumeroModification,
@@ -235,6 +224,7 @@ async def _vue(sessions: SessionFactory, numero: str, utilisateur: Utilisateur) 
     "/{numero}/confirmer",
     response_model=vues.ModificationVue,
     summary="Confirmer : appliquer le brouillon",
+    operation_id="confirmer_modification",
     responses=_PERIME,
 )
 async def confirmer(
@@ -249,7 +239,12 @@ async def confirmer(
     return await _vue(sessions, numero, operateur)
 
 
-@router.post("/{numero}/renoncer", response_model=vues.ModificationVue, summary="Renoncer à modifier")
+@router.post(
+    "/{numero}/renoncer",
+    response_model=vues.ModificationVue,
+    summary="Renoncer à modifier",
+    operation_id="renoncer_modification",
+)
 async def renoncer(
     numero: NumeroModification,
     operateur: OperateurDep,
@@ -262,21 +257,29 @@ async def renoncer(
 
 
 @router.post(
-    "/{numero}/retirer", response_model=vues.ModificationVue, summary="Retirer la demande de modification"
+    "/{numero}/retirer",
+    response_model=vues.ModificationVue,
+    summary="Retirer la demande de modification",
+    operation_id="retirer_modification",
 )
 async def retirer(
     numero: NumeroModification,
     gestionnaire: GestionnaireDep,
     cycle: CycleDep,
     sessions: SessionsDep,
-    corps: Annotated[CorpsRetrait | None, Body()] = None,
+    corps: Annotated[CorpsRetrait, Body(default_factory=CorpsRetrait)],
     cle: CleIdempotence = None,
 ) -> vues.ModificationVue:
-    await cycle.retirer(numero, gestionnaire, corps.motif if corps else "", cle)
+    await cycle.retirer(numero, gestionnaire, corps.motif, cle)
     return await _vue(sessions, numero, gestionnaire)
 
 
-@router.post("/{numero}/prolonger", response_model=vues.ModificationVue, summary="Repousser l'échéance")
+@router.post(
+    "/{numero}/prolonger",
+    response_model=vues.ModificationVue,
+    summary="Repousser l'échéance",
+    operation_id="prolonger_modification",
+)
 async def prolonger(
     numero: NumeroModification,
     corps: CorpsProlongation,

@@ -120,6 +120,7 @@ def _requete() -> Any:
     status_code=status.HTTP_201_CREATED,
     response_model=SignalementVue,
     summary="Signaler une erreur ou un oubli sur sa demande (tant qu'elle est « en cours »)",
+    operation_id="signaler_erreur",
 )
 async def signaler(
     numero: NumeroDemande, corps: NouveauSignalement, operateur: OperateurDep, session: SessionDep
@@ -134,6 +135,7 @@ async def signaler(
     "/demandes/{numero}/signalements",
     response_model=ListeSignalements,
     summary="Les signalements d'une demande et leur issue, du plus récent au plus ancien",
+    operation_id="lister_signalements_demande",
 )
 async def lister_de_la_demande(
     numero: NumeroDemande, utilisateur: UtilisateurDep, session: SessionDep
@@ -147,6 +149,7 @@ async def lister_de_la_demande(
     "/signalements",
     response_model=ListeSignalements,
     summary="Les signalements des opérateurs (par défaut, ceux en attente d'un gestionnaire)",
+    operation_id="lister_signalements",
 )
 async def lister(
     _: GestionnaireDep,
@@ -164,6 +167,7 @@ async def lister(
     "/signalements/{signalement_id}/sans-suite",
     response_model=SignalementVue,
     summary="Répondre qu'aucune modification n'est nécessaire (l'opérateur en est informé par courriel)",
+    operation_id="repondre_sans_suite",
 )
 async def repondre_sans_suite(
     signalement_id: IdSignalement,

@@ -7,8 +7,10 @@ named by its contract path (`informations.contact_support_telephone`).
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
+from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
@@ -38,6 +40,13 @@ REGIONS_NATIONALES_0 = ("FR", "RE", "YT", "GP", "MQ", "GF", "BL", "MF", "PM")
 # The Pacific collectivities: own plans without trunk prefix, typed in international form.
 REGIONS_SANS_PREFIXE = frozenset({"NC", "PF", "WF"})
 MONTANT_MAX = Decimal("100000000.00")
+# What `sans_caracteres_de_controle` refuses: control and format characters, line and paragraph
+# separators.
+CATEGORIES_INTERDITES = frozenset({"Cc", "Cf", "Zl", "Zp"})
+SIRET_CHIFFRES = 14
+# ISO 13616: two letters, two check digits, then up to 30 characters (15 in all at least).
+IBAN_LONGUEUR_MIN, IBAN_LONGUEUR_MAX = 15, 34
+BIC_LONGUEUR_MIN, BIC_LONGUEUR_MAX = 8, 11
 BAL_MAX = 10_000_000
 _HTTP_URL: TypeAdapter[HttpUrl] = TypeAdapter(HttpUrl)
 
@@ -78,7 +87,7 @@ def _erreur(message: str) -> PydanticCustomError:
 def sans_caracteres_de_controle(valeur: str) -> str:
     """No control or format characters: a CR/LF in a name would inject e-mail headers."""
     for caractere in valeur:
-        if unicodedata.category(caractere) in ("Cc", "Cf", "Zl", "Zp"):
+        if unicodedata.category(caractere) in CATEGORIES_INTERDITES:
             raise _erreur("ne doit pas contenir de caractère de contrôle (retour à la ligne, tabulation…)")
     return valeur
 
@@ -87,12 +96,65 @@ def _texte(valeur: Any) -> Any:
     return valeur.strip() if isinstance(valeur, str) else valeur
 
 
+def _classe(predicat: Callable[[str], bool]) -> str:
+    """The code points `predicat` holds for, as the inside of a regular expression's character
+    class, in ranges: `\\uXXXX` escapes within the BMP, the character itself beyond (read alike
+    by Python's `re` and by ECMA-262 with the `u` flag)."""
+
+    def ecrire(point: int) -> str:
+        return f"\\u{point:04X}" if point <= 0xFFFF else chr(point)
+
+    morceaux: list[str] = []
+    debut: int | None = None
+    for point in range(0x110001):
+        dedans = point <= 0x10FFFF and not 0xD800 <= point <= 0xDFFF and predicat(chr(point))
+        if dedans and debut is None:
+            debut = point
+        elif not dedans and debut is not None:
+            fin = point - 1
+            morceaux.append(ecrire(debut) if fin == debut else f"{ecrire(debut)}-{ecrire(fin)}")
+            debut = None
+    return "".join(morceaux)
+
+
+@functools.cache
+def classe_interdite() -> str:
+    """The characters `sans_caracteres_de_controle` refuses, for a schema's pattern."""
+    return _classe(lambda c: unicodedata.category(c) in CATEGORIES_INTERDITES)
+
+
+@functools.cache
+def classe_espaces() -> str:
+    """The allowed characters a value is trimmed of (`str.strip`), for a schema's pattern."""
+    return _classe(lambda c: c.isspace() and unicodedata.category(c) not in CATEGORIES_INTERDITES)
+
+
+def motif_texte() -> str:
+    """A trimmed single-line text: one visible character at least, none of the refused ones."""
+    interdits = classe_interdite()
+    return f"^[^{interdits}]*[^{interdits}{classe_espaces()}][^{interdits}]*$"
+
+
+def schema_texte(schema: dict[str, Any]) -> None:
+    schema["pattern"] = motif_texte()
+
+
+def schema_texte_optionnel(schema: dict[str, Any]) -> None:
+    schema["pattern"] = f"^[^{classe_interdite()}]*$"
+
+
+def etat_dans_le_schema(**enonce: Any) -> Any:
+    """What a value's rule lets a JSON Schema state (format, pattern, lengths), said where the
+    rule is defined; the rule itself (checksums, numbering plans…) stays the validator's."""
+    return Field(json_schema_extra=enonce)
+
+
 def texte(max_length: int, min_length: int = 1) -> Any:
     """A bounded, trimmed, single-line text."""
     return Annotated[
         str,
         BeforeValidator(_texte),
-        Field(min_length=min_length, max_length=max_length),
+        Field(min_length=min_length, max_length=max_length, json_schema_extra=schema_texte),
         AfterValidator(sans_caracteres_de_controle),
     ]
 
@@ -162,7 +224,7 @@ def verifier_siret(valeur: str) -> str:
     try:
         return str(stdnum_siret.validate(valeur))
     except StdnumError:
-        raise _erreur("n'est pas un SIRET valide (14 chiffres, clé de contrôle)") from None
+        raise _erreur(f"n'est pas un SIRET valide ({SIRET_CHIFFRES} chiffres, clé de contrôle)") from None
 
 
 def normaliser_iban(valeur: str) -> str:
@@ -197,10 +259,16 @@ def verifier_montant(valeur: Any) -> Decimal:
     return montant.quantize(Decimal("0.01"))
 
 
+# Each value names its format (drawn valid by tests/api/formats_schemathesis.py) and its lengths;
+# its shape is said in words: a pattern would promise values the checksum or numbering plan
+# refuses. Values are trimmed before their rule, so the lengths count surrounding white space.
 Telephone = Annotated[
     str,
     BeforeValidator(_texte),
     Field(max_length=40),
+    etat_dans_le_schema(
+        format="telephone-fr", description="Un numéro de téléphone français (exemple : 06 00 00 00 00)"
+    ),
     AfterValidator(sans_caracteres_de_controle),
     AfterValidator(normaliser_telephone),
 ]
@@ -208,6 +276,7 @@ Courriel = Annotated[
     str,
     BeforeValidator(_texte),
     Field(max_length=254),
+    etat_dans_le_schema(format="courriel", description="Une adresse électronique (exemple : nom@domaine.fr)"),
     AfterValidator(sans_caracteres_de_controle),
     AfterValidator(normaliser_courriel),
 ]
@@ -215,6 +284,7 @@ UrlWeb = Annotated[
     str,
     BeforeValidator(_texte),
     Field(max_length=2048),
+    etat_dans_le_schema(format="url-web", description="Une adresse web en http:// ou https://"),
     AfterValidator(sans_caracteres_de_controle),
     AfterValidator(verifier_url),
 ]
@@ -222,6 +292,12 @@ Siret = Annotated[
     str,
     BeforeValidator(_texte),
     Field(max_length=20),
+    # The minimum is the checker's (its message names the SIRET): the schema states it.
+    etat_dans_le_schema(
+        format="siret",
+        minLength=SIRET_CHIFFRES,
+        description=f"{SIRET_CHIFFRES} chiffres, clé de contrôle (Luhn)",
+    ),
     AfterValidator(sans_caracteres_de_controle),
     AfterValidator(verifier_siret),
 ]
@@ -229,13 +305,24 @@ Iban = Annotated[
     str,
     BeforeValidator(_texte),
     Field(max_length=50),
+    etat_dans_le_schema(
+        format="iban",
+        minLength=IBAN_LONGUEUR_MIN,
+        description=f"Un IBAN ({IBAN_LONGUEUR_MIN} à {IBAN_LONGUEUR_MAX} caractères, clé de contrôle), "
+        "espaces admis",
+    ),
     AfterValidator(sans_caracteres_de_controle),
     AfterValidator(normaliser_iban),
 ]
 Bic = Annotated[
     str,
     BeforeValidator(_texte),
-    Field(max_length=11),
+    Field(max_length=BIC_LONGUEUR_MAX),
+    etat_dans_le_schema(
+        minLength=BIC_LONGUEUR_MIN,
+        format="bic",
+        description=f"Un BIC ({BIC_LONGUEUR_MIN} ou {BIC_LONGUEUR_MAX} caractères)",
+    ),
     AfterValidator(sans_caracteres_de_controle),
     AfterValidator(normaliser_bic),
 ]
@@ -251,9 +338,23 @@ Montant = Annotated[
         }
     ),
 ]
-NombreBal = Annotated[int, Field(strict=True, ge=0, le=BAL_MAX)]
+
+
+def _entier_json(valeur: Any) -> Any:
+    """JSON Schema counts 200.0 as an integer: an integral number is one, a string is not."""
+    if isinstance(valeur, float) and valeur.is_integer():
+        return int(valeur)
+    return valeur
+
+
+NombreBal = Annotated[int, Field(strict=True, ge=0, le=BAL_MAX), BeforeValidator(_entier_json)]
 NomContactOptionnel = Annotated[
-    Annotated[str, Field(max_length=200), AfterValidator(sans_caracteres_de_controle)] | None,
+    Annotated[
+        str,
+        Field(max_length=200, json_schema_extra=schema_texte_optionnel),
+        AfterValidator(sans_caracteres_de_controle),
+    ]
+    | None,
     BeforeValidator(lambda v: (v.strip() or None) if isinstance(v, str) else v),
 ]
 
@@ -300,6 +401,9 @@ def _message(err: Any) -> str:
         )
     if kind == "string_too_long":
         return f"ne doit pas dépasser {ctx.get('max_length')} caractères"
+    if kind in ("too_long", "too_short") and isinstance(err.get("input"), str):
+        # A constrained text after its validators (a trimmed value): a length in characters.
+        return _message({**err, "type": "string_" + kind})
     if kind == "too_long":
         return f"ne doit pas dépasser {ctx.get('max_length')} éléments"
     if kind == "too_short":

@@ -12,7 +12,17 @@ from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    RootModel,
+    ValidationInfo,
+    WithJsonSchema,
+    field_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from modif_solde.models.regles import (
@@ -25,6 +35,9 @@ from modif_solde.models.regles import (
     Siret,
     Telephone,
     UrlWeb,
+    classe_espaces,
+    classe_interdite,
+    sans_caracteres_de_controle,
     texte,
 )
 
@@ -68,6 +81,27 @@ class InformationsEditables(Strict):
     contact_support_telephone: Telephone
     contact_support_courriel: Courriel
     site_documentation_url: UrlWeb
+
+
+def schema_changements_brouillon(schema: dict[str, Any]) -> None:
+    """The draft's body as the service reads it: one or more of the editable fields, nothing
+    else, each under the import's rules (read as an object, so that the service names every
+    broken rule in French)."""
+    schema.clear()
+    schema.update(
+        title="ChangementsBrouillon",
+        description="Un ou plusieurs des champs modifiables ; tout autre champ est refusé (422).",
+        type="object",
+        minProperties=1,
+        additionalProperties=False,
+        properties=InformationsEditables.model_json_schema()["properties"],
+    )
+
+
+class ChangementsBrouillon(RootModel[dict[str, Any]]):
+    """The draft's body, a named schema for the OpenAPI document (see `schema_changements_brouillon`)."""
+
+    model_config = ConfigDict(json_schema_extra=schema_changements_brouillon)
 
 
 class BalImport(Strict):
@@ -134,20 +168,55 @@ def _decoder_base64(valeur: Any) -> bytes:
     return verifier_pdf(contenu)
 
 
+NOM_FICHIER_MAX = 255
+
+
 def nom_de_fichier(valeur: Any) -> Any:
-    """Keep only the last path component of a user's file name; it is shown, never used as a path."""
+    """Keep only the last path component of a user's file name; it is shown, never used as a path.
+    The name as given is bounded too (the schema's `maxLength`)."""
     if isinstance(valeur, str):
+        if len(valeur) > NOM_FICHIER_MAX:
+            raise PydanticCustomError(
+                "regle", "ne doit pas dépasser {max} caractères", {"max": NOM_FICHIER_MAX}
+            )
         valeur = valeur.replace("\\", "/").rsplit("/", 1)[-1].strip()
     return valeur
 
 
-NomFichier = Annotated[str, BeforeValidator(nom_de_fichier), texte(max_length=255)]
+def schema_nom_de_fichier(schema: dict[str, Any]) -> None:
+    """What `nom_de_fichier` keeps must be a text: the last component has a visible character."""
+    interdits, separateurs = classe_interdite(), r"/\\"
+    dernier = f"[^{interdits}{separateurs}]*"
+    schema["pattern"] = (
+        f"^(?:[^{interdits}]*[{separateurs}])?{dernier}[^{interdits}{classe_espaces()}{separateurs}]{dernier}$"
+    )
+
+
+NomFichier = Annotated[
+    str,
+    BeforeValidator(nom_de_fichier),
+    Field(min_length=1, max_length=NOM_FICHIER_MAX, json_schema_extra=schema_nom_de_fichier),
+    AfterValidator(sans_caracteres_de_controle),
+]
+# A PDF in base64: it starts with `%PDF-` (`JVBERi0`), in whole groups of four characters.
+MOTIF_PDF_BASE64 = r"^JVBERi0[A-Za-z0-9+/](?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$"
 
 
 class PieceImport(Strict):
     nom_fichier: NomFichier
     type: Annotated[str, Field(pattern=TYPE_PIECE)]
-    contenu_base64: Annotated[bytes, BeforeValidator(_decoder_base64)]
+    contenu_base64: Annotated[
+        bytes,
+        BeforeValidator(_decoder_base64),
+        WithJsonSchema(
+            {
+                "type": "string",
+                "contentEncoding": "base64",
+                "contentMediaType": "application/pdf",
+                "pattern": MOTIF_PDF_BASE64,
+            }
+        ),
+    ]
 
 
 class DemandeImport(Strict):

@@ -246,6 +246,7 @@ PARTIES_DSFR = (
             "link",
             "logo",
             "modal",
+            "navigation",
             "notice",
             "pagination",
             "select",

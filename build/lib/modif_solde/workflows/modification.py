@@ -27,7 +27,6 @@ with workflow.unsafe.imports_passed_through():
         CONFIRMER,
         ENVOYER_COURRIEL,
         ERREUR_CONFLIT,
-        ERREUR_DONNEES_INVALIDES,
         ERREURS_DU_DOMAINE,
         NOTER_ECHEC_COURRIEL,
         NOTER_RELANCE,
@@ -397,15 +396,17 @@ class ModificationWorkflow:
     def _valider_prolonger(self, prolongation: Prolongation) -> None:
         self._verifier_disponible("prolongation")
         assert self._expire_le is not None
+        # Rules on the modification's state and on today's date, not on the body alone: no
+        # schema can state them, so they answer a conflict (409), not invalid data (422).
         if prolongation.expire_le <= self._expire_le or prolongation.expire_le <= workflow.now():
-            raise _donnees_invalides(
-                "La nouvelle échéance doit être postérieure à l'échéance actuelle.",
-                "Le champ « expire_le » doit être postérieur à l'échéance actuelle.",
+            raise ApplicationError(
+                "La nouvelle échéance (expire_le) doit être postérieure à l'échéance actuelle.",
+                type=ERREUR_CONFLIT,
             )
         if prolongation.expire_le > workflow.now() + PROLONGATION_MAX:
-            raise _donnees_invalides(
-                "La nouvelle échéance ne peut pas dépasser un an à compter d'aujourd'hui.",
-                "Le champ « expire_le » ne peut pas dépasser un an à compter d'aujourd'hui.",
+            raise ApplicationError(
+                "La nouvelle échéance (expire_le) ne peut pas dépasser un an à compter d'aujourd'hui.",
+                type=ERREUR_CONFLIT,
             )
 
     @workflow.update(
@@ -578,13 +579,6 @@ class ModificationWorkflow:
             lignes.append(f"- Version appliquée : {self._version_appliquee}")
         lignes += [f"- {echec}" for echec in self._echecs_courriel]
         workflow.set_current_details("\n".join(lignes))
-
-
-def _donnees_invalides(message: str, regle: str) -> ApplicationError:
-    """A refused extension, naming its field the way the API reports it (details[0] = errors)."""
-    return ApplicationError(
-        message, [{"champ": "expire_le", "message": regle}], type=ERREUR_DONNEES_INVALIDES, non_retryable=True
-    )
 
 
 def _raison_abandon(err: ActivityError, apres: timedelta) -> str:
