@@ -15,7 +15,7 @@ COPY package.json package-lock.json .dsfr.yml ./
 RUN npm ci --omit=dev --no-audit --no-fund \
     && D=node_modules/@gouvfr/dsfr/dist && V=vendor \
     && mkdir -p $V/dsfr $V/htmx \
-    && cp -r $D/dsfr.module.min.js $D/dsfr.nomodule.min.js $D/fonts $D/icons $D/favicon $V/dsfr/ \
+    && cp -r $D/dsfr.nomodule.min.js $D/fonts $D/icons $D/favicon $V/dsfr/ \
     && cp node_modules/htmx.org/dist/htmx.min.js $V/htmx/
 
 

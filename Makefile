@@ -35,7 +35,7 @@ $(ASSETS): package.json package-lock.json .dsfr.yml modif_solde/pages/statiques.
 	INIT_CWD=$(CURDIR) node node_modules/@gouvfr/dsfr/scripts/preinstall.js
 	rm -rf $(VENDOR)
 	mkdir -p $(VENDOR)/dsfr $(VENDOR)/htmx $(VENDOR)/swagger-ui
-	cp -r $(DSFR)/dsfr.module.min.js $(DSFR)/dsfr.nomodule.min.js \
+	cp -r $(DSFR)/dsfr.nomodule.min.js \
 		$(DSFR)/fonts $(DSFR)/icons $(DSFR)/favicon $(VENDOR)/dsfr/
 	cp node_modules/htmx.org/dist/htmx.min.js $(VENDOR)/htmx/
 	cp node_modules/swagger-ui-dist/swagger-ui-bundle.js node_modules/swagger-ui-dist/swagger-ui.css $(VENDOR)/swagger-ui/

@@ -129,9 +129,11 @@ async def test_the_whole_loop_across_both_roles(
     await page.get_by_role("tab", name="Historique").click()
     await expect(page.get_by_role("tabpanel", name="Historique")).to_contain_text("Version 2")
     await page.get_by_role("tab", name="Version actuelle").click()
+    # The tab's panel shown (DSFR switches it with a transition) before its section is opened.
+    await expect(page.get_by_role("tab", name="Version actuelle")).to_have_attribute("aria-selected", "true")
+    await expect(page.get_by_role("tabpanel", name="Version actuelle")).to_be_visible()
     courriels = page.get_by_role("button", name="Courriels automatiques envoyés")
     await courriels.click()
-    # DSFR opens the section with an animation (slow on a loaded machine): wait for its end.
     await expect(courriels).to_have_attribute("aria-expanded", "true")
     await expect(page.get_by_text(re.compile("Envoyé le .* à operateur@")).first).to_be_visible(
         timeout=15_000

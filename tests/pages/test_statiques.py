@@ -22,6 +22,7 @@ from modif_solde.pages.compression import Compression
 from modif_solde.pages.statiques import (
     DSFR_PORTAIL,
     DSFR_PORTAIL_IMPRESSION,
+    DSFR_PORTAIL_SCRIPT,
     IMMUABLE,
     PARTIES_DSFR,
     STATIQUES,
@@ -191,7 +192,7 @@ def test_the_dsfr_parts_loaded_define_every_dsfr_class_the_templates_use() -> No
 
 def test_make_precompressed_every_compressible_file_of_the_page() -> None:
     m = manifeste()
-    for nom in (DSFR_PORTAIL, "vendor/dsfr/dsfr.module.min.js", "vendor/htmx/htmx.min.js", "portail.css"):
+    for nom in (DSFR_PORTAIL, DSFR_PORTAIL_SCRIPT, "vendor/htmx/htmx.min.js", "portail.css"):
         hache = m.hache[nom]
         for suffixe in (".gz", ".br"):
             assert (STATIQUES / (hache + suffixe)).is_file(), f"{hache}{suffixe} : `make` ne l'a pas écrit"

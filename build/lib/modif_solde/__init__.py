@@ -1,1 +1,0 @@
-"""modif-solde : cycle de modification des demandes de solde MSS."""

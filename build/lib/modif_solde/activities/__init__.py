@@ -1,1 +1,0 @@
-"""Temporal activities: classes with injected dependencies over the services."""

@@ -1,1 +1,0 @@
-"""The HTTP API for the portal and the gestionnaires (FastAPI)."""

@@ -1,1 +1,0 @@
-"""Temporal workflows: deterministic code, no I/O, no database or SMTP imports."""
