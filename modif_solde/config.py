@@ -95,12 +95,12 @@ class Settings(BaseSettings):
     DATABASE_URL: str = f"sqlite+aiosqlite:///{DATA_DIR}/modif-solde.db"
     # What `modif-solde migrer` connects with: the role that owns the schema (DATABASE_URL when
     # unset). When it names another PostgreSQL role, `migrer` grants DATABASE_URL's role read and
-    # write on the tables, never schema changes (README, « La base de données en production »).
+    # write on the tables, never schema changes (docs/production.md, « Production : la base de données »).
     MIGRATION_DATABASE_URL: str | None = None
     # The Temporal frontend is found by the SDK's environment configuration (TEMPORAL_ADDRESS,
     # TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS_*, TEMPORAL_CONFIG_FILE, TEMPORAL_PROFILE);
     # these two, when set, take precedence over it; unset everywhere: 127.0.0.1:7233 and `default`
-    # (modif_solde/connexion_temporal.py, README « Temporal en production »).
+    # (modif_solde/connexion_temporal.py, docs/production.md, « Production : Temporal »).
     TEMPORAL_ADDRESS: str | None = None
     TEMPORAL_NAMESPACE: str | None = None
     # How long Temporal keeps a closed cycle's history, set on the namespace by `modif-solde
@@ -183,7 +183,7 @@ class Settings(BaseSettings):
     # A session ends after this much inactivity, and in any case after SESSION_DUREE_MAX.
     SESSION_INACTIVITE: timedelta = timedelta(minutes=30)
     SESSION_DUREE_MAX: timedelta = timedelta(hours=12)
-    # Metrics (README, Exploitation): the bearer token Prometheus sends to /metrics (API and
+    # Metrics (docs/exploitation.md): the bearer token Prometheus sends to /metrics (API and
     # worker); without it, /metrics is open in development and refused in production.
     METRIQUES_JETON: str | None = None
     # The worker's /metrics (its counters and the Temporal SDK's): off unless a port is given.
@@ -401,7 +401,7 @@ def _refus_conservation(settings: Settings) -> str | None:
         return (
             "MODIF_SOLDE_DUREE_CONSERVATION doit être défini en production : la durée de conservation des "
             "données d'une demande close (ISO 8601, ex. P5Y), fixée par le responsable de traitement "
-            "(README, « Conservation des données »)"
+            "(docs/production.md, « Conservation des données (RGPD) »)"
         )
     return None
 

@@ -1,7 +1,7 @@
 """Where and how to reach Temporal: the SDK's environment configuration, the service's two settings
 on top of it, and a French explanation of every way the connection can be refused.
 
-Precedence, for the address and the namespace (README, « Temporal en production »):
+Precedence, for the address and the namespace (docs/production.md, « Production : Temporal »):
 1. `MODIF_SOLDE_TEMPORAL_ADDRESS` / `MODIF_SOLDE_TEMPORAL_NAMESPACE` when set (the contract's settings);
 2. the SDK's variables `TEMPORAL_ADDRESS` / `TEMPORAL_NAMESPACE`;
 3. the TOML profile (`TEMPORAL_CONFIG_FILE`, else the SDK's default file; profile `TEMPORAL_PROFILE`,

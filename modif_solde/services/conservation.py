@@ -8,7 +8,7 @@ mailbox counts and dates; its modifications' numbers, expected fields, statuses 
 e-mail's type, subject, dates and outcome; which fields changed and when. What goes: the support
 contact (name, phone, e-mail), the operator's e-mail, the bank details, the gestionnaire's comment,
 who opened and the reason given, drafts, history values, e-mail recipients and bodies, the
-documents (rows and files). README, « Conservation des données ».
+documents (rows and files). docs/production.md, « Conservation des données (RGPD) ».
 """
 
 from __future__ import annotations

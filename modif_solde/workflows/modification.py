@@ -56,7 +56,7 @@ with workflow.unsafe.imports_passed_through():
 @dataclass(frozen=True)
 class CourrielEnFile:
     """An e-mail waiting its turn, with the action that caused it (request id and caller,
-    README « Suivre une action »): the sender task sends it later, under that action's name."""
+    docs/exploitation.md, « Suivre une action, du proxy au courriel »): the sender task sends it later, under that action's name."""
 
     courriel: CourrielActivite
     appel: Appel | None
