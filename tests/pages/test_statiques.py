@@ -17,6 +17,7 @@ from starlette.applications import Starlette
 from starlette.responses import JSONResponse, StreamingResponse
 from starlette.routing import Route
 
+from bench.lighthouse import octets_transferes
 from modif_solde.models.tables import Demande
 from modif_solde.pages.compression import Compression
 from modif_solde.pages.statiques import (
@@ -198,26 +199,6 @@ def test_make_precompressed_every_compressible_file_of_the_page() -> None:
             assert (STATIQUES / (hache + suffixe)).is_file(), f"{hache}{suffixe} : `make` ne l'a pas écrit"
 
 
-async def _octets(contexte: Any, url: str) -> tuple[int, list[str]]:
-    """The bytes a page's load brings over the network: headers and encoded bodies, as
-    Playwright's request sizes count them, and the URLs fetched."""
-    page = await contexte.new_page()
-    reponses: list[Any] = []
-    page.on("response", lambda r: reponses.append(r))
-    await page.goto(url)
-    await page.wait_for_load_state("networkidle")
-    total, urls = 0, []
-    for reponse in reponses:
-        tailles = await reponse.request.sizes()
-        # A cache hit: Chromium gives it a body size of minus its headers' (nothing transferred).
-        octets = tailles["responseHeadersSize"] + tailles["responseBodySize"]
-        if octets > 0:
-            total += octets
-            urls.append(reponse.url)
-    await page.close()
-    return total, urls
-
-
 async def test_a_first_visit_weighs_under_300_kb_and_a_repeat_visit_under_30_kb(
     serveur_portail: str, navigateur: Any, smtp: ServeurSmtp, demande: Demande
 ) -> None:
@@ -234,11 +215,11 @@ async def test_a_first_visit_weighs_under_300_kb_and_a_repeat_visit_under_30_kb(
     await contexte.add_cookies(cookies)
     try:
         modification = f"{serveur_portail}/modifications/FINMSS009266M1"
-        premiere, urls = await _octets(contexte, modification)
+        premiere, urls = await octets_transferes(contexte, modification)
         assert any("dsfr.min." in u for u in urls) and any("Marianne-Regular" in u for u in urls), urls
         print(f"première visite : {premiere} octets, {len(urls)} réponses")
         assert premiere <= PREMIERE_VISITE_MAX, f"{premiere} octets : {urls}"
-        suivante, urls = await _octets(contexte, modification)
+        suivante, urls = await octets_transferes(contexte, modification)
         print(f"visite suivante : {suivante} octets, {len(urls)} réponses")
         assert suivante <= VISITE_SUIVANTE_MAX, f"{suivante} octets : {urls}"
         assert not any("/static/" in u for u in urls), urls
