@@ -23,7 +23,7 @@ from modif_solde.api.deps import (
     UtilisateurDep,
 )
 from modif_solde.db import unit_of_work
-from modif_solde.models.regles import TEXTE_MULTILIGNE_MOTIF
+from modif_solde.models.regles import SCHEMA_ELEMENTS_ATTENDUS, schema_texte_multiligne
 from modif_solde.models.tables import Demande, Modification, Signalement
 from modif_solde.models.types import maintenant
 from modif_solde.services import signalements as svc
@@ -42,21 +42,12 @@ class NouveauSignalement(BaseModel):
     description: Any = Field(
         description=f"Ce qui est erroné ou manquant (texte, {svc.DESCRIPTION_MAX} caractères au plus)",
         examples=["J'ai oublié de joindre le guide de l'API."],
-        json_schema_extra={
-            "type": "string",
-            "minLength": 1,
-            "maxLength": svc.DESCRIPTION_MAX,
-            "pattern": TEXTE_MULTILIGNE_MOTIF,
-        },
+        json_schema_extra=schema_texte_multiligne(svc.DESCRIPTION_MAX),
     )
     champs: Any = Field(
         description=f"Les éléments concernés, parmi : {', '.join(CHAMPS_ATTENDUS_POSSIBLES)}",
         examples=[["pieces"]],
-        json_schema_extra={
-            "type": "array",
-            "minItems": 1,
-            "items": {"type": "string", "enum": list(CHAMPS_ATTENDUS_POSSIBLES)},
-        },
+        json_schema_extra=SCHEMA_ELEMENTS_ATTENDUS,
     )
 
 
@@ -65,12 +56,7 @@ class ReponseSansSuite(BaseModel):
         description=f"Pourquoi aucune modification n'est nécessaire (texte, {svc.REPONSE_MAX} caractères au plus), "
         "envoyé par courriel à l'opérateur",
         examples=["Le téléphone déclaré est bien celui du support : rien à modifier."],
-        json_schema_extra={
-            "type": "string",
-            "minLength": 1,
-            "maxLength": svc.REPONSE_MAX,
-            "pattern": TEXTE_MULTILIGNE_MOTIF,
-        },
+        json_schema_extra=schema_texte_multiligne(svc.REPONSE_MAX),
     )
 
 

@@ -12,7 +12,8 @@ from modif_solde.models.regles import (
     CHAMPS_ATTENDUS_POSSIBLES,
     COMMENTAIRE_MAX,
     MOTIF_RETRAIT_MAX,
-    TEXTE_MULTILIGNE_MOTIF,
+    SCHEMA_ELEMENTS_ATTENDUS,
+    schema_texte_multiligne,
 )
 
 
@@ -23,21 +24,12 @@ class OuvertureModification(BaseModel):
         description="Le commentaire du gestionnaire : ce qui doit être corrigé "
         f"(texte, {nombre_fr(COMMENTAIRE_MAX)} caractères au plus)",
         examples=["Le numéro de téléphone du contact support ne correspond pas à la pièce justificative."],
-        json_schema_extra={
-            "type": "string",
-            "minLength": 1,
-            "maxLength": COMMENTAIRE_MAX,
-            "pattern": TEXTE_MULTILIGNE_MOTIF,
-        },
+        json_schema_extra=schema_texte_multiligne(COMMENTAIRE_MAX),
     )
     champs: Any = Field(
         description=f"Les éléments attendus, parmi : {', '.join(CHAMPS_ATTENDUS_POSSIBLES)}",
         examples=[["contact_support_telephone"]],
-        json_schema_extra={
-            "type": "array",
-            "minItems": 1,
-            "items": {"type": "string", "enum": list(CHAMPS_ATTENDUS_POSSIBLES)},
-        },
+        json_schema_extra=SCHEMA_ELEMENTS_ATTENDUS,
     )
 
 

@@ -80,6 +80,20 @@ _LIGNE = r"(?:[^\x00-\x08\x0b-\x1f\x7f\u2028\u2029]|\r\n)*"
 TEXTE_MULTILIGNE_MOTIF = f"^{_LIGNE}[^\\s\\x00-\\x1f\\x7f]{_LIGNE}$"
 
 
+def schema_texte_multiligne(maximum: int) -> dict[str, Any]:
+    """A required multi-line text as a JSON Schema states it (a body typed Any, checked by its
+    service, which names each broken rule in French)."""
+    return {"type": "string", "minLength": 1, "maxLength": maximum, "pattern": TEXTE_MULTILIGNE_MOTIF}
+
+
+# Expected items (a gestionnaire's opening, an operator's report): one at least, each known.
+SCHEMA_ELEMENTS_ATTENDUS: dict[str, Any] = {
+    "type": "array",
+    "minItems": 1,
+    "items": {"type": "string", "enum": list(CHAMPS_ATTENDUS_POSSIBLES)},
+}
+
+
 def _erreur(message: str) -> PydanticCustomError:
     return PydanticCustomError("regle", message)
 
